@@ -1,0 +1,56 @@
+# Holdfast: `make run` serves the demo shop, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+export PORT
+ifdef DATABASE_URL
+export DATABASE_URL
+endif
+FLASK := $(BIN)/flask --app wsgi
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint format migrate seed browser clean worker
+
+setup: $(STAMP) app/static/vendor/htmx.min.js
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+app/static/vendor/htmx.min.js: assets/package.json assets/package-lock.json | $(STAMP)
+	$(BIN)/python scripts/install_assets.py
+
+migrate: setup
+	$(FLASK) db upgrade
+
+seed: migrate
+	$(FLASK) demo seed
+
+run: seed
+	@echo "Holdfast demo shop on http://$(HOST):$(PORT)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+worker: setup
+	$(BIN)/python worker.py
+
+browser:
+	@bash scripts/ensure_browser.sh
+
+test: setup browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) assets/node_modules app/static/vendor .pytest_cache .ruff_cache

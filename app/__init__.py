@@ -1,0 +1,81 @@
+"""Holdfast: a self-hosted storefront that never oversells.
+
+``create_app`` builds an application; nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import load_config
+from .db import Database, close_session, get_session
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if os.environ.get("HOLDFAST_ENV", "development") != "production" and not (overrides or {}).get(
+        "TESTING"
+    ):
+        from dotenv import load_dotenv
+
+        load_dotenv(Path(app.root_path).parent / ".env", override=False)
+
+    app.config.update(load_config(app.instance_path))
+    if overrides:
+        app.config.update(overrides)
+
+    app.extensions["holdfast.db"] = Database(app.config["DATABASE_URL"])
+    app.teardown_appcontext(close_session)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from .errors import register_error_handlers
+    from .templating import register_templating
+
+    register_error_handlers(app)
+    register_templating(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from .extensions import csrf, htmx, limiter, login_manager
+    from .models import User
+
+    csrf.init_app(app)
+    htmx.init_app(app)
+    app.config.setdefault("RATELIMIT_ENABLED", app.config["RATE_LIMIT_ENABLED"])
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "account.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        if not user_id.isdigit():
+            return None
+        user = get_session().get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .blueprints.account import bp as account_bp
+    from .blueprints.cart import bp as cart_bp
+    from .blueprints.health import bp as health_bp
+    from .blueprints.media import bp as media_bp
+    from .blueprints.shop import bp as shop_bp
+
+    for bp in (shop_bp, cart_bp, account_bp, health_bp, media_bp):
+        app.register_blueprint(bp)

@@ -1,0 +1,1 @@
+"""HTTP blueprints: parse the request, call a service, render. No domain logic here."""

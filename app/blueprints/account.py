@@ -1,0 +1,97 @@
+"""Accounts: register, log in (session rotated, guest cart merged), log out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.db import get_session
+from app.extensions import limiter
+from app.forms import LoginForm, LogoutForm, RegisterForm
+from app.services import accounts
+from app.services import cart as cart_service
+from app.services.errors import DomainError
+from app.web import CART_COOKIE, guest_cart_token, render_page, safe_next
+
+bp = Blueprint("account", __name__)
+
+
+def _start_session(user) -> None:
+    """Rotate the session (a fresh cookie, nothing carried over but the flashes) and log in;
+    the guest cart joins the account's cart."""
+    token = guest_cart_token()
+    flashes = session.get("_flashes", [])
+    session.clear()
+    if flashes:
+        session["_flashes"] = flashes
+    login_user(user)
+    cart_service.merge_guest_cart(
+        get_session(),
+        token,
+        user.id,
+        max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
+    )
+
+
+def _finish(next_url: str):
+    response = redirect(next_url, code=303)
+    response.delete_cookie(CART_COOKIE)
+    return response
+
+
+def _failed_login(response) -> bool:
+    return response.status_code in (401, 422)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"], deduct_when=_failed_login)
+def login():
+    form = LoginForm(next=request.args.get("next", ""))
+    if request.method == "GET":
+        return render_page("account/login.html", form=form)
+    if not form.validate():
+        return render_page("account/login.html", form=form, status=422)
+    try:
+        user = accounts.authenticate(get_session(), form.email.data, form.password.data)
+    except DomainError as exc:
+        return render_page("account/login.html", form=form, error=exc.message, status=401)
+    _start_session(user)
+    flash(f"Welcome back{', ' + user.name if user.name else ''}.", "success")
+    return _finish(safe_next(form.next.data, url_for("shop.home")))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def register():
+    form = RegisterForm(next=request.args.get("next", ""))
+    if request.method == "GET":
+        return render_page("account/register.html", form=form)
+    if not form.validate():
+        return render_page("account/register.html", form=form, status=422)
+    try:
+        user = accounts.register_user(
+            get_session(), form.email.data, form.password.data, form.name.data or ""
+        )
+    except DomainError as exc:
+        get_session().rollback()
+        return render_page(
+            "account/register.html", form=form, error=exc.message, status=exc.status_code
+        )
+    _start_session(user)
+    flash("Your account is ready.", "success")
+    return _finish(safe_next(form.next.data, url_for("shop.home")))
+
+
+@bp.post("/logout")
+def logout():
+    LogoutForm().validate()  # CSRF is enforced globally; nothing else to read
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("shop.home"), code=303)
+
+
+@bp.get("/account")
+@login_required
+def overview():
+    return render_page("account/overview.html", user=current_user)

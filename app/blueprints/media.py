@@ -1,0 +1,24 @@
+"""Product images, stored in the database so any app server can serve them."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, make_response, request
+
+from app.db import get_session
+from app.models import ProductImage
+
+bp = Blueprint("media", __name__, url_prefix="/media")
+
+
+@bp.get("/images/<int:image_id>")
+def image(image_id: int):
+    img = get_session().get(ProductImage, image_id)
+    if img is None:
+        abort(404)
+    response = make_response(img.data)
+    response.headers["Content-Type"] = img.content_type
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    # An SVG opened directly must not run script.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response.set_etag(f"img-{img.id}-{len(img.data)}")
+    return response.make_conditional(request)

@@ -1,0 +1,14 @@
+"""Flask CLI commands: ``flask --app wsgi <group> <command>``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from .db import db_group
+    from .demo import demo_group
+    from .holdfast import holdfast_group
+
+    for group in (db_group, demo_group, holdfast_group):
+        app.cli.add_command(group)

@@ -1,0 +1,110 @@
+"""Settings from the environment, each with a safe default.
+
+``load_config`` reads ``os.environ`` (and ``.env`` in development, through python-dotenv in
+``create_app``) into a plain dict that ``create_app`` applies to ``app.config``. Tests pass
+overrides instead of touching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; raised at start-up, never at request time."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept URLs as operators write them and pick the psycopg 3 driver for Postgres."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def secret_key_from_instance(instance_path: str) -> str:
+    """Development only: a random key generated once into the instance folder."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    environment = env.get("HOLDFAST_ENV", env.get("FLASK_ENV", "development")).lower()
+    production = environment == "production"
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'holdfast.db'}"
+    secret_key = env.get("SECRET_KEY")
+    if not secret_key:
+        if production:
+            raise ConfigError("SECRET_KEY must be set in production")
+        secret_key = secret_key_from_instance(instance_path)
+
+    providers = [p.strip() for p in env.get("PAYMENT_PROVIDERS", "testpay").split(",") if p.strip()]
+    return {
+        "ENV_NAME": environment,
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": normalize_database_url(database_url),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SHOP_NAME": env.get("SHOP_NAME", "Holdfast Supply Co."),
+        "SHOP_CURRENCY": env.get("SHOP_CURRENCY", "USD"),
+        "HOLD_TTL_MINUTES": _int(env, "HOLD_TTL_MINUTES", 15, minimum=1),
+        "HOLD_MAX_TTL_MINUTES": _int(env, "HOLD_MAX_TTL_MINUTES", 60, minimum=1),
+        "HOLD_SWEEP_INTERVAL_MINUTES": _int(env, "HOLD_SWEEP_INTERVAL_MINUTES", 5, minimum=1),
+        "HOLD_SWEEP_BATCH_SIZE": _int(env, "HOLD_SWEEP_BATCH_SIZE", 1000, minimum=1),
+        "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT": _float(
+            env, "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT", 1.0
+        ),
+        "PAYMENT_PROVIDERS": providers,
+        "CART_MAX_QUANTITY_PER_LINE": _int(env, "CART_MAX_QUANTITY_PER_LINE", 99, minimum=1),
+        "CATALOG_PAGE_SIZE": _int(env, "CATALOG_PAGE_SIZE", 12, minimum=1),
+        "RATE_LIMIT_ENABLED": _bool(env.get("RATE_LIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI")
+        or env.get("REDIS_URL")
+        or "memory://",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), production),
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "SENTRY_DSN": env.get("SENTRY_DSN") or None,
+    }

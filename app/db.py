@@ -1,0 +1,118 @@
+"""Engines and sessions.
+
+One engine per process and database URL. SQLite runs in WAL mode with a busy timeout: reads
+start a plain (deferred) transaction, so readers never block anyone, and every service that
+writes calls :func:`begin_write` first, which starts its transaction with ``BEGIN IMMEDIATE`` so
+writers queue for the lock instead of failing or losing updates (SQLAlchemy's documented pysqlite
+recipe). A flush in a read transaction on SQLite is refused loudly: it would be a deferred
+upgrade, which SQLite answers with "database is locked" under concurrency. On Postgres the
+psycopg 3 driver is used and row locks are taken explicitly by the services that need them.
+
+Request code gets its session from :func:`get_session` (one per request, closed on teardown);
+CLI commands, jobs and tests open their own with ``session_factory()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, for_migrations: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine. ``for_migrations`` leaves out the SQLite hooks: Alembic's batch table
+    copy must run without foreign keys enforced and without BEGIN IMMEDIATE."""
+    if is_sqlite(url):
+        connect_args = {"timeout": 30, "check_same_thread": False}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        if not for_migrations:
+            _install_sqlite_hooks(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover - exercised by every SQLite test
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION) else "BEGIN")
+
+
+WRITE_OPTION = "holdfast_write"
+
+
+def begin_write(session: Session) -> None:
+    """Make the session's current transaction a write transaction.
+
+    Ends a read-only transaction the session may have open (nothing is lost: it only read) and
+    starts the next one with ``BEGIN IMMEDIATE`` on SQLite. A no-op when the session is already
+    writing, so services can call services.
+    """
+    if session.in_transaction():
+        if session.connection().get_execution_options().get(WRITE_OPTION):
+            return
+        session.commit()
+    session.connection(execution_options={WRITE_OPTION: True})
+
+
+def _refuse_deferred_sqlite_writes(session: Session, _ctx, _instances) -> None:
+    if not (session.new or session.dirty or session.deleted):
+        return
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    options = conn.get_execution_options()
+    if not options.get(WRITE_OPTION) and options.get("isolation_level") != "AUTOCOMMIT":
+        raise RuntimeError("write in a read transaction: call db.begin_write(session) first")
+
+
+class Database:
+    """The engine and session factory of one app, stored in ``app.extensions['holdfast.db']``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        if is_sqlite(url):
+            event.listen(self.session_factory, "before_flush", _refuse_deferred_sqlite_writes)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def get_db() -> Database:
+    return current_app.extensions["holdfast.db"]
+
+
+def get_session() -> Session:
+    """The current request's (or CLI command's) session, created on first use."""
+    if "db_session" not in g:
+        g.db_session = get_db().session_factory()
+    return g.db_session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

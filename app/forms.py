@@ -1,0 +1,72 @@
+"""WTForms forms: every state-changing form carries a CSRF token (Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, IntegerField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange
+
+from .services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+
+class AddToCartForm(FlaskForm):
+    variant_id = IntegerField("Option", validators=[InputRequired("Choose an option.")])
+    quantity = IntegerField(
+        "Quantity",
+        default=1,
+        validators=[
+            InputRequired("Enter a quantity."),
+            NumberRange(min=1, max=999, message="Enter a quantity from 1 to 999."),
+        ],
+    )
+
+
+class UpdateCartForm(FlaskForm):
+    variant_id = IntegerField("Item", validators=[InputRequired("Which item?")])
+    quantity = IntegerField(
+        "Quantity",
+        validators=[
+            InputRequired("Enter a quantity."),
+            NumberRange(min=0, max=999, message="Enter a quantity from 0 to 999."),
+        ],
+    )
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Enter your password."), Length(max=MAX_PASSWORD_LENGTH)],
+    )
+    next = HiddenField()
+
+
+class RegisterForm(FlaskForm):
+    name = StringField("Name", validators=[Length(max=120)])
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email."),
+            Email("Enter a valid email address.", check_deliverability=False),
+            Length(max=254),
+        ],
+    )
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired("Choose a password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Use at least {MIN_PASSWORD_LENGTH} characters.",
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        "Repeat password", validators=[EqualTo("password", "The passwords do not match.")]
+    )
+    next = HiddenField()
+
+
+class LogoutForm(FlaskForm):
+    pass

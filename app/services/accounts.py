@@ -1,0 +1,154 @@
+"""Accounts: registration, log-in with argon2id hashes and lock-out, the first owner.
+
+Passwords are hashed with argon2-cffi's ``PasswordHasher`` (argon2id); hashes made with older
+parameters are upgraded at the next successful log-in. Five failed log-ins lock an account for
+15 minutes; the lock is recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.models import Role, User
+
+from . import audit
+from .errors import Conflict, DomainError
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+LOCK_AFTER_FAILURES = 5
+LOCK_FOR = timedelta(minutes=15)
+
+_hasher = PasswordHasher()
+
+
+def configure_hasher(hasher: PasswordHasher) -> None:
+    """Tests swap in ``argon2.profiles.CHEAPEST`` parameters."""
+    global _hasher
+    _hasher = hasher
+
+
+class AuthError(DomainError):
+    status_code = 401
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def validate_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise DomainError(f"Use a password of at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def register_user(
+    session: Session, email: str, password: str, name: str = "", role: Role = Role.CUSTOMER
+) -> User:
+    validate_password(password)
+    email = normalize_email(email)
+    begin_write(session)
+    if find_user(session, email) is not None:
+        raise Conflict("An account with that email already exists. Log in instead.")
+    user = User(email=email, password_hash=hash_password(password), name=name.strip(), role=role)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict("An account with that email already exists. Log in instead.") from exc
+    audit.record(
+        session,
+        "user.registered",
+        actor=email,
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        role=role.value,
+    )
+    session.commit()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str, now: datetime | None = None) -> User:
+    """Return the user whose password matches, or raise ``AuthError`` with one message for
+    every failure (unknown email, wrong password, locked, disabled) so accounts can't be
+    probed."""
+    now = now or datetime.now(UTC)
+    failure = AuthError("That email and password do not match an account.")
+    begin_write(session)
+    user = find_user(session, email)
+    if user is None:
+        _hasher.hash(password)  # spend the same time as a real check
+        raise failure
+    if user.locked_until is not None and user.locked_until > now:
+        raise AuthError("Too many failed log-ins. Try again in a few minutes.")
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= LOCK_AFTER_FAILURES:
+            user.locked_until = now + LOCK_FOR
+            user.failed_logins = 0
+            audit.record(
+                session,
+                "user.locked",
+                actor=user.email,
+                actor_id=user.id,
+                subject_type="user",
+                subject_id=user.id,
+            )
+        session.commit()
+        raise failure from None
+    if not user.active:
+        raise failure
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.record(
+        session,
+        "user.logged_in",
+        actor=user.email,
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+    )
+    session.commit()
+    return user
+
+
+def create_owner(session: Session, email: str, password: str) -> User:
+    """Make an owner account, or promote an existing account to owner (password reset too)."""
+    validate_password(password)
+    begin_write(session)
+    user = find_user(session, email)
+    if user is None:
+        return register_user(session, email, password, role=Role.OWNER)
+    user.role = Role.OWNER
+    user.password_hash = hash_password(password)
+    user.active = True
+    audit.record(session, "user.promoted_to_owner", subject_type="user", subject_id=user.id)
+    session.commit()
+    return user
+
+
+def count_owners(session: Session) -> int:
+    return session.scalar(select(func.count(User.id)).where(User.role == Role.OWNER)) or 0

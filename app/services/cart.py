@@ -1,0 +1,234 @@
+"""Carts: adding, changing and merging lines.
+
+A cart never asks for more of a variant than is available to it (on hand minus other shoppers'
+live holds), unless the variant allows back-orders. This is a courtesy check; the promise that
+nothing is oversold is kept by the hold taken at checkout (``services.inventory``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from app.db import begin_write
+from app.models import Cart, CartLine, Product, Variant, utcnow
+
+from .errors import DomainError, NotFound
+from .inventory import Availability, availability
+
+MAX_PER_LINE = 99
+
+
+class CartError(DomainError):
+    """A cart change that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True)
+class CartLineView:
+    variant: Variant
+    product: Product
+    quantity: int
+    availability: Availability
+
+    @property
+    def unit_price_cents(self) -> int:
+        return self.variant.price_cents
+
+    @property
+    def total_cents(self) -> int:
+        return self.variant.price_cents * self.quantity
+
+    @property
+    def problem(self) -> str | None:
+        if self.availability.can_take(self.quantity):
+            return None
+        if self.availability.available == 0:
+            return "Sold out — remove it to continue."
+        return f"Only {self.availability.available} left — lower the quantity to continue."
+
+
+@dataclass(frozen=True)
+class CartView:
+    cart_id: int | None
+    lines: list[CartLineView]
+    currency: str
+
+    @property
+    def count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(line.total_cents for line in self.lines)
+
+    @property
+    def has_problems(self) -> bool:
+        return any(line.problem for line in self.lines)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def find_cart(
+    session: Session, *, token: str | None = None, user_id: int | None = None
+) -> Cart | None:
+    if user_id is not None:
+        return session.scalar(select(Cart).where(Cart.user_id == user_id))
+    if token:
+        return session.scalar(select(Cart).where(Cart.token == token, Cart.user_id.is_(None)))
+    return None
+
+
+def ensure_cart(session: Session, *, token: str | None = None, user_id: int | None = None) -> Cart:
+    begin_write(session)
+    cart = find_cart(session, token=token, user_id=user_id)
+    if cart is None:
+        cart = Cart(token=new_token(), user_id=user_id)
+        session.add(cart)
+        session.flush()
+    return cart
+
+
+def _line(session: Session, cart_id: int, variant_id: int) -> CartLine | None:
+    return session.scalar(
+        select(CartLine).where(CartLine.cart_id == cart_id, CartLine.variant_id == variant_id)
+    )
+
+
+def _check_quantity(session: Session, variant: Variant, quantity: int, max_per_line: int) -> None:
+    if quantity > max_per_line:
+        raise CartError(f"You can buy at most {max_per_line} of one item per order.")
+    avail = availability(session, [variant.id])[variant.id]
+    if avail.can_take(quantity):
+        return
+    name = f"{variant.product.name} ({variant.label})"
+    if avail.available == 0:
+        raise CartError(f"Sorry, {name} is sold out.")
+    raise CartError(f"Only {avail.available} of {name} available; you asked for {quantity}.")
+
+
+def _variant(session: Session, variant_id: int) -> Variant:
+    variant = session.get(Variant, variant_id)
+    if variant is None or not variant.product.is_active:
+        raise NotFound("That item is not in our catalogue.")
+    return variant
+
+
+def add_item(
+    session: Session,
+    cart_id: int,
+    variant_id: int,
+    quantity: int,
+    *,
+    max_per_line: int = MAX_PER_LINE,
+) -> CartLine:
+    """Add ``quantity`` of a variant; the line's new total must be available."""
+    if quantity < 1:
+        raise CartError("Quantity must be at least 1.")
+    begin_write(session)
+    variant = _variant(session, variant_id)
+    line = _line(session, cart_id, variant_id)
+    new_quantity = quantity + (line.quantity if line else 0)
+    _check_quantity(session, variant, new_quantity, max_per_line)
+    if line is None:
+        line = CartLine(cart_id=cart_id, variant_id=variant_id, quantity=new_quantity)
+        session.add(line)
+    else:
+        line.quantity = new_quantity
+    _touch(session, cart_id)
+    session.commit()
+    return line
+
+
+def set_quantity(
+    session: Session,
+    cart_id: int,
+    variant_id: int,
+    quantity: int,
+    *,
+    max_per_line: int = MAX_PER_LINE,
+) -> CartLine | None:
+    """Set a line's quantity; 0 removes the line. Lowering is always allowed."""
+    if quantity < 0:
+        raise CartError("Quantity cannot be negative.")
+    begin_write(session)
+    line = _line(session, cart_id, variant_id)
+    if line is None:
+        if quantity == 0:
+            return None
+        return add_item(session, cart_id, variant_id, quantity, max_per_line=max_per_line)
+    if quantity == 0:
+        session.delete(line)
+        line = None
+    else:
+        if quantity > line.quantity:
+            _check_quantity(session, _variant(session, variant_id), quantity, max_per_line)
+        line.quantity = quantity
+    _touch(session, cart_id)
+    session.commit()
+    return line
+
+
+def _touch(session: Session, cart_id: int) -> None:
+    cart = session.get(Cart, cart_id)
+    if cart is not None:
+        cart.updated_at = utcnow()
+
+
+def cart_view(session: Session, cart_id: int | None, currency: str = "USD") -> CartView:
+    if cart_id is None:
+        return CartView(None, [], currency)
+    lines = list(
+        session.scalars(
+            select(CartLine)
+            .where(CartLine.cart_id == cart_id)
+            .options(selectinload(CartLine.variant).selectinload(Variant.product))
+            .order_by(CartLine.id)
+        )
+    )
+    avail = availability(session, [line.variant_id for line in lines])
+    views = [
+        CartLineView(line.variant, line.variant.product, line.quantity, avail[line.variant_id])
+        for line in lines
+    ]
+    return CartView(cart_id, views, views[0].variant.currency if views else currency)
+
+
+def cart_count(session: Session, cart_id: int | None) -> int:
+    if cart_id is None:
+        return 0
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(CartLine.quantity), 0)).where(CartLine.cart_id == cart_id)
+        )
+        or 0
+    )
+
+
+def merge_guest_cart(
+    session: Session, guest_token: str | None, user_id: int, *, max_per_line: int = MAX_PER_LINE
+) -> Cart:
+    """Move a guest cart's lines into the user's cart (creating it), summing quantities and
+    capping each line at what is available. The guest cart is deleted."""
+    user_cart = ensure_cart(session, user_id=user_id)
+    guest = find_cart(session, token=guest_token) if guest_token else None
+    if guest is not None and guest.id != user_cart.id:
+        for gline in list(guest.lines):
+            line = _line(session, user_cart.id, gline.variant_id)
+            wanted = gline.quantity + (line.quantity if line else 0)
+            avail = availability(session, [gline.variant_id])[gline.variant_id]
+            cap = wanted if avail.allow_backorder else min(wanted, avail.available)
+            cap = min(cap, max_per_line)
+            if line is None and cap > 0:
+                session.add(
+                    CartLine(cart_id=user_cart.id, variant_id=gline.variant_id, quantity=cap)
+                )
+            elif line is not None and cap > 0:
+                line.quantity = cap
+        session.delete(guest)
+    session.commit()
+    return user_cart

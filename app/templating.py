@@ -1,0 +1,70 @@
+"""Template filters, globals and per-request context (cart badge, categories)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.exc import SQLAlchemyError
+
+from .db import get_session
+from .money import format_money
+from .services import cart as cart_service
+from .services import catalog
+from .web import current_cart_id, set_cart_cookie
+
+
+def stock_label(avail) -> str:
+    """What a shopper reads about one variant's stock."""
+    if avail is None:
+        return ""
+    if avail.available <= 0:
+        return "Available on back-order" if avail.allow_backorder else "Sold out"
+    if avail.available <= 5:
+        return f"Only {avail.available} left"
+    return "In stock"
+
+
+def register_templating(app: Flask) -> None:
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.globals["stock_label"] = stock_label
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.context_processor
+    def shop_context():
+        # Both tolerate a database that is down, so the error page itself still renders.
+        def cart_count() -> int:
+            if "cart_count" not in g:
+                try:
+                    g.cart_count = cart_service.cart_count(get_session(), current_cart_id())
+                except SQLAlchemyError:
+                    get_session().rollback()
+                    g.cart_count = 0
+            return g.cart_count
+
+        def nav_categories():
+            if "nav_categories" not in g:
+                try:
+                    g.nav_categories = catalog.list_categories(get_session())
+                except SQLAlchemyError:
+                    get_session().rollback()
+                    g.nav_categories = []
+            return g.nav_categories
+
+        return {
+            "shop_name": current_app.config["SHOP_NAME"],
+            "cart_count": cart_count,
+            "nav_categories": nav_categories,
+        }
+
+    @app.after_request
+    def security_headers(response):
+        set_cart_cookie(response)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        )
+        return response
