@@ -203,7 +203,10 @@ class Browser:
         headers = kwargs.pop("headers", {})
         if htmx:
             headers = {"HX-Request": "true", **headers}
-        return self.client.post(url, data=data, headers=headers, **kwargs)
+        response = self.client.post(url, data=data, headers=headers, **kwargs)
+        if response.status_code in (302, 303):
+            self._token = None  # a browser follows to a new page (log-in rotates the session)
+        return response
 
 
 @pytest.fixture

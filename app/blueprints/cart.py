@@ -27,8 +27,7 @@ def _first_error(form) -> str:
     return "That request was not understood."
 
 
-@bp.get("")
-@bp.get("/")
+@bp.get("", strict_slashes=False)
 def show():
     return render_page("cart/cart.html", block="cart_body", cart=_view(), form=UpdateCartForm())
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import begin_write
 from app.models import Category, Product, ProductImage, ProductKind, Variant
 
 from . import inventory
@@ -205,6 +206,7 @@ PRODUCTS: tuple[dict[str, Any], ...] = (
 
 def seed(session: Session) -> SeedReport:
     """Create whatever part of the demo shop is missing, then commit."""
+    begin_write(session)
     categories = {
         slug: _ensure_category(session, slug, name, desc, position)
         for position, (slug, name, desc) in enumerate(CATEGORIES)
