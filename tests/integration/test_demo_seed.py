@@ -1,0 +1,60 @@
+"""`flask demo seed`: a believable demo shop, created once."""
+
+import xml.etree.ElementTree as ET
+
+from sqlalchemy import func, select
+
+from app.models import Category, Product, ProductImage, ProductKind, StockMovement, Variant
+from app.services import verify
+
+
+def _seed(app):
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_demo_shop_has_what_a_demo_needs(app, db):
+    _seed(app)
+    assert db.scalar(select(func.count(Category.id))) >= 3
+    assert db.scalar(select(func.count(Product.id))) >= 24
+    assert db.scalar(select(func.count(Product.id)).where(Product.kind == ProductKind.DIGITAL)) >= 2
+    multi = db.scalars(
+        select(Variant.product_id).group_by(Variant.product_id).having(func.count() > 1)
+    ).all()
+    assert len(multi) >= 3
+    physical = select(Variant).join(Product).where(Product.kind == ProductKind.PHYSICAL)
+    on_hand = [v.on_hand for v in db.scalars(physical)]
+    assert any(q == 0 for q in on_hand), "some variants are sold out"
+    assert any(1 <= q <= 3 for q in on_hand), "some variants are low on stock"
+    assert db.scalar(select(func.count(ProductImage.id))) >= 24
+
+
+def test_seeding_twice_creates_nothing_new(app, db):
+    _seed(app)
+    counts = [db.scalar(select(func.count(m.id))) for m in (Product, Variant, StockMovement)]
+    assert "(0 new products)" in _seed(app)
+    assert [
+        db.scalar(select(func.count(m.id))) for m in (Product, Variant, StockMovement)
+    ] == counts
+
+
+def test_demo_stock_arrives_through_the_ledger(app, db):
+    _seed(app)
+    assert verify.check_all(db) == []
+    assert db.scalar(select(func.count(StockMovement.id))) > 0
+
+
+def test_demo_images_are_served_as_svg(app, client, db):
+    _seed(app)
+    image_id = db.scalar(select(ProductImage.id).limit(1))
+    response = client.get(f"/media/images/{image_id}")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    root = ET.fromstring(response.data)
+    assert root.tag.endswith("svg")
+    assert b"<script" not in response.data
+    again = client.get(
+        f"/media/images/{image_id}", headers={"If-None-Match": response.headers["ETag"]}
+    )
+    assert again.status_code == 304
