@@ -1,0 +1,63 @@
+"""Payment providers, chosen by name from a registry (``PAYMENT_PROVIDERS`` lists the enabled
+ones). Adapters are imported only when used, so a shop without Stripe never imports stripe."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from .base import (
+    CreatedPayment,
+    InvalidSignature,
+    PaymentProvider,
+    PaymentRequest,
+    PaymentState,
+    PaymentStatus,
+    ProviderError,
+    RefundResult,
+    WebhookEvent,
+    WebhookKind,
+)
+
+PROVIDERS = {
+    "testpay": ("app.payments.testpay", "TestpayProvider", "Test payment (no real money)"),
+    "paypal": ("app.payments.paypal", "PayPalProvider", "PayPal"),
+    "stripe": ("app.payments.stripe", "StripeProvider", "Card (Stripe)"),
+    "razorpay": ("app.payments.razorpay", "RazorpayProvider", "Razorpay"),
+}
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+def provider_label(name: str) -> str:
+    return PROVIDERS[name][2] if name in PROVIDERS else name
+
+
+def get_provider(name: str, settings: Mapping[str, Any]) -> PaymentProvider:
+    """The adapter for ``name``, configured from ``settings`` (the app's config)."""
+    if name not in PROVIDERS:
+        raise UnknownProvider(f"unknown payment provider {name!r}")
+    module_name, class_name, _label = PROVIDERS[name]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(settings)
+
+
+__all__ = [
+    "PROVIDERS",
+    "CreatedPayment",
+    "InvalidSignature",
+    "PaymentProvider",
+    "PaymentRequest",
+    "PaymentState",
+    "PaymentStatus",
+    "ProviderError",
+    "RefundResult",
+    "UnknownProvider",
+    "WebhookEvent",
+    "WebhookKind",
+    "get_provider",
+    "provider_label",
+]
