@@ -56,7 +56,14 @@ class HoldState(enum.StrEnum):
 
 
 class Reservation(Base):
-    """One variant's share of a hold. All rows of a hold share ``hold_ref`` and move together."""
+    """One variant's share of a hold. All rows of a hold share ``hold_ref`` and move together.
+
+    ``quantity - backorder_quantity`` units are claimed from stock on hand (the stock part);
+    ``backorder_quantity`` units were beyond stock when held (only on variants that allow
+    back-orders). Once committed, ``backorder_quantity`` is the units sold but still owed: they
+    leave on-hand stock (a SALE movement) when stock arrives and they are allocated, and the
+    column drops to 0 as they are.
+    """
 
     __tablename__ = "reservations"
     __table_args__ = (
@@ -64,6 +71,11 @@ class Reservation(Base):
         CheckConstraint("backorder_quantity >= 0", name="backorder_not_negative"),
         Index("ix_reservations_variant_state_expires", "variant_id", "state", "expires_at"),
         Index("ix_reservations_state_expires", "state", "expires_at"),
+        # Units sold on back-order and still owed: committed rows with backorder_quantity > 0.
+        # Availability reads them per variant without scanning every past sale.
+        Index(
+            "ix_reservations_variant_state_backorder", "variant_id", "state", "backorder_quantity"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,6 +1,12 @@
 """The invariants of DESIGN.md, checked against the rows. ``flask holdfast verify`` runs them.
 
 Each check returns human-readable violations; an empty list means the invariant holds.
+
+Stock (see ``services.inventory``): on hand equals the ledger and counts units on the shelf, so
+it is never negative; live holds claim no more than is on hand (for variants without
+back-orders, whole holds; for the others, the parts not on back-order); every hold's rows move
+together and carry the time of their state; every committed hold's stock part left on-hand
+stock through SALE movements referencing it, and nothing else did.
 """
 
 from __future__ import annotations
@@ -8,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import HoldState, Reservation, StockMovement, Variant
+from app.models import HoldState, MovementReason, Reservation, StockMovement, Variant
 
 
 def ledger_matches_on_hand(session: Session, now: datetime) -> list[str]:
@@ -32,11 +38,8 @@ def ledger_matches_on_hand(session: Session, now: datetime) -> list[str]:
 
 
 def on_hand_not_negative(session: Session, now: datetime) -> list[str]:
-    rows = session.execute(
-        select(Variant.sku, Variant.on_hand).where(
-            Variant.on_hand < 0, Variant.allow_backorder.is_(False)
-        )
-    ).all()
+    """On hand counts units on the shelf; owed back-orders are kept on their holds instead."""
+    rows = session.execute(select(Variant.sku, Variant.on_hand).where(Variant.on_hand < 0)).all()
     return [f"{sku}: on_hand is negative ({on_hand})" for sku, on_hand in rows]
 
 
@@ -55,10 +58,112 @@ def holds_within_stock(session: Session, now: datetime) -> list[str]:
     return [f"{sku}: live holds total {h} but only {on_hand} on hand" for sku, on_hand, h in rows]
 
 
+def held_stock_within_on_hand(session: Session, now: datetime) -> list[str]:
+    """Every variant, back-orders included: the stock parts of live holds fit on hand."""
+    held = (
+        select(
+            Reservation.variant_id,
+            func.sum(Reservation.quantity - Reservation.backorder_quantity).label("held"),
+        )
+        .where(Reservation.state == HoldState.ACTIVE, Reservation.expires_at > now)
+        .group_by(Reservation.variant_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Variant.sku, Variant.on_hand, held.c.held)
+        .join(held, held.c.variant_id == Variant.id)
+        .where(held.c.held > Variant.on_hand)
+    ).all()
+    return [
+        f"{sku}: live holds claim {h} units from stock but only {on_hand} on hand"
+        for sku, on_hand, h in rows
+    ]
+
+
+def backorders_within_quantity(session: Session, now: datetime) -> list[str]:
+    rows = session.execute(
+        select(Reservation.hold_ref, Reservation.variant_id).where(
+            Reservation.backorder_quantity > Reservation.quantity
+        )
+    ).all()
+    return [f"hold {ref}: variant {vid} owes more than it sold" for ref, vid in rows]
+
+
+def hold_states_have_their_times(session: Session, now: datetime) -> list[str]:
+    R = Reservation
+    unset = (R.committed_at.is_(None), R.released_at.is_(None), R.expired_at.is_(None))
+    expected = {
+        HoldState.ACTIVE: and_(*unset),
+        HoldState.COMMITTED: and_(R.committed_at.is_not(None), unset[1], unset[2]),
+        HoldState.RELEASED: and_(R.released_at.is_not(None), unset[0], unset[2]),
+        HoldState.EXPIRED: and_(R.expired_at.is_not(None), unset[0], unset[1]),
+    }
+    wrong = or_(*(and_(R.state == state, ~ok) for state, ok in expected.items()))
+    rows = session.execute(select(R.hold_ref, R.id, R.state).where(wrong)).all()
+    return [
+        f"hold {ref} (reservation {rid}) is {state.value} without exactly its {state.value} time"
+        for ref, rid, state in rows
+    ]
+
+
+def holds_move_together(session: Session, now: datetime) -> list[str]:
+    R = Reservation
+    rows = session.execute(
+        select(R.hold_ref)
+        .group_by(R.hold_ref)
+        .having(
+            or_(
+                func.count(func.distinct(R.state)) > 1,
+                func.count(func.distinct(R.expires_at)) > 1,
+                func.count(func.distinct(R.variant_id)) < func.count(R.id),
+            )
+        )
+    ).all()
+    return [f"hold {ref}: its rows disagree on state or deadline" for (ref,) in rows]
+
+
+HOLD_REFERENCE = "hold:"
+
+
+def sales_match_committed_holds(session: Session, now: datetime) -> list[str]:
+    """Each committed hold's units taken from stock equal the SALE movements naming it."""
+    sold: dict[tuple[str, int], int] = {}
+    for reference, vid, total in session.execute(
+        select(StockMovement.reference, StockMovement.variant_id, func.sum(StockMovement.delta))
+        .where(
+            StockMovement.reason == MovementReason.SALE,
+            StockMovement.reference.like(HOLD_REFERENCE + "%"),
+        )
+        .group_by(StockMovement.reference, StockMovement.variant_id)
+    ):
+        sold[(reference[len(HOLD_REFERENCE) :], vid)] = -int(total)
+    committed: dict[tuple[str, int], int] = {}
+    for ref, vid, from_stock in session.execute(
+        select(
+            Reservation.hold_ref,
+            Reservation.variant_id,
+            Reservation.quantity - Reservation.backorder_quantity,
+        ).where(Reservation.state == HoldState.COMMITTED)
+    ):
+        if from_stock:
+            committed[(ref, vid)] = int(from_stock)
+    return [
+        f"hold {ref}: variant {vid} sold {committed.get((ref, vid), 0)} from stock "
+        f"but SALE movements took {sold.get((ref, vid), 0)}"
+        for ref, vid in sorted(set(sold) | set(committed))
+        if sold.get((ref, vid), 0) != committed.get((ref, vid), 0)
+    ]
+
+
 CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     ledger_matches_on_hand,
     on_hand_not_negative,
     holds_within_stock,
+    held_stock_within_on_hand,
+    backorders_within_quantity,
+    hold_states_have_their_times,
+    holds_move_together,
+    sales_match_committed_holds,
 ]
 
 
