@@ -9,6 +9,7 @@ def register_cli(app: Flask) -> None:
     from .db import db_group
     from .demo import demo_group
     from .holdfast import holdfast_group
+    from .stock import stock_group
 
-    for group in (db_group, demo_group, holdfast_group):
+    for group in (db_group, demo_group, holdfast_group, stock_group):
         app.cli.add_command(group)

@@ -1,0 +1,69 @@
+"""RQ jobs and their schedule.
+
+A job takes ids or plain values, builds the app (``create_app()`` reads the same settings as the
+web process), opens its own session, calls one service and returns a small dict. Every job is
+safe to run twice: its effect is decided by the rows, not by how often it ran.
+
+The schedule is registered for ``rq cron`` by ``cron_config.py`` at the repository root
+(``rq cron cron_config --url $REDIS_URL``; run exactly one cron process: RQ's cron has no leader
+lock). Without ``REDIS_URL`` nothing here runs and nothing needs it: expired holds stop counting
+at their deadline whether or not they are swept, and ``flask stock cleanup`` sweeps on demand.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+QUEUE = "default"
+QUEUES = (QUEUE,)
+
+
+@contextmanager
+def job_session() -> Iterator[tuple[Session, dict[str, Any]]]:
+    """An app context's session and settings for one job; everything is closed afterwards."""
+    from app import create_app
+
+    app = create_app()
+    database = app.extensions["holdfast.db"]
+    try:
+        with app.app_context():
+            session = database.session_factory()
+            try:
+                yield session, dict(app.config)
+            finally:
+                session.close()
+    finally:
+        database.dispose()
+
+
+def sweep_holds(batch_size: int | None = None) -> dict[str, Any]:
+    """Mark expired holds ``expired`` (services.sweeper); records a SweepRun."""
+    from app.services import sweeper
+
+    with job_session() as (session, config):
+        result = sweeper.sweep_expired_holds(
+            session,
+            batch_size=batch_size or config["HOLD_SWEEP_BATCH_SIZE"],
+            trigger="rq",
+        )
+    return {"run_id": result.run_id, "expired": result.expired, "batches": result.batches}
+
+
+def sweep_interval_seconds(env: Mapping[str, str] | None = None) -> int:
+    """``HOLD_SWEEP_INTERVAL_MINUTES`` (default 5) in seconds, read as ``app.config`` does."""
+    from app.config import load_config
+
+    env = dict(os.environ if env is None else env)
+    env.setdefault("SECRET_KEY", "unused-by-the-schedule")  # load_config needs one in production
+    minutes = load_config("instance", env)["HOLD_SWEEP_INTERVAL_MINUTES"]
+    return minutes * 60
+
+
+def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | None = None) -> None:
+    """Register the periodic jobs with ``rq.cron.register`` (or a compatible callable)."""
+    register(sweep_holds, queue_name=QUEUE, interval=sweep_interval_seconds(env))
