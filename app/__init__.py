@@ -73,9 +73,14 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .blueprints.account import bp as account_bp
     from .blueprints.cart import bp as cart_bp
+    from .blueprints.checkout import bp as checkout_bp
     from .blueprints.health import bp as health_bp
     from .blueprints.media import bp as media_bp
+    from .blueprints.orders import bp as orders_bp
     from .blueprints.shop import bp as shop_bp
+    from .blueprints.testpay import bp as testpay_bp
+    from .blueprints.webhooks import bp as webhooks_bp
 
-    for bp in (shop_bp, cart_bp, account_bp, health_bp, media_bp):
+    for bp in (shop_bp, cart_bp, account_bp, checkout_bp, orders_bp, testpay_bp, webhooks_bp,
+               health_bp, media_bp):
         app.register_blueprint(bp)

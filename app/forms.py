@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, IntegerField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Regexp,
+)
 
 from .services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
@@ -70,3 +78,44 @@ class RegisterForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     pass
+
+
+class CheckoutForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email so we can send your receipt."),
+            Email("Enter a valid email address.", check_deliverability=False),
+            Length(max=254),
+        ],
+    )
+    full_name = StringField(
+        "Full name", validators=[DataRequired("Enter your name."), Length(max=120)]
+    )
+    address_line1 = StringField(
+        "Address", validators=[DataRequired("Enter your street address."), Length(max=200)]
+    )
+    city = StringField("City", validators=[DataRequired("Enter your city."), Length(max=120)])
+    postal_code = StringField(
+        "Postal code", validators=[DataRequired("Enter your postal code."), Length(max=20)]
+    )
+    country = StringField(
+        "Country (2-letter code)",
+        validators=[
+            DataRequired("Enter your country."),
+            Regexp(r"^[A-Za-z]{2}$", message="Use the 2-letter country code, e.g. US or DE."),
+        ],
+        filters=[lambda v: v.strip().upper() if isinstance(v, str) else v],
+    )
+
+
+class PayForm(FlaskForm):
+    payment_provider = StringField("Pay with", validators=[DataRequired("Choose how to pay.")])
+
+
+class ConfirmPricesForm(FlaskForm):
+    seen_total_cents = IntegerField(validators=[InputRequired()])
+
+
+class ActionForm(FlaskForm):
+    """A button that only needs its CSRF token (extend, retry)."""

@@ -67,3 +67,26 @@ def sweep_interval_seconds(env: Mapping[str, str] | None = None) -> int:
 def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | None = None) -> None:
     """Register the periodic jobs with ``rq.cron.register`` (or a compatible callable)."""
     register(sweep_holds, queue_name=QUEUE, interval=sweep_interval_seconds(env))
+
+
+# ---------------------------------------------------------------- payments
+
+
+def deliver_webhook(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """POST a signed webhook (testpay plays a remote provider). Raises on a non-2xx answer so
+    RQ's Retry sends it again, as a real provider would."""
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - our own URL
+        return {"status": response.status}
+
+
+def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
+    """Act on a stored webhook (services.payments.process_webhook); safe to run twice."""
+    from app.payments import get_provider
+    from app.services import payments
+
+    with job_session() as (session, config):
+        row = payments.process_webhook(session, webhook_id, get_provider(provider, config))
+    return {"webhook": webhook_id, "state": row.state.value if row else None}

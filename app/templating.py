@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Flask, current_app, g
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,8 +25,13 @@ def stock_label(avail) -> str:
     return "In stock"
 
 
+def seconds_until(moment: datetime) -> int:
+    return max(0, int((moment - datetime.now(UTC)).total_seconds()))
+
+
 def register_templating(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.globals["seconds_until"] = seconds_until
     app.jinja_env.globals["stock_label"] = stock_label
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

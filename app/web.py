@@ -101,3 +101,14 @@ def referrer_path() -> str | None:
     if parts.netloc and parts.netloc != request.host:
         return None
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def shopper_key() -> str:
+    """Who the shopper is, for 'only the shopper who started it' checks: the account when
+    logged in, else a hash of the guest cart token (never the token itself)."""
+    import hashlib
+
+    if current_user.is_authenticated:
+        return f"u:{current_user.id}"
+    token = guest_cart_token() or g.get("new_cart_token") or ""
+    return "c:" + hashlib.sha256(token.encode()).hexdigest()[:40]

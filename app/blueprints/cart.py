@@ -52,7 +52,7 @@ def add():
     if not form.validate():
         return _refused(_first_error(form), 422, back)
     try:
-        cart_service.add_item(
+        change = cart_service.add_item(
             get_session(),
             current_cart_id(create=True),
             form.variant_id.data,
@@ -63,6 +63,8 @@ def add():
         get_session().rollback()
         return _refused(exc.message, exc.status_code if exc.status_code != 400 else 409, back)
     message = "Added to your cart."
+    if change.notice:
+        flash(change.notice, "info")
     if wants_fragment():
         return render_page(
             "cart/result.html", block="result", ok=True, message=message, cart=_view()
@@ -77,7 +79,7 @@ def update():
     if not form.validate():
         return _update_refused(_first_error(form), 422)
     try:
-        cart_service.set_quantity(
+        change = cart_service.set_quantity(
             get_session(),
             current_cart_id(create=True),
             form.variant_id.data,
@@ -88,6 +90,8 @@ def update():
         get_session().rollback()
         return _update_refused(exc.message, exc.status_code if exc.status_code != 400 else 409)
     message = "Removed from your cart." if form.quantity.data == 0 else "Cart updated."
+    if change.notice:
+        message = f"{message} {change.notice}"
     if wants_fragment():
         return render_page(
             "cart/cart.html", block="cart_body", cart=_view(), form=UpdateCartForm(), notice=message

@@ -4,10 +4,35 @@ from .audit import AuditLog
 from .base import Base, utcnow
 from .cart import Cart, CartLine
 from .catalog import Category, Product, ProductImage, ProductKind, Variant
+from .checkout import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutLine, CheckoutState
 from .inventory import HoldState, MovementReason, Reservation, StockMovement, SweepRun
+from .orders import Order, OrderEvent, OrderLine, OrderStatus
+from .payments import (
+    Payment,
+    Refund,
+    RefundStatus,
+    TestpayPayment,
+    WebhookEvent,
+    WebhookState,
+)
 from .users import Role, User
 
 __all__ = [
+    "ACTIVE_STATES",
+    "Checkout",
+    "CheckoutEvent",
+    "CheckoutLine",
+    "CheckoutState",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "OrderStatus",
+    "Payment",
+    "Refund",
+    "RefundStatus",
+    "TestpayPayment",
+    "WebhookEvent",
+    "WebhookState",
     "AuditLog",
     "Base",
     "Cart",

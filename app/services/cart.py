@@ -26,6 +26,29 @@ class CartError(DomainError):
     """A cart change that cannot be made; the message says why."""
 
 
+CHECKOUT_CANCELLED = (
+    "Your cart changed, so the checkout in progress was cancelled and its reserved items "
+    "released."
+)
+
+
+@dataclass(frozen=True)
+class CartChange:
+    line: CartLine | None
+    cancelled_checkout: bool = False
+
+    @property
+    def notice(self) -> str | None:
+        return CHECKOUT_CANCELLED if self.cancelled_checkout else None
+
+
+def _cancel_checkout(session: Session, cart_id: int) -> bool:
+    """A cart that changes while its checkout is active cancels that checkout (and its hold)."""
+    from . import checkout
+
+    return checkout.cancel_active_for_cart(session, cart_id, "the cart changed") is not None
+
+
 @dataclass(frozen=True)
 class CartLineView:
     variant: Variant
@@ -100,15 +123,20 @@ def _line(session: Session, cart_id: int, variant_id: int) -> CartLine | None:
 
 
 def _check_quantity(session: Session, variant: Variant, quantity: int, max_per_line: int) -> None:
+    """Refuse (rolling the caller's transaction back) a quantity that is not available."""
+    message = None
     if quantity > max_per_line:
-        raise CartError(f"You can buy at most {max_per_line} of one item per order.")
-    avail = availability(session, [variant.id])[variant.id]
-    if avail.can_take(quantity):
-        return
-    name = f"{variant.product.name} ({variant.label})"
-    if avail.available == 0:
-        raise CartError(f"Sorry, {name} is sold out.")
-    raise CartError(f"Only {avail.available} of {name} available; you asked for {quantity}.")
+        message = f"You can buy at most {max_per_line} of one item per order."
+    else:
+        session.flush()
+        avail = availability(session, [variant.id])[variant.id]
+        name = f"{variant.product.name} ({variant.label})"
+        if not avail.can_take(quantity):
+            message = (f"Sorry, {name} is sold out." if avail.available == 0 else
+                       f"Only {avail.available} of {name} available; you asked for {quantity}.")
+    if message:
+        session.rollback()
+        raise CartError(message)
 
 
 def _variant(session: Session, variant_id: int) -> Variant:
@@ -125,7 +153,7 @@ def add_item(
     quantity: int,
     *,
     max_per_line: int = MAX_PER_LINE,
-) -> CartLine:
+) -> CartChange:
     """Add ``quantity`` of a variant; the line's new total must be available."""
     if quantity < 1:
         raise CartError("Quantity must be at least 1.")
@@ -133,6 +161,9 @@ def add_item(
     variant = _variant(session, variant_id)
     line = _line(session, cart_id, variant_id)
     new_quantity = quantity + (line.quantity if line else 0)
+    # The shopper's own checkout hold must not count against them: cancel it first (a refusal
+    # below rolls the cancellation back with everything else).
+    cancelled = _cancel_checkout(session, cart_id)
     _check_quantity(session, variant, new_quantity, max_per_line)
     if line is None:
         line = CartLine(cart_id=cart_id, variant_id=variant_id, quantity=new_quantity)
@@ -141,7 +172,7 @@ def add_item(
         line.quantity = new_quantity
     _touch(session, cart_id)
     session.commit()
-    return line
+    return CartChange(line, cancelled)
 
 
 def set_quantity(
@@ -151,7 +182,7 @@ def set_quantity(
     quantity: int,
     *,
     max_per_line: int = MAX_PER_LINE,
-) -> CartLine | None:
+) -> CartChange:
     """Set a line's quantity; 0 removes the line. Lowering is always allowed."""
     if quantity < 0:
         raise CartError("Quantity cannot be negative.")
@@ -159,18 +190,21 @@ def set_quantity(
     line = _line(session, cart_id, variant_id)
     if line is None:
         if quantity == 0:
-            return None
+            return CartChange(None)
         return add_item(session, cart_id, variant_id, quantity, max_per_line=max_per_line)
+    if quantity == line.quantity:
+        return CartChange(line)
+    cancelled = _cancel_checkout(session, cart_id)
+    if quantity > line.quantity:
+        _check_quantity(session, _variant(session, variant_id), quantity, max_per_line)
     if quantity == 0:
         session.delete(line)
         line = None
     else:
-        if quantity > line.quantity:
-            _check_quantity(session, _variant(session, variant_id), quantity, max_per_line)
         line.quantity = quantity
     _touch(session, cart_id)
     session.commit()
-    return line
+    return CartChange(line, cancelled)
 
 
 def _touch(session: Session, cart_id: int) -> None:
@@ -216,7 +250,9 @@ def merge_guest_cart(
     capping each line at what is available. The guest cart is deleted."""
     user_cart = ensure_cart(session, user_id=user_id)
     guest = find_cart(session, token=guest_token) if guest_token else None
-    if guest is not None and guest.id != user_cart.id:
+    if guest is not None and guest.id != user_cart.id and guest.lines:
+        _cancel_checkout(session, guest.id)
+        _cancel_checkout(session, user_cart.id)
         for gline in list(guest.lines):
             line = _line(session, user_cart.id, gline.variant_id)
             wanted = gline.quantity + (line.quantity if line else 0)

@@ -1,0 +1,218 @@
+"""Checkout pages: address → review with the hold's countdown → pay → return from provider."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from app.db import get_session
+from app.forms import ActionForm, CheckoutForm, ConfirmPricesForm, PayForm
+from app.models import CheckoutState
+from app.payments import get_provider, provider_label
+from app.services import cart as cart_service
+from app.services import checkout as checkout_service
+from app.services import completion, orders
+from app.services.checkout import Address, CheckoutError, Settings
+from app.services.payments import PriceDriftError, Urls, authorize_payment
+from app.web import current_cart_id, render_page, shopper_key, wants_fragment
+
+bp = Blueprint("checkout", __name__, url_prefix="/checkout")
+
+
+def settings() -> Settings:
+    cfg = current_app.config
+    return Settings(cfg["HOLD_TTL_MINUTES"], cfg["HOLD_MAX_TTL_MINUTES"],
+                    cfg["CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT"])
+
+
+def _providers() -> list[tuple[str, str]]:
+    return [(name, provider_label(name)) for name in current_app.config["PAYMENT_PROVIDERS"]]
+
+
+def _checkout(public_id: str):
+    session = get_session()
+    checkout = checkout_service.get_checkout(session, public_id, shopper_key())
+    return checkout_service.expire_if_due(session, checkout)
+
+
+@bp.errorhandler(CheckoutError)
+def checkout_error(exc: CheckoutError):
+    """A friendly page, an HTMX fragment or JSON, as the request asks."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if best == "application/json":
+        body = {"error": exc.message, "phase": str(exc.phase), "checkout": exc.checkout_id,
+                "short": [s.__dict__ for s in exc.shortfalls]}
+        return make_response(jsonify(body), exc.status_code)
+    return render_page("checkout/error.html", block="error", error=exc, status=exc.status_code)
+
+
+@bp.get("")
+def start_form():
+    cart = cart_service.cart_view(get_session(), current_cart_id(),
+                                  current_app.config["SHOP_CURRENCY"])
+    if not cart.lines:
+        flash("Your cart is empty.", "info")
+        return redirect(url_for("cart.show"), code=303)
+    form = CheckoutForm()
+    if current_user.is_authenticated and not form.email.data:
+        form.email.data, form.full_name.data = current_user.email, current_user.name
+    return render_page("checkout/start.html", form=form, cart=cart)
+
+
+@bp.post("")
+def start():
+    form = CheckoutForm()
+    session = get_session()
+    if not form.validate():
+        cart = cart_service.cart_view(session, current_cart_id(),
+                                      current_app.config["SHOP_CURRENCY"])
+        return render_page("checkout/start.html", form=form, cart=cart, status=422)
+    cart_id = current_cart_id()
+    if cart_id is None:
+        raise CheckoutError(checkout_service.Phase.CART_VALIDATION, "Your cart is empty.",
+                            status_code=400)
+    address = Address(form.email.data.strip().lower(), form.full_name.data.strip(),
+                      form.address_line1.data.strip(), form.city.data.strip(),
+                      form.postal_code.data.strip(), form.country.data)
+    checkout = checkout_service.start_checkout(
+        session, cart_id, address, owner_key=shopper_key(),
+        user_id=current_user.id if current_user.is_authenticated else None,
+        settings=settings(), max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
+    )
+    return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
+
+
+@bp.get("/<public_id>")
+def review(public_id: str):
+    checkout = _checkout(public_id)
+    if checkout.state is CheckoutState.COMPLETED:
+        order = orders.order_for_checkout(get_session(), checkout.id)
+        return redirect(url_for("orders.show", number=order.number), code=303)
+    drift = checkout_service.price_drift(get_session(), checkout)
+    return render_page(
+        "checkout/review.html", checkout=checkout, drift=drift,
+        needs_confirmation=drift.needs_confirmation(settings().drift_tolerance_percent),
+        providers=_providers(), form=ActionForm(), max_extensions=1,
+    )
+
+
+@bp.get("/<public_id>/countdown")
+def countdown(public_id: str):
+    checkout = _checkout(public_id)
+    return render_page("checkout/review.html", block="countdown", checkout=checkout,
+                       form=ActionForm(), max_extensions=1)
+
+
+@bp.post("/<public_id>/extend")
+def extend(public_id: str):
+    ActionForm().validate()
+    checkout = _checkout(public_id)
+    checkout = checkout_service.extend_checkout(get_session(), checkout.id, settings=settings())
+    if wants_fragment():
+        return render_page("checkout/review.html", block="countdown", checkout=checkout,
+                           form=ActionForm(), max_extensions=1, notice="Hold extended.")
+    flash("We have extended your hold.", "success")
+    return redirect(url_for("checkout.review", public_id=public_id), code=303)
+
+
+@bp.post("/<public_id>/confirm-prices")
+def confirm_prices(public_id: str):
+    form = ConfirmPricesForm()
+    checkout = _checkout(public_id)
+    if not form.validate():
+        flash("Please review the new total again.", "error")
+    else:
+        checkout_service.confirm_new_prices(get_session(), checkout.id, form.seen_total_cents.data)
+        flash("New total confirmed.", "success")
+    return redirect(url_for("checkout.review", public_id=public_id), code=303)
+
+
+@bp.post("/<public_id>/pay")
+def pay(public_id: str):
+    form = PayForm()
+    checkout = _checkout(public_id)
+    name = form.payment_provider.data if form.validate() else None
+    if name not in current_app.config["PAYMENT_PROVIDERS"]:
+        raise CheckoutError(checkout_service.Phase.PAYMENT_AUTHORIZATION,
+                            "Choose one of the payment methods offered.", status_code=422,
+                            checkout_id=public_id)
+    urls = Urls(url_for("checkout.returned", public_id=public_id, _external=True),
+                url_for("checkout.review", public_id=public_id, _external=True))
+    try:
+        approval_url = authorize_payment(get_session(), checkout.id,
+                                         get_provider(name, current_app.config), urls,
+                                         settings=settings())
+    except PriceDriftError:
+        flash("Prices changed since you started checking out; please confirm the new total.",
+              "error")
+        return redirect(url_for("checkout.review", public_id=public_id), code=303)
+    return redirect(approval_url, code=303)
+
+
+@bp.post("/<public_id>/retry")
+def retry(public_id: str):
+    ActionForm().validate()
+    old = _checkout(public_id)
+    cart_id = current_cart_id()
+    if cart_id is None:
+        return redirect(url_for("cart.show"), code=303)
+    address = Address(old.email, old.full_name, old.address_line1, old.city, old.postal_code,
+                      old.country)
+    checkout = checkout_service.start_checkout(
+        get_session(), cart_id, address, owner_key=shopper_key(), user_id=old.user_id,
+        settings=settings(), max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
+    )
+    return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
+
+
+@bp.get("/<public_id>/return")
+def returned(public_id: str):
+    """The shopper is back from the provider. The query string is never trusted: the provider
+    is asked (or its signature over the parameters verified)."""
+    checkout = _checkout(public_id)
+    payment = completion.latest_payment(get_session(), checkout.id)
+    if payment is None:
+        return redirect(url_for("checkout.review", public_id=public_id), code=303)
+    provider = get_provider(payment.provider, current_app.config)
+    state = provider.verify_return(payment.provider_ref, request.args.to_dict())
+    result = completion.complete_payment(get_session(), provider, payment.provider_ref,
+                                         source="return", state=state)
+    return _answer(public_id, result)
+
+
+@bp.get("/<public_id>/status")
+def status(public_id: str):
+    """Polled by the 'confirming your payment' page until the payment settles."""
+    checkout = _checkout(public_id)
+    order = orders.order_for_checkout(get_session(), checkout.id)
+    if checkout.state is CheckoutState.COMPLETED and order is not None:
+        result = completion.Completion("completed", "Your order is confirmed.", order.number)
+    elif checkout.state in (CheckoutState.FAILED, CheckoutState.EXPIRED,
+                            CheckoutState.CANCELLED):
+        result = completion.Completion("failed", checkout.failure_reason
+                                       or "This checkout has ended.")
+    else:
+        result = completion.Completion("pending", "Confirming your payment…")
+    return _answer(public_id, result)
+
+
+def _answer(public_id: str, result: completion.Completion):
+    if result.outcome == "completed" and result.order_number:
+        target = url_for("orders.show", number=result.order_number)
+        if wants_fragment():
+            response = make_response("", 200)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target, code=303)
+    return render_page("checkout/settling.html", block="settling", result=result,
+                       public_id=public_id, form=ActionForm(),
+                       status=200 if result.outcome in ("pending", "in_progress") else 409)

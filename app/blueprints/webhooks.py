@@ -1,0 +1,40 @@
+"""``POST /webhooks/<provider>``: verify the signature from the raw body, store the event once,
+answer 2xx, then process it (inline without Redis, on RQ with it). Exempt from CSRF, never from
+signature checks."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from app import jobs
+from app.db import get_session
+from app.extensions import csrf
+from app.payments import InvalidSignature, ProviderError, get_provider
+from app.queue import enqueue
+from app.services import payments
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+@bp.post("/<provider>")
+@csrf.exempt
+def receive(provider: str):
+    if provider not in current_app.config["PAYMENT_PROVIDERS"]:
+        abort(404)
+    adapter = get_provider(provider, current_app.config)
+    session = get_session()
+    try:
+        event, new = payments.receive_webhook(session, adapter, request.headers,
+                                              request.get_data(cache=False))
+    except InvalidSignature as exc:
+        current_app.logger.warning("webhook %s refused: %s", provider, exc)
+        return jsonify({"error": "invalid signature"}), 400
+    if not new:
+        return jsonify({"status": "duplicate", "id": event.event_id}), 200
+    event_id = event.id
+    try:
+        enqueue(current_app.config, jobs.process_webhook, event_id, provider,
+                inline=lambda: payments.process_webhook(session, event_id, adapter))
+    except ProviderError as exc:  # stored; reconciliation or a replay finishes it
+        current_app.logger.warning("webhook %s stored, processing deferred: %s", provider, exc)
+    return jsonify({"status": "received", "id": event.event_id}), 200

@@ -1,0 +1,400 @@
+"""Completing a checkout when its payment is reported: order_creation → payment_capture →
+stock_commit, exactly once.
+
+The provider reports a payment twice (the shopper's return and the webhook) and reconciliation
+may ask a third time; any of them may arrive first, at the same instant, or after the hold
+expired. ``complete_payment`` is safe to call any number of times, concurrently:
+
+- the checkout row is locked to *claim* it (state ``completing``); a second caller finds the
+  claim (or the finished order) and returns without calling the provider;
+- one checkout has at most one order (unique ``orders.checkout_id``) and the capture uses an
+  idempotency key per payment, so at most one capture happens;
+- no lock is held while the provider is called: claim, commit, capture, then lock again to
+  commit stock;
+- a claim left by a crashed worker goes stale after ``CLAIM_STALE_AFTER`` and is taken over;
+- a payment that lands after its hold expired is re-reserved if stock allows, back-ordered for
+  back-orderable variants, and otherwise refunded, never dropped; a second captured payment for
+  a checkout that already has an order is refunded;
+- a captured amount that differs from the checkout's total is refunded and recorded, not an
+  order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.models import (
+    CartLine,
+    Checkout,
+    CheckoutState,
+    Order,
+    OrderStatus,
+    Payment,
+    Refund,
+    RefundStatus,
+)
+from app.payments.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
+
+from . import inventory, orders
+from .checkout import Phase, fail_checkout, lock_checkout, record_event, transition
+
+CLAIM_STALE_AFTER = timedelta(minutes=2)
+LATE_HOLD_MINUTES = 5
+CAPTURED_STATES = (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED,
+                   PaymentStatus.PARTIALLY_REFUNDED)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """pending: not paid yet. in_progress: another caller is completing it. completed: the
+    order exists. failed: declined or undone. refunded: money returned, no order."""
+
+    outcome: str
+    message: str
+    order_number: str | None = None
+    checkout_public_id: str | None = None
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def find_payment(session: Session, provider: str, provider_ref: str) -> Payment | None:
+    return session.scalar(
+        select(Payment).where(Payment.provider == provider, Payment.provider_ref == provider_ref)
+    )
+
+
+def latest_payment(session: Session, checkout_id: int) -> Payment | None:
+    return session.scalar(
+        select(Payment).where(Payment.checkout_id == checkout_id).order_by(Payment.id.desc())
+    )
+
+
+def complete_payment(
+    session: Session,
+    provider: PaymentProvider,
+    provider_ref: str,
+    *,
+    source: str,
+    now: datetime | None = None,
+    state: PaymentState | None = None,
+) -> Completion:
+    """Act on what the provider says of a payment (fetched unless ``state`` is given)."""
+    now = _now(now)
+    payment = find_payment(session, provider.name, provider_ref)
+    if payment is None:
+        return Completion("unknown", "No payment with that reference.")
+    public_id = session.get(Checkout, payment.checkout_id).public_id
+    session.rollback()  # no transaction stays open across the provider call
+    if state is None:
+        state = provider.fetch(provider_ref)
+    _note_state(session, payment.id, state, now)
+    if state.status is PaymentStatus.PENDING:
+        return Completion("pending", "Waiting for the payment to be confirmed.",
+                          checkout_public_id=public_id)
+    if state.status in (PaymentStatus.FAILED, PaymentStatus.VOIDED):
+        return _declined(session, payment.id, state, source, now)
+    if state.status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
+        existing = orders.order_for_checkout(session, payment.checkout_id)
+        if existing is None or payment.order_id != existing.id:
+            return _refunded_at_provider(session, payment.id, state, now)
+    return _complete(session, provider, payment.id, state, source, now)
+
+
+def _note_state(session: Session, payment_id: int, state: PaymentState, now: datetime) -> None:
+    begin_write(session)
+    payment = session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+    if payment.status not in CAPTURED_STATES or state.status in CAPTURED_STATES:
+        payment.status = state.status
+    payment.captured_cents = max(payment.captured_cents, state.captured_cents)
+    payment.capture_ref = payment.capture_ref or state.capture_ref
+    payment.last_checked_at = now
+    session.commit()
+
+
+def _declined(
+    session: Session, payment_id: int, state: PaymentState, source: str, now: datetime
+) -> Completion:
+    """The shopper's payment was declined: while the hold lives they may try again."""
+    payment = session.get(Payment, payment_id)
+    checkout = lock_checkout(session, payment.checkout_id)
+    if checkout.state is CheckoutState.AWAITING_PAYMENT and checkout.expires_at > now:
+        transition(session, checkout, CheckoutState.RESERVED, Phase.PAYMENT_AUTHORIZATION,
+                   "payment declined; the shopper may try again", now=now, source=source,
+                   provider=payment.provider, provider_ref=payment.provider_ref)
+    else:
+        record_event(session, checkout, "payment_declined", "payment declined",
+                     phase=Phase.PAYMENT_AUTHORIZATION, source=source)
+    session.commit()
+    return Completion("failed", "The payment was declined. Nothing was charged.",
+                      checkout_public_id=checkout.public_id)
+
+
+def _refunded_at_provider(
+    session: Session, payment_id: int, state: PaymentState, now: datetime
+) -> Completion:
+    """The provider reports money already returned for a payment with no order (for example
+    a refund event that arrived before the capture): record the refund; make no order."""
+    payment = session.get(Payment, payment_id)
+    checkout = lock_checkout(session, payment.checkout_id)
+    key = f"provider-{payment.provider}-{payment.provider_ref}"
+    if session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is None:
+        session.add(Refund(
+            payment_id=payment.id, idempotency_key=key, amount_cents=state.refunded_cents,
+            currency=state.currency, reason="refunded at the provider before an order existed",
+            status=RefundStatus.SUCCEEDED, created_at=now,
+        ))
+        record_event(session, checkout, "refund", "payment refunded at the provider; no order",
+                     phase=Phase.PAYMENT_CAPTURE, amount_cents=state.refunded_cents)
+    session.commit()
+    return Completion("refunded", "This payment was refunded.",
+                      checkout_public_id=checkout.public_id)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    outcome: str  # "claimed" | "done" | "busy" | "duplicate"
+    order_number: str | None = None
+
+
+def _claim(session: Session, payment_id: int, source: str, now: datetime) -> _Claim:
+    """Phase order_creation, under the checkout's lock: claim the checkout and create its order
+    (pending payment), or find that someone else has (or is about to)."""
+    payment = session.get(Payment, payment_id)
+    checkout = lock_checkout(session, payment.checkout_id)
+    payment = session.get(Payment, payment_id, populate_existing=True)
+    order = orders.order_for_checkout(session, checkout.id)
+    if order is not None and order.status is not OrderStatus.PENDING_PAYMENT:
+        session.commit()
+        if payment.order_id == order.id:
+            return _Claim("done", order.number)
+        return _Claim("duplicate", order.number)
+    if checkout.state is CheckoutState.COMPLETING and now - checkout.updated_at < CLAIM_STALE_AFTER:
+        if order is not None and payment.order_id not in (None, order.id):
+            session.commit()
+            return _Claim("duplicate", order.number)
+        if order is not None:
+            session.commit()
+            return _Claim("busy", order.number)
+    if checkout.state is CheckoutState.COMPLETING:
+        checkout.updated_at = now
+        record_event(session, checkout, "claim", "completion taken over", phase=checkout.phase,
+                     source=source)
+    else:
+        late = checkout.state in (CheckoutState.EXPIRED, CheckoutState.CANCELLED,
+                                  CheckoutState.FAILED)
+        transition(session, checkout, CheckoutState.COMPLETING, Phase.ORDER_CREATION,
+                   "payment reported" + (" after the checkout ended" if late else ""),
+                   now=now, source=source, provider=payment.provider)
+    if order is None:
+        order = orders.create_order_from_checkout(session, checkout, now)
+        record_event(session, checkout, "phase", f"order {order.number} created",
+                     phase=Phase.ORDER_CREATION, order=order.number)
+    payment.order_id = order.id
+    session.commit()
+    return _Claim("claimed", order.number)
+
+
+def _complete(
+    session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
+    source: str, now: datetime,
+) -> Completion:
+    claim = _claim(session, payment_id, source, now)
+    payment = session.get(Payment, payment_id)
+    checkout = session.get(Checkout, payment.checkout_id)
+    if claim.outcome == "done":
+        return Completion("completed", "Your order is confirmed.", claim.order_number,
+                          checkout.public_id)
+    if claim.outcome == "busy":
+        return Completion("in_progress", "Confirming your payment…", claim.order_number,
+                          checkout.public_id)
+    if claim.outcome == "duplicate":
+        return _refund_duplicate(session, provider, payment_id, state, now)
+    try:
+        captured = state if state.status in CAPTURED_STATES else provider.capture(
+            payment.provider_ref, f"capture-{payment.id}")
+    except ProviderError as exc:
+        if exc.retryable:
+            _note(session, checkout.id, "capture_retry", exc.message, Phase.PAYMENT_CAPTURE)
+            return Completion("in_progress", "Confirming your payment…", claim.order_number,
+                              checkout.public_id)
+        return _abort(session, provider, payment_id, None, Phase.PAYMENT_CAPTURE,
+                      f"capture refused: {exc.message}", now)
+    if captured.captured_cents != checkout.total_cents or \
+            captured.currency.upper() != checkout.currency.upper():
+        return _abort(session, provider, payment_id, captured, Phase.PAYMENT_CAPTURE,
+                      f"captured {captured.captured_cents} {captured.currency} but the checkout "
+                      f"total is {checkout.total_cents} {checkout.currency}", now)
+    return _commit_stock(session, provider, payment_id, captured, now)
+
+
+def _note(session: Session, checkout_id: int, kind: str, message: str, phase: Phase) -> None:
+    checkout = lock_checkout(session, checkout_id)
+    record_event(session, checkout, kind, message, phase=phase)
+    session.commit()
+
+
+def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory.Hold:
+    """The original hold is gone: hold the same lines again (back-orderable variants are held
+    beyond stock) and turn the new hold into the sale. Raises InsufficientStock."""
+    hold = inventory.take_hold(
+        session, [(line.variant_id, line.quantity) for line in checkout.lines],
+        ttl_minutes=LATE_HOLD_MINUTES, checkout_id=checkout.id, now=now, commit=False,
+    )
+    record_event(session, checkout, "late_payment", "the hold had ended; stock held again",
+                 phase=Phase.STOCK_COMMIT, old_hold=checkout.hold_ref, new_hold=hold.ref)
+    checkout.hold_ref = hold.ref
+    return inventory.commit_hold(session, hold.ref, now=now, commit=False)
+
+
+def _commit_stock(
+    session: Session, provider: PaymentProvider, payment_id: int, captured: PaymentState,
+    now: datetime,
+) -> Completion:
+    """Phase stock_commit: the hold becomes a sale, the order is paid (or awaits stock), the
+    checkout completes and the cart empties, in one transaction."""
+    payment = session.get(Payment, payment_id)
+    checkout = lock_checkout(session, payment.checkout_id)
+    payment = session.get(Payment, payment_id, populate_existing=True)
+    try:
+        try:
+            hold = inventory.commit_hold(session, checkout.hold_ref or "", now=now, commit=False)
+        except (inventory.HoldExpired, inventory.HoldNotActive, inventory.HoldNotFound):
+            hold = _late_hold(session, checkout, now)
+    except inventory.InsufficientStock as exc:
+        session.rollback()
+        return _abort(session, provider, payment_id, captured, Phase.STOCK_COMMIT,
+                      f"payment arrived after the hold expired and {exc.message}", now,
+                      late=True)
+    order = session.get(Order, payment.order_id)
+    backordered = sum(line.backorder_quantity for line in hold.lines)
+    order.status = OrderStatus.AWAITING_STOCK if backordered else OrderStatus.PAID
+    order.paid_at = now
+    orders.add_event(order, OrderStatus.PAID, "Payment received.", now)
+    if backordered:
+        orders.add_event(order, OrderStatus.AWAITING_STOCK,
+                         f"{backordered} item(s) are on back-order and will follow.", now)
+    payment.status = captured.status
+    payment.captured_cents = captured.captured_cents
+    payment.capture_ref = captured.capture_ref or payment.capture_ref
+    record_event(session, checkout, "phase", "stock committed", phase=Phase.STOCK_COMMIT,
+                 hold_ref=hold.ref, backordered=backordered)
+    transition(session, checkout, CheckoutState.COMPLETED, Phase.STOCK_COMMIT,
+               f"order {order.number} paid", now=now, order=order.number)
+    if checkout.cart_id is not None:
+        session.execute(delete(CartLine).where(CartLine.cart_id == checkout.cart_id))
+    session.commit()
+    return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)
+
+
+def refund_through_provider(
+    session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
+    amount_cents: int, key: str, reason: str, *, order_id: int | None = None,
+    restock: bool = False, actor: str = "system",
+) -> Refund:
+    """Refund through the provider and record it; idempotent per ``key`` (a succeeded refund
+    with the key is returned as it is). A provider failure is recorded as a failed refund for
+    the owner to see and retry, never hidden."""
+    existing = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+    if existing is not None and existing.status is RefundStatus.SUCCEEDED:
+        return existing
+    session.rollback()
+    try:
+        result = provider.refund(state, amount_cents, key)
+        status, error, ref = RefundStatus.SUCCEEDED, None, result.provider_refund_id
+        if result.status == "pending":
+            status = RefundStatus.PENDING
+        elif result.status == "failed":
+            status, error = RefundStatus.FAILED, "the provider reports the refund failed"
+    except ProviderError as exc:
+        status, error, ref = RefundStatus.FAILED, exc.message, None
+    begin_write(session)
+    refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+    if refund is None:
+        refund = Refund(payment_id=payment_id, order_id=order_id, idempotency_key=key,
+                        amount_cents=amount_cents, currency=state.currency, reason=reason,
+                        restock=restock, actor=actor, status=status)
+        session.add(refund)
+    refund.status, refund.error, refund.provider_refund_id = status, error, ref
+    payment = session.get(Payment, payment_id)
+    if status is RefundStatus.SUCCEEDED:
+        payment.refunded_cents += amount_cents
+        payment.status = (PaymentStatus.REFUNDED if payment.refunded_cents >= state.captured_cents
+                          else PaymentStatus.PARTIALLY_REFUNDED)
+    session.commit()
+    return refund
+
+
+def _abort(
+    session: Session, provider: PaymentProvider, payment_id: int, captured: PaymentState | None,
+    phase: Phase, reason: str, now: datetime, *, late: bool = False,
+) -> Completion:
+    """Undo a completion that cannot finish: refund (or void) at the provider first, with no
+    lock held, then cancel the order and release the hold under the checkout's lock."""
+    payment = session.get(Payment, payment_id)
+    if captured is not None and captured.captured_cents > 0:
+        refund = refund_through_provider(
+            session, provider, payment_id, captured, captured.captured_cents,
+            f"abort-{payment_id}", reason, order_id=payment.order_id,
+        )
+        money = f"refund {refund.status.value}" + (f": {refund.error}" if refund.error else "")
+    else:
+        try:
+            provider.void(payment.provider_ref)
+            money = "payment voided"
+        except ProviderError as exc:
+            money = f"void failed: {exc.message}"
+    payment = session.get(Payment, payment_id)
+    checkout = lock_checkout(session, payment.checkout_id)
+    order = session.get(Order, payment.order_id) if payment.order_id else None
+
+    def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
+        if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
+            return "no order to cancel"
+        order.status = OrderStatus.CANCELLED
+        orders.add_event(order, OrderStatus.CANCELLED, "Payment could not be completed: "
+                         + ("refunded in full." if captured else "nothing was charged."), at)
+        return f"order {order.number} cancelled"
+
+    fail_checkout(session, checkout, phase, reason, now=now, extra_undo={
+        Phase.PAYMENT_CAPTURE: lambda *_: money,
+        Phase.ORDER_CREATION: cancel_order,
+        Phase.PAYMENT_AUTHORIZATION: lambda *_: money if captured is None else "see capture",
+    })
+    session.commit()
+    if late:
+        message = ("Your payment arrived after your reservation ended and the items had sold "
+                   "out. We have refunded it in full.")
+    elif captured is not None:
+        message = "We could not complete your order and have refunded your payment in full."
+    else:
+        message = "We could not complete your payment. Nothing was charged."
+    return Completion("refunded" if captured else "failed", message,
+                      checkout_public_id=checkout.public_id)
+
+
+def _refund_duplicate(
+    session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
+    now: datetime,
+) -> Completion:
+    """A second payment captured for a checkout that already has its order: refund it."""
+    payment = session.get(Payment, payment_id)
+    checkout = session.get(Checkout, payment.checkout_id)
+    order = orders.order_for_checkout(session, checkout.id)
+    if state.status not in CAPTURED_STATES:
+        with contextlib.suppress(ProviderError):
+            provider.void(payment.provider_ref)
+    else:
+        refund_through_provider(session, provider, payment_id, state, state.captured_cents,
+                                f"duplicate-{payment_id}", "a second payment for one checkout")
+    _note(session, checkout.id, "duplicate_payment",
+          f"payment {payment.provider_ref} duplicated order {order.number}; returned",
+          Phase.PAYMENT_CAPTURE)
+    return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)

@@ -1,0 +1,65 @@
+"""Orders: created once per checkout, with a human number and a timeline."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import Checkout, Order, OrderEvent, OrderLine, OrderStatus
+
+from .errors import NotFound
+
+# No 0/O, 1/I/L: numbers are read out over the phone.
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_order_number() -> str:
+    return "HF-" + "".join(secrets.choice(ALPHABET) for _ in range(8))
+
+
+def add_event(order: Order, status: OrderStatus | str, message: str, now: datetime) -> None:
+    order.events.append(OrderEvent(status=str(status), message=message, created_at=now))
+
+
+def create_order_from_checkout(session: Session, checkout: Checkout, now: datetime) -> Order:
+    """An order awaiting its payment's capture, copying the checkout's snapshot."""
+    order = Order(
+        number=new_order_number(), checkout_id=checkout.id, user_id=checkout.user_id,
+        status=OrderStatus.PENDING_PAYMENT, email=checkout.email, full_name=checkout.full_name,
+        address_line1=checkout.address_line1, city=checkout.city,
+        postal_code=checkout.postal_code, country=checkout.country, currency=checkout.currency,
+        total_cents=checkout.total_cents, created_at=now,
+    )
+    order.lines = [
+        OrderLine(variant_id=line.variant_id, sku=line.sku, name=line.name,
+                  quantity=line.quantity, unit_price_cents=line.unit_price_cents)
+        for line in checkout.lines
+    ]
+    add_event(order, OrderStatus.PENDING_PAYMENT, "Order placed; confirming payment.", now)
+    session.add(order)
+    session.flush()
+    return order
+
+
+def order_for_checkout(session: Session, checkout_id: int) -> Order | None:
+    return session.scalar(select(Order).where(Order.checkout_id == checkout_id))
+
+
+def get_order_for(session: Session, number: str, *, user_id: int | None, owner_key: str) -> Order:
+    """The order, only for its buyer: the account that placed it, or the browser that ran its
+    checkout. Anyone else gets not found."""
+    order = session.scalar(
+        select(Order).where(Order.number == number)
+        .options(selectinload(Order.lines), selectinload(Order.events))
+    )
+    if order is None:
+        raise NotFound("We could not find that order.")
+    if user_id is not None and order.user_id == user_id:
+        return order
+    checkout = session.get(Checkout, order.checkout_id)
+    if checkout is not None and secrets.compare_digest(checkout.owner_key, owner_key):
+        return order
+    raise NotFound("We could not find that order.")

@@ -1,0 +1,250 @@
+"""Payments: starting one with a provider (phase payment_authorization), webhooks in, and
+reconciliation of payments that never reported back.
+
+Webhooks: verify, store, dedupe, process. ``receive_webhook`` verifies the signature from the
+raw body (a bad one raises and stores nothing) and stores the event under its unique (provider,
+event id); a duplicate is acknowledged and not processed again. ``process_webhook`` asks the
+provider for the payment's truth and completes (``services.completion``), so events out of order
+are harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.models import Checkout, CheckoutState, Payment, WebhookEvent, WebhookState
+from app.payments import provider_label
+from app.payments.base import PaymentProvider, PaymentRequest, PaymentStatus, ProviderError
+
+from . import completion
+from .checkout import (
+    CheckoutError,
+    Phase,
+    Settings,
+    expire_if_due,
+    fail_checkout,
+    lock_checkout,
+    price_drift,
+    record_event,
+    transition,
+)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+class PriceDriftError(CheckoutError):
+    """Prices moved beyond the tolerance since the snapshot: the shopper must confirm."""
+
+    def __init__(self, drift) -> None:
+        super().__init__(Phase.PRICE_LOCK, "Prices changed since you started checking out. "
+                         "Please review and confirm the new total.")
+        self.drift = drift
+
+
+@dataclass(frozen=True)
+class Urls:
+    return_url: str
+    cancel_url: str
+
+
+def authorize_payment(
+    session: Session,
+    checkout_id: int,
+    provider: PaymentProvider,
+    urls: Urls,
+    *,
+    settings: Settings = Settings(),
+    now: datetime | None = None,
+) -> str:
+    """Phase payment_authorization: create the payment with the provider for the snapshot total
+    the shopper confirmed, and return the provider's approval URL. No lock is held during the
+    provider call. A provider failure undoes the earlier phases (the hold is released)."""
+    now = _now(now)
+    checkout = expire_if_due(session, session.get(Checkout, checkout_id), now)
+    checkout = lock_checkout(session, checkout_id)
+    if checkout.state is CheckoutState.EXPIRED:
+        session.rollback()
+        raise CheckoutError(Phase.PAYMENT_AUTHORIZATION, "Your hold expired before payment.",
+                            checkout_id=checkout.public_id)
+    if checkout.state not in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT):
+        session.rollback()
+        raise CheckoutError(Phase.PAYMENT_AUTHORIZATION,
+                            f"This checkout is {checkout.state.value.replace('_', ' ')}.",
+                            checkout_id=checkout.public_id)
+    drift = price_drift(session, checkout)
+    if drift.needs_confirmation(settings.drift_tolerance_percent):
+        record_event(session, checkout, "price_drift", "beyond tolerance; shopper must confirm",
+                     phase=Phase.PRICE_LOCK, snapshot_total_cents=drift.snapshot_total_cents,
+                     current_total_cents=drift.current_total_cents,
+                     percent=round(drift.percent, 3))
+        session.commit()
+        raise PriceDriftError(drift)
+    if drift.changed:
+        record_event(session, checkout, "price_drift", "within tolerance; the snapshot stands",
+                     phase=Phase.PRICE_LOCK, snapshot_total_cents=drift.snapshot_total_cents,
+                     current_total_cents=drift.current_total_cents,
+                     percent=round(drift.percent, 3))
+    attempt = (session.scalar(select(func.count(Payment.id)).where(
+        Payment.checkout_id == checkout.id)) or 0) + 1
+    checkout.payment_provider = provider.name
+    record_event(session, checkout, "phase", f"creating a payment with {provider.name}",
+                 phase=Phase.PAYMENT_AUTHORIZATION, attempt=attempt,
+                 amount_cents=checkout.total_cents)
+    request = PaymentRequest(
+        checkout_ref=checkout.public_id, amount_cents=checkout.total_cents,
+        currency=checkout.currency, description=f"Order from checkout {checkout.public_id}",
+        return_url=urls.return_url, cancel_url=urls.cancel_url, expires_at=checkout.expires_at,
+        idempotency_key=f"{checkout.public_id}-{attempt}", customer_email=checkout.email,
+    )
+    session.commit()
+    try:
+        created = provider.create(request)
+    except ProviderError as exc:
+        checkout = lock_checkout(session, checkout_id)
+        fail_checkout(session, checkout, Phase.PAYMENT_AUTHORIZATION,
+                      f"{provider.name}: {exc.message}", now=now)
+        session.commit()
+        raise CheckoutError(
+            Phase.PAYMENT_AUTHORIZATION,
+            f"We could not reach {provider_label(provider.name)}. Nothing was charged and your "
+            "cart is as it was; please start checkout again.", status_code=502,
+            checkout_id=checkout.public_id,
+        ) from exc
+    checkout = lock_checkout(session, checkout_id)
+    session.add(Payment(
+        checkout_id=checkout.id, provider=provider.name, provider_ref=created.provider_ref,
+        status=created.status, amount_cents=request.amount_cents, currency=request.currency,
+        approval_url=created.approval_url, created_at=now, updated_at=now,
+    ))
+    if checkout.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT):
+        transition(session, checkout, CheckoutState.AWAITING_PAYMENT, Phase.PAYMENT_AUTHORIZATION,
+                   f"payment created with {provider.name}", now=now,
+                   provider_ref=created.provider_ref)
+    session.commit()
+    return created.approval_url
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def receive_webhook(
+    session: Session, provider: PaymentProvider, headers, body: bytes, now: datetime | None = None
+) -> tuple[WebhookEvent, bool]:
+    """Verify (raises InvalidSignature) and store a webhook. Returns the stored event and
+    whether it is new (False: a duplicate, to acknowledge and ignore)."""
+    event = provider.parse_webhook(headers, body)
+    now = _now(now)
+    begin_write(session)
+    row = WebhookEvent(
+        provider=provider.name, event_id=event.event_id, kind=event.kind.value,
+        provider_ref=event.provider_ref, amount_cents=event.amount_cents,
+        currency=event.currency, payload=dict(event.payload), state=WebhookState.RECEIVED,
+        received_at=now,
+    )
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = session.scalar(select(WebhookEvent).where(
+            WebhookEvent.provider == provider.name, WebhookEvent.event_id == event.event_id))
+        return existing, False
+    return row, True
+
+
+def process_webhook(
+    session: Session, webhook_id: int, provider: PaymentProvider, now: datetime | None = None
+) -> WebhookEvent:
+    """Act on a stored webhook once. Safe to run twice: a processed event is left alone."""
+    now = _now(now)
+    row = session.get(WebhookEvent, webhook_id)
+    if row is None or row.state in (WebhookState.PROCESSED, WebhookState.IGNORED):
+        return row
+    ref = row.provider_ref
+    session.rollback()
+    try:
+        if ref is None or completion.find_payment(session, provider.name, ref) is None:
+            state, error = WebhookState.IGNORED, "no payment of ours with that reference"
+        else:
+            result = completion.complete_payment(session, provider, ref, source="webhook",
+                                                 now=now)
+            state, error = WebhookState.PROCESSED, None
+            if result.outcome == "in_progress":
+                state, error = WebhookState.RECEIVED, "completion in progress elsewhere"
+    except ProviderError as exc:
+        session.rollback()
+        state, error = WebhookState.FAILED, exc.message
+    begin_write(session)
+    row = session.get(WebhookEvent, webhook_id, populate_existing=True)
+    row.attempts += 1
+    row.error = error
+    if row.state is not WebhookState.PROCESSED:
+        row.state = state
+    if state in (WebhookState.PROCESSED, WebhookState.IGNORED):
+        row.processed_at = now
+    session.commit()
+    return row
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    checked: int
+    completed: int
+    failed: int
+    pending: int
+    errors: int
+
+
+def payments_to_reconcile(
+    session: Session, older_than: timedelta, now: datetime, limit: int = 200
+) -> list[tuple[int, str, str]]:
+    """Payments still unsettled ``older_than`` after creation, and payments of checkouts left
+    mid-completion: (id, provider, provider_ref)."""
+    cutoff = now - older_than
+    unsettled = select(Payment.id, Payment.provider, Payment.provider_ref).where(
+        Payment.status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED]),
+        Payment.created_at <= cutoff,
+    )
+    stuck = (
+        select(Payment.id, Payment.provider, Payment.provider_ref)
+        .join(Checkout, Checkout.id == Payment.checkout_id)
+        .where(Checkout.state == CheckoutState.COMPLETING,
+               Checkout.updated_at <= now - completion.CLAIM_STALE_AFTER,
+               Payment.order_id.is_not(None))
+    )
+    rows = session.execute(unsettled.union(stuck).limit(limit)).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def reconcile_payments(
+    session: Session, providers, older_than: timedelta, now: datetime | None = None
+) -> ReconcileReport:
+    """Ask the provider about every payment that never reported back and complete or fail its
+    checkout, so a lost webhook never loses an order. ``providers(name)`` gives an adapter."""
+    now = _now(now)
+    counts = {"completed": 0, "failed": 0, "pending": 0, "errors": 0}
+    targets = payments_to_reconcile(session, older_than, now)
+    session.rollback()
+    for _payment_id, name, ref in targets:
+        try:
+            result = completion.complete_payment(session, providers(name), ref,
+                                                 source="reconcile", now=now)
+        except ProviderError:
+            session.rollback()
+            counts["errors"] += 1
+            continue
+        key = {"completed": "completed", "failed": "failed",
+               "refunded": "failed"}.get(result.outcome, "pending")
+        counts[key] += 1
+    return ReconcileReport(len(targets), **counts)
