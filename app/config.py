@@ -46,6 +46,14 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    """Minutes may be fractional (0.05 is three seconds, for demos and tests)."""
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0, got {value:g}")
+    return value
+
+
 def normalize_database_url(url: str) -> str:
     """Accept URLs as operators write them and pick the psycopg 3 driver for Postgres."""
     for prefix in ("postgres://", "postgresql://"):
@@ -86,8 +94,8 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SHOP_NAME": env.get("SHOP_NAME", "Holdfast Supply Co."),
         "SHOP_CURRENCY": env.get("SHOP_CURRENCY", "USD"),
-        "HOLD_TTL_MINUTES": _int(env, "HOLD_TTL_MINUTES", 15, minimum=1),
-        "HOLD_MAX_TTL_MINUTES": _int(env, "HOLD_MAX_TTL_MINUTES", 60, minimum=1),
+        "HOLD_TTL_MINUTES": _positive(env, "HOLD_TTL_MINUTES", 15),
+        "HOLD_MAX_TTL_MINUTES": _positive(env, "HOLD_MAX_TTL_MINUTES", 60),
         "HOLD_SWEEP_INTERVAL_MINUTES": _int(env, "HOLD_SWEEP_INTERVAL_MINUTES", 5, minimum=1),
         "HOLD_SWEEP_BATCH_SIZE": _int(env, "HOLD_SWEEP_BATCH_SIZE", 1000, minimum=1),
         "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT": _float(

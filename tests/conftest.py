@@ -139,6 +139,9 @@ def make_test_app(database_url: str, **overrides):
         "REDIS_URL": None,
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": None,
+        # The test client is no HTTP server: tests post testpay's webhooks themselves (one
+        # live-server test lets testpay send them for real).
+        "TESTPAY_SEND_WEBHOOKS": False,
     }
     config.update(overrides)
     return create_app(config)
