@@ -6,10 +6,13 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
+    from .checkout import checkout_group
     from .db import db_group
     from .demo import demo_group
     from .holdfast import holdfast_group
+    from .payments import payments_group
     from .stock import stock_group
 
-    for group in (db_group, demo_group, holdfast_group, stock_group):
+    for group in (db_group, demo_group, holdfast_group, stock_group, checkout_group,
+                  payments_group):
         app.cli.add_command(group)

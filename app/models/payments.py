@@ -94,6 +94,7 @@ class WebhookEvent(Base):
 class TestpayPayment(Base):
     """The offline testpay provider's side of a payment (it plays a remote provider)."""
 
+    __test__ = False  # not a pytest test class, whatever its name
     __tablename__ = "testpay_payments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
