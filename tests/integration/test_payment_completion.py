@@ -66,11 +66,11 @@ def test_return_and_webhook_racing_make_one_order_and_one_sale(app, db):
         barrier = threading.Barrier(2)
         results = []
 
-        def by_return(client=browser.client, path=path):
+        def by_return(client=browser.client, path=path, barrier=barrier, results=results):
             barrier.wait()
             results.append(client.get(f"{path}/return").status_code)
 
-        def by_webhook(body=body, headers=headers):
+        def by_webhook(body=body, headers=headers, barrier=barrier, results=results):
             barrier.wait()
             results.append(app.test_client().post("/webhooks/testpay", data=body,
                                                   headers=headers).status_code)
