@@ -4,6 +4,7 @@ Playwright in Debian's chromium (never a downloaded browser)."""
 import threading
 from pathlib import Path
 
+
 import pytest
 from werkzeug.serving import make_server
 
@@ -15,19 +16,29 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+class LiveServer:
+    """The demo shop served by a real threaded WSGI server on 127.0.0.1."""
+
+    def __init__(self, tmp_path, **overrides) -> None:
+        url = f"sqlite:///{tmp_path / 'shop.db'}"
+        migrate.upgrade(url)
+        self.app = make_test_app(url, **overrides)
+        assert self.app.test_cli_runner().invoke(args=["demo", "seed"]).exit_code == 0
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.app.extensions["holdfast.db"].dispose()
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e") / "shop.db"
-    url = f"sqlite:///{path}"
-    migrate.upgrade(url)
-    app = make_test_app(url)
-    assert app.test_cli_runner().invoke(args=["demo", "seed"]).exit_code == 0
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    app.extensions["holdfast.db"].dispose()
+    server = LiveServer(tmp_path_factory.mktemp("e2e"))
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")
