@@ -4,7 +4,6 @@ Playwright in Debian's chromium (never a downloaded browser)."""
 import threading
 from pathlib import Path
 
-
 import pytest
 from werkzeug.serving import make_server
 
