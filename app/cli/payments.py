@@ -28,3 +28,32 @@ def reconcile(minutes: float | None) -> None:
                                 timedelta(minutes=minutes))
     click.echo(f"checked {report.checked}: {report.completed} completed, {report.failed} "
                f"failed, {report.pending} still pending, {report.errors} errors")
+
+
+@payments_group.command("refund")
+@click.argument("order_number")
+@click.option("--amount", "amount_cents", type=click.IntRange(min=1), default=None,
+              help="Minor units (cents) to refund; default: everything not yet refunded.")
+@click.option("--reason", required=True, help="Why (kept on the refund and the order).")
+@click.option("--restock", "restock", multiple=True, metavar="LINE_ID:QTY",
+              help="Return QTY units of order line LINE_ID to stock (repeatable).")
+@click.option("--key", default=None, help="Idempotency key: a retry with it never refunds twice.")
+def refund(order_number: str, amount_cents: int | None, reason: str, restock: tuple[str, ...],
+           key: str | None) -> None:
+    """Refund an order, fully or partly, through its payment provider."""
+    from app.services.errors import DomainError
+    from app.services.refunds import refund_order
+
+    try:
+        units = {int(a): int(b) for a, b in (item.split(":", 1) for item in restock)}
+    except ValueError as exc:
+        raise click.BadParameter("use LINE_ID:QTY, e.g. 12:1", param_hint="--restock") from exc
+    config = current_app.config
+    try:
+        result = refund_order(get_session(), lambda name: get_provider(name, config),
+                              order_number, amount_cents=amount_cents, reason=reason,
+                              restock=units, actor="cli", idempotency_key=key)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"refund {result.id}: {result.amount_cents} {result.currency} "
+               f"{result.status.value}")

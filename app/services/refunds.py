@@ -1,0 +1,137 @@
+"""Refunds of paid orders, full or partial, through the payment provider.
+
+Every refund is a ``Refund`` row keyed by an idempotency key (a retry with the same key returns
+the first result and never refunds twice), the provider is called with no lock held, and a
+refund may return units to stock through the ledger (reason ``return``). The order's status and
+timeline, and the audit log, record it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.models import (
+    MovementReason,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    Refund,
+    RefundStatus,
+)
+from app.payments.base import PaymentProvider, PaymentState
+
+from . import audit, inventory, orders
+from .completion import CAPTURED_STATES, refund_through_provider
+from .errors import DomainError, NotFound
+
+REFUNDABLE = (OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.PARTIALLY_FULFILLED,
+              OrderStatus.AWAITING_STOCK, OrderStatus.SHIPPED, OrderStatus.PARTIALLY_REFUNDED,
+              OrderStatus.RETURN_REQUESTED, OrderStatus.RETURNED, OrderStatus.CANCELLED)
+
+
+class RefundError(DomainError):
+    status_code = 409
+
+
+def _captured_payment(session: Session, order_id: int) -> Payment:
+    payment = session.scalar(
+        select(Payment).where(Payment.order_id == order_id,
+                              Payment.status.in_(CAPTURED_STATES))
+        .order_by(Payment.id)
+    )
+    if payment is None:
+        raise RefundError("This order has no captured payment to refund.")
+    return payment
+
+
+def refund_order(
+    session: Session,
+    providers: Callable[[str], PaymentProvider],
+    order_number: str,
+    *,
+    amount_cents: int | None = None,
+    reason: str,
+    restock: Mapping[int, int] | None = None,
+    actor: str = "system",
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Refund:
+    """Refund ``amount_cents`` (default: all that is left) of an order's payment and return
+    ``restock`` units ({order line id: quantity}) to stock."""
+    now = now or datetime.now(UTC)
+    key = idempotency_key or f"refund-{secrets.token_hex(12)}"
+    existing = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+    if existing is not None and existing.status is RefundStatus.SUCCEEDED:
+        return existing
+    order = session.scalar(select(Order).where(Order.number == order_number))
+    if order is None:
+        raise NotFound(f"No order {order_number}.")
+    if order.status not in REFUNDABLE:
+        raise RefundError(f"Order {order.number} is {order.status.value}; it cannot be refunded.")
+    if not reason.strip():
+        raise RefundError("Say why you are refunding.")
+    payment = _captured_payment(session, order.id)
+    left = payment.captured_cents - payment.refunded_cents
+    amount = left if amount_cents is None else amount_cents
+    if amount <= 0 or amount > left:
+        raise RefundError(f"You can refund between 0.01 and {left / 100:.2f} {payment.currency} "
+                          "on this order.")
+    lines = _restock_lines(session, order.id, restock or {})
+    state = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
+                         payment.currency, payment.captured_cents, payment.refunded_cents,
+                         payment.capture_ref)
+    refund = refund_through_provider(
+        session, providers(payment.provider), payment.id, state, amount, key, reason,
+        order_id=order.id, restock=bool(lines), actor=actor,
+    )
+    if refund.status is RefundStatus.FAILED:
+        raise RefundError(f"The provider refused the refund: {refund.error}")
+    _record(session, order.id, refund, lines, actor, now)
+    return refund
+
+
+def _restock_lines(
+    session: Session, order_id: int, restock: Mapping[int, int]
+) -> list[tuple[OrderLine, int]]:
+    lines = []
+    for line_id, quantity in restock.items():
+        line = session.get(OrderLine, line_id)
+        if line is None or line.order_id != order_id:
+            raise RefundError("That item is not part of this order.")
+        if quantity < 0 or quantity > line.quantity:
+            raise RefundError(f"Return between 0 and {line.quantity} of {line.name}.")
+        if quantity:
+            lines.append((line, quantity))
+    return lines
+
+
+def _record(
+    session: Session, order_id: int, refund: Refund, lines: list[tuple[OrderLine, int]],
+    actor: str, now: datetime,
+) -> None:
+    begin_write(session)
+    order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    payment = _captured_payment(session, order.id)
+    if any(e.message.endswith(f"[refund {refund.id}]") for e in order.events):
+        session.commit()
+        return
+    for line, quantity in lines:
+        inventory.adjust_stock(session, line.variant_id, quantity, reason=f"refund {refund.id}",
+                               kind=MovementReason.RETURN, actor=actor, commit=False, now=now)
+    full = payment.refunded_cents >= payment.captured_cents
+    if order.status is not OrderStatus.CANCELLED:
+        order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+    amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
+    orders.add_event(order, order.status, f"Refunded {amount}: {refund.reason} "
+                     f"[refund {refund.id}]", now)
+    audit.record(session, "order.refunded", actor=actor, subject_type="order",
+                 subject_id=order.id, refund_id=refund.id, amount_cents=refund.amount_cents,
+                 restocked={str(line.id): q for line, q in lines})
+    session.commit()
