@@ -2,8 +2,8 @@
 
 from sqlalchemy import select
 
-from app.models import OrderStatus, Payment, Refund, StockMovement, Variant
 from app.models import Order as OrderRow
+from app.models import OrderStatus, Payment, Refund, StockMovement, Variant
 from app.payments import get_provider
 from app.services import refunds, verify
 from tests.checkout_helpers import approval_ref, checkout_path, fill_cart, pay, start_checkout
