@@ -4,24 +4,18 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from app.models import Checkout as CheckoutRow
 from app.models import (
     CheckoutEvent,
     CheckoutState,
-    HoldState,
-    Order,
-    OrderStatus,
     Reservation,
     StockMovement,
 )
-from app.models import Checkout as CheckoutRow
 from app.services.inventory import availability_of
 from tests.checkout_helpers import (
     checkout_path,
     fill_cart,
-    pay,
-    signed_webhook,
     start_checkout,
-    approval_ref,
 )
 from tests.conftest import Browser
 from tests.factories import variant_with_stock

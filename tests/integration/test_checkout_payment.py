@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from app.models import Checkout as CheckoutRow
 from app.models import (
     CheckoutEvent,
     CheckoutState,
@@ -18,7 +19,6 @@ from app.models import (
     Variant,
     WebhookEvent,
 )
-from app.models import Checkout as CheckoutRow
 from app.models import Order as OrderRow
 from app.services import verify
 from app.services.inventory import availability_of
