@@ -1,0 +1,519 @@
+"""PayPal adapter: Orders v2 through paypal-server-sdk, intent CAPTURE.
+
+Promises:
+- The shopper approving at PayPal takes no money; money moves only when :meth:`capture` runs,
+  so the shop enforces its own hold deadline (PayPal orders cannot be given one).
+- Every call goes to ``PAYPAL_BASE_URL`` (sandbox by default) and every failure leaves as
+  :class:`ProviderError` (retryable for network errors, 408, 429 and 5xx).
+- A webhook is accepted only when PayPal's ``verify-webhook-signature`` answers ``SUCCESS``.
+- Results are the provider-neutral dataclasses; ``raw`` holds PayPal's JSON as plain dicts.
+
+OAuth tokens are cached per (base URL, client) for the process and shared by the SDK client and
+the webhook check, so building an adapter per request does not cost a token round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import requests
+from apimatic_core.exceptions.auth_validation_exception import AuthValidationException
+from apimatic_core.utilities.auth_helper import AuthHelper
+from paypalserversdk.configuration import Configuration
+from paypalserversdk.exceptions.api_exception import ApiException
+from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials
+from paypalserversdk.models.amount_with_breakdown import AmountWithBreakdown
+from paypalserversdk.models.checkout_payment_intent import CheckoutPaymentIntent
+from paypalserversdk.models.money import Money
+from paypalserversdk.models.o_auth_token import OAuthToken
+from paypalserversdk.models.order_request import OrderRequest
+from paypalserversdk.models.payment_source import PaymentSource
+from paypalserversdk.models.paypal_wallet import PaypalWallet
+from paypalserversdk.models.paypal_wallet_experience_context import (
+    PaypalWalletExperienceContext,
+)
+from paypalserversdk.models.purchase_unit_request import PurchaseUnitRequest
+from paypalserversdk.models.refund_request import RefundRequest
+from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
+
+from app.money import ZERO_DECIMAL
+
+from .base import (
+    CreatedPayment,
+    InvalidSignature,
+    PaymentRequest,
+    PaymentState,
+    PaymentStatus,
+    ProviderError,
+    RefundResult,
+    WebhookEvent,
+    WebhookKind,
+)
+
+DEFAULT_BASE_URL = "https://api-m.sandbox.paypal.com"
+TIMEOUT_SECONDS = 20
+TOKEN_MARGIN_SECONDS = 120  # refresh a token this long before PayPal says it expires
+
+TRANSMISSION_HEADERS = (
+    "paypal-transmission-id",
+    "paypal-transmission-time",
+    "paypal-transmission-sig",
+    "paypal-cert-url",
+    "paypal-auth-algo",
+)
+WEBHOOK_KINDS = {
+    "PAYMENT.CAPTURE.COMPLETED": WebhookKind.CAPTURED,
+    "CHECKOUT.ORDER.APPROVED": WebhookKind.AUTHORIZED,
+    "PAYMENT.CAPTURE.DENIED": WebhookKind.FAILED,
+    "PAYMENT.CAPTURE.DECLINED": WebhookKind.FAILED,
+    "PAYMENT.CAPTURE.REFUNDED": WebhookKind.REFUNDED,
+}
+ORDER_STATUSES = {
+    "CREATED": PaymentStatus.PENDING,
+    "SAVED": PaymentStatus.PENDING,
+    "PAYER_ACTION_REQUIRED": PaymentStatus.PENDING,
+    "APPROVED": PaymentStatus.AUTHORIZED,
+    "VOIDED": PaymentStatus.VOIDED,
+}
+CAPTURE_STATUSES = {
+    "COMPLETED": PaymentStatus.CAPTURED,
+    "PARTIALLY_REFUNDED": PaymentStatus.PARTIALLY_REFUNDED,
+    "REFUNDED": PaymentStatus.REFUNDED,
+    "PENDING": PaymentStatus.PENDING,
+    "DECLINED": PaymentStatus.FAILED,
+    "FAILED": PaymentStatus.FAILED,
+}
+REFUND_STATUSES = {"COMPLETED": "succeeded", "PENDING": "pending"}
+MONEY_TAKEN = {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
+
+_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # key -> (token, monotonic expiry)
+_tokens_lock = threading.Lock()
+
+
+class PayPalAPIError(ProviderError):
+    """PayPal answered with an HTTP error; ``status`` and PayPal's ``issue`` say which."""
+
+    def __init__(self, message: str, *, status: int, issue: str | None = None) -> None:
+        super().__init__(message, retryable=_retryable_status(status))
+        self.status = status
+        self.issue = issue
+
+
+class _Configuration(Configuration):
+    """The SDK's configuration, pointed at ``PAYPAL_BASE_URL`` instead of its two built-in
+    hosts. (``Configuration.from_environment(**overrides)`` clones into a plain Configuration
+    and would lose this override.)"""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        self._base_url = base_url
+        super().__init__(**kwargs)
+
+    def get_base_uri(self, server: Any = None) -> str:
+        return self._base_url
+
+
+class PayPalProvider:
+    """PayPal Checkout (Orders v2). ``provider_ref`` is the PayPal order id; ``capture_ref`` is
+    the id of the order's capture (what refunds are made against)."""
+
+    name = "paypal"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self._base_url = str(settings.get("PAYPAL_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._client_id = str(settings.get("PAYPAL_CLIENT_ID") or "")
+        self._client_secret = str(settings.get("PAYPAL_CLIENT_SECRET") or "")
+        self._webhook_id = str(settings.get("PAYPAL_WEBHOOK_ID") or "")
+        self._client = self._sdk_client()
+
+    def _sdk_client(self) -> PaypalServersdkClient:
+        credentials = ClientCredentialsAuthCredentials(
+            o_auth_client_id=self._client_id,
+            o_auth_client_secret=self._client_secret,
+            o_auth_token_provider=self._sdk_token,
+        )
+        config = _Configuration(
+            self._base_url,
+            timeout=TIMEOUT_SECONDS,
+            max_retries=0,
+            client_credentials_auth_credentials=credentials,
+        )
+        # With ``config`` given the client takes credentials and environment from it.
+        return PaypalServersdkClient(config=config)
+
+    # ------------------------------------------------------------------ protocol
+
+    def create(self, request: PaymentRequest) -> CreatedPayment:
+        currency = request.currency.upper()
+        unit = PurchaseUnitRequest(
+            amount=AmountWithBreakdown(
+                currency_code=currency, value=_to_value(request.amount_cents, currency)
+            ),
+            reference_id=request.checkout_ref[:256],
+            custom_id=request.checkout_ref[:127],
+            description=(request.description or request.checkout_ref)[:127],
+        )
+        experience = PaypalWalletExperienceContext(
+            return_url=request.return_url, cancel_url=request.cancel_url, user_action="PAY_NOW"
+        )
+        body = OrderRequest(
+            intent=CheckoutPaymentIntent.CAPTURE,
+            purchase_units=[unit],
+            payment_source=PaymentSource(paypal=PaypalWallet(experience_context=experience)),
+        )
+        order = self._call(
+            "create order",
+            lambda: self._client.orders.create_order(
+                {
+                    "body": body,
+                    "paypal_request_id": request.idempotency_key,
+                    "prefer": "return=representation",
+                }
+            ),
+        )
+        approval_url = _link(order, "payer-action") or _link(order, "approve")
+        if not order.get("id") or not approval_url:
+            raise ProviderError("PayPal created an order without an id or an approval link")
+        return CreatedPayment(provider_ref=order["id"], approval_url=approval_url, raw=order)
+
+    def capture(self, provider_ref: str, idempotency_key: str) -> PaymentState:
+        try:
+            order = self._call(
+                "capture order",
+                lambda: self._client.orders.capture_order(
+                    {
+                        "id": provider_ref,
+                        "paypal_request_id": idempotency_key,
+                        "prefer": "return=representation",
+                    }
+                ),
+            )
+            state = _state(order)
+        except PayPalAPIError as exc:
+            if exc.status != 422:  # 422: e.g. ORDER_ALREADY_CAPTURED, ORDER_NOT_APPROVED
+                raise
+            state = self.fetch(provider_ref)
+            if state.status not in MONEY_TAKEN:
+                raise
+        if state.status in (PaymentStatus.FAILED, PaymentStatus.VOIDED):
+            raise ProviderError(f"PayPal did not capture order {provider_ref}: {state.status}")
+        return state
+
+    def fetch(self, provider_ref: str) -> PaymentState:
+        order = self._call("get order", lambda: self._client.orders.get_order({"id": provider_ref}))
+        return _state(order)
+
+    def refund(self, state: PaymentState, amount_cents: int, idempotency_key: str) -> RefundResult:
+        if amount_cents <= 0:
+            raise ValueError("a refund must be for a positive amount")
+        capture_ref = state.capture_ref or self.fetch(state.provider_ref).capture_ref
+        if not capture_ref:
+            raise ProviderError(f"PayPal order {state.provider_ref} has no capture to refund")
+        currency = state.currency.upper()
+        body = RefundRequest(
+            amount=Money(currency_code=currency, value=_to_value(amount_cents, currency))
+        )
+        refund = self._call(
+            "refund capture",
+            lambda: self._client.payments.refund_captured_payment(
+                {
+                    "capture_id": capture_ref,
+                    "paypal_request_id": idempotency_key,
+                    "prefer": "return=representation",
+                    "body": body,
+                }
+            ),
+        )
+        amount = refund.get("amount") or {}
+        return RefundResult(
+            provider_refund_id=str(refund.get("id", "")),
+            amount_cents=_to_cents(amount.get("value"), currency) if amount else amount_cents,
+            currency=currency,
+            status=REFUND_STATUSES.get(str(refund.get("status")), "failed"),
+            raw=refund,
+        )
+
+    def void(self, provider_ref: str) -> None:
+        """Orders v2 has no cancel call: an order is never charged unless we capture it, and
+        PayPal expires it on its own. So this only refuses to "void" money already taken (the
+        caller must refund instead); an unknown (expired and purged) order is fine."""
+        try:
+            state = self.fetch(provider_ref)
+        except PayPalAPIError as exc:
+            if exc.status == 404:
+                return
+            raise
+        if state.status in MONEY_TAKEN:
+            raise ProviderError(
+                f"PayPal order {provider_ref} is already captured; refund it instead"
+            )
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        missing = [h for h in TRANSMISSION_HEADERS if not lowered.get(h)]
+        if missing:
+            raise InvalidSignature("missing PayPal headers: " + ", ".join(missing))
+        if not self._webhook_id:
+            raise InvalidSignature("PAYPAL_WEBHOOK_ID is not set; cannot verify PayPal webhooks")
+        event = _json_object(body)
+        status = self._verification_status(lowered, body)
+        if status != "SUCCESS":
+            raise InvalidSignature(f"PayPal says the webhook signature is {status or 'invalid'}")
+        return _webhook_event(event, body)
+
+    def verify_return(self, provider_ref: str, params: Mapping[str, str]) -> PaymentState:
+        """PayPal appends ``token`` (the order id) and ``PayerID``; neither proves anything, so
+        the order is read from PayPal."""
+        return self.fetch(provider_ref)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, what: str, call: Callable[[], Any]) -> dict[str, Any]:
+        """Run one SDK call and return PayPal's JSON answer as a dict.
+
+        A 401 means PayPal no longer accepts our cached token (revoked, or expired early): the
+        call was not carried out, so it is made once more with a fresh token."""
+        try:
+            return self._call_once(what, call)
+        except PayPalAPIError as exc:
+            if exc.status != 401:
+                raise
+            self._forget_token()
+            self._client = self._sdk_client()  # the SDK keeps its own copy of the token
+            return self._call_once(what, call)
+
+    def _call_once(self, what: str, call: Callable[[], Any]) -> dict[str, Any]:
+        try:
+            response = call()
+        except ProviderError:
+            raise
+        except ApiException as exc:
+            raise self._api_error(what, exc) from exc
+        except AuthValidationException as exc:
+            raise ProviderError(f"PayPal {what}: no valid OAuth token ({exc})") from exc
+        except requests.RequestException as exc:  # refused, reset, timed out, cut short
+            raise ProviderError(f"PayPal {what}: unreachable ({exc})", retryable=True) from exc
+        except Exception as exc:  # noqa: BLE001 - any other SDK failure must not leak out
+            raise ProviderError(f"PayPal {what} failed: {exc!r}") from exc
+        try:
+            data = json.loads(response.text or "{}")
+        except ValueError as exc:
+            raise ProviderError(f"PayPal {what}: answer is not JSON", retryable=True) from exc
+        return data if isinstance(data, dict) else {}
+
+    def _api_error(self, what: str, exc: ApiException) -> PayPalAPIError:
+        status = int(exc.response_code)
+        issue, message = _error_details(getattr(exc.response, "text", ""))
+        return PayPalAPIError(
+            f"PayPal {what}: HTTP {status} {issue or ''} {message or ''}".strip(),
+            status=status,
+            issue=issue,
+        )
+
+    def _token_key(self) -> tuple[str, str, str]:
+        return (self._base_url, self._client_id, self._client_secret)
+
+    def _access_token(self) -> tuple[str, int]:
+        """A valid access token and its remaining seconds, from the cache or PayPal."""
+        if not self._client_id or not self._client_secret:
+            raise ProviderError("PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET must be set")
+        now = time.monotonic()
+        with _tokens_lock:
+            cached = _tokens.get(self._token_key())
+        if cached and cached[1] > now:
+            return cached[0], int(cached[1] - now)
+        try:
+            response = requests.post(
+                f"{self._base_url}/v1/oauth2/token",
+                auth=(self._client_id, self._client_secret),
+                data={"grant_type": "client_credentials"},
+                headers={"Accept": "application/json"},
+                timeout=TIMEOUT_SECONDS,
+            )
+        except requests.RequestException as exc:
+            raise ProviderError(f"PayPal token: unreachable ({exc})", retryable=True) from exc
+        if response.status_code != 200:  # 401 here means wrong client id or secret
+            raise ProviderError(
+                f"PayPal token: HTTP {response.status_code}",
+                retryable=_retryable_status(response.status_code),
+            )
+        try:
+            data = response.json()
+            token = str(data["access_token"])
+            lifetime = max(int(data.get("expires_in", 0)) - TOKEN_MARGIN_SECONDS, 1)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError("PayPal token: malformed answer", retryable=True) from exc
+        with _tokens_lock:
+            _tokens[self._token_key()] = (token, now + lifetime)
+        return token, lifetime
+
+    def _forget_token(self) -> None:
+        with _tokens_lock:
+            _tokens.pop(self._token_key(), None)
+
+    def _sdk_token(self, _last: Any, _auth_manager: Any) -> OAuthToken:
+        """The SDK's ``o_auth_token_provider``: hands it the shared cached token."""
+        token, lifetime = self._access_token()
+        return OAuthToken(
+            access_token=token,
+            token_type="Bearer",  # noqa: S106 - a token type, not a secret
+            expires_in=lifetime,
+            expiry=AuthHelper.get_current_utc_timestamp() + lifetime,
+        )
+
+    def _verification_status(self, lowered: Mapping[str, str], body: bytes) -> str:
+        """Ask PayPal whether the transmission headers sign this body for our webhook id.
+
+        The event goes back byte for byte (spliced in, not re-serialised), since PayPal checks
+        the signature against the exact text it sent."""
+        fields = {
+            "auth_algo": lowered["paypal-auth-algo"],
+            "cert_url": lowered["paypal-cert-url"],
+            "transmission_id": lowered["paypal-transmission-id"],
+            "transmission_sig": lowered["paypal-transmission-sig"],
+            "transmission_time": lowered["paypal-transmission-time"],
+            "webhook_id": self._webhook_id,
+        }
+        payload = json.dumps(fields)[:-1] + ', "webhook_event": ' + body.decode("utf-8") + "}"
+        response = self._post_verification(payload.encode("utf-8"))
+        if response.status_code == 401:  # our cached token was refused: once more, fresh
+            self._forget_token()
+            response = self._post_verification(payload.encode("utf-8"))
+        if response.status_code in (400, 422):
+            return "MALFORMED"
+        if response.status_code != 200:
+            raise PayPalAPIError(
+                f"PayPal verify webhook: HTTP {response.status_code}",
+                status=response.status_code,
+            )
+        try:
+            return str(response.json().get("verification_status", ""))
+        except (ValueError, AttributeError) as exc:
+            raise ProviderError("PayPal verify webhook: odd answer", retryable=True) from exc
+
+    def _post_verification(self, payload: bytes) -> requests.Response:
+        token, _ = self._access_token()
+        try:
+            return requests.post(
+                f"{self._base_url}/v1/notifications/verify-webhook-signature",
+                data=payload,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                timeout=TIMEOUT_SECONDS,
+            )
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"PayPal verify webhook: unreachable ({exc})", retryable=True
+            ) from exc
+
+
+# ---------------------------------------------------------------------- pure helpers
+
+
+def _retryable_status(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def _exponent(currency: str) -> int:
+    return 0 if currency.upper() in ZERO_DECIMAL else 2
+
+
+def _to_value(cents: int, currency: str) -> str:
+    """Minor units to PayPal's decimal string: 1050 USD -> "10.50", 1050 JPY -> "1050"."""
+    exponent = _exponent(currency)
+    return f"{Decimal(cents).scaleb(-exponent):.{exponent}f}"
+
+
+def _to_cents(value: Any, currency: str) -> int:
+    if value in (None, ""):
+        return 0
+    return int(Decimal(str(value)).scaleb(_exponent(currency)))
+
+
+def _link(resource: Mapping[str, Any], rel: str) -> str | None:
+    for link in resource.get("links") or []:
+        if link.get("rel") == rel and link.get("href"):
+            return str(link["href"])
+    return None
+
+
+def _error_details(text: str) -> tuple[str | None, str | None]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    details = data.get("details") or [{}]
+    issue = details[0].get("issue") if isinstance(details[0], dict) else None
+    return issue or data.get("name"), data.get("message")
+
+
+def _state(order: Mapping[str, Any]) -> PaymentState:
+    """A PayPal order (full representation) as a PaymentState."""
+    unit = (order.get("purchase_units") or [{}])[0]
+    amount = unit.get("amount") or {}
+    currency = str(amount.get("currency_code", "")).upper()
+    payments = unit.get("payments") or {}
+    captures = payments.get("captures") or []
+    capture = captures[-1] if captures else None
+    if capture is not None:
+        status = CAPTURE_STATUSES.get(str(capture.get("status")), PaymentStatus.PENDING)
+    else:
+        status = ORDER_STATUSES.get(str(order.get("status")), PaymentStatus.PENDING)
+    refunded = sum(
+        _to_cents((r.get("amount") or {}).get("value"), currency)
+        for r in payments.get("refunds") or []
+        if r.get("status") == "COMPLETED"
+    )
+    captured = 0
+    if status in MONEY_TAKEN and capture is not None:
+        captured = _to_cents((capture.get("amount") or {}).get("value"), currency)
+    return PaymentState(
+        provider_ref=str(order.get("id", "")),
+        status=status,
+        amount_cents=_to_cents(amount.get("value"), currency),
+        currency=currency,
+        captured_cents=captured,
+        refunded_cents=refunded,
+        capture_ref=str(capture["id"]) if capture and capture.get("id") else None,
+        raw=dict(order),
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidSignature("webhook body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidSignature("webhook body is not a JSON object")
+    return data
+
+
+def _webhook_event(event: Mapping[str, Any], body: bytes) -> WebhookEvent:
+    event_type = str(event.get("event_type", ""))
+    resource = event.get("resource")
+    resource = resource if isinstance(resource, dict) else {}
+    if event_type.startswith("CHECKOUT.ORDER."):
+        ref = resource.get("id")
+        unit = (resource.get("purchase_units") or [{}])[0]
+        amount = unit.get("amount") or {}
+    else:  # a capture or a refund: the order id rides in supplementary_data
+        related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+        ref = related.get("order_id")
+        amount = resource.get("amount") or {}
+    currency = str(amount.get("currency_code", "")).upper() or None
+    return WebhookEvent(
+        event_id=str(event.get("id") or hashlib.sha256(body).hexdigest()),
+        kind=WEBHOOK_KINDS.get(event_type, WebhookKind.OTHER),
+        provider_ref=str(ref) if ref else None,
+        amount_cents=_to_cents(amount.get("value"), currency) if currency else None,
+        currency=currency,
+        raw_type=event_type,
+        payload=dict(event),
+    )
