@@ -155,6 +155,44 @@ def sales_match_committed_holds(session: Session, now: datetime) -> list[str]:
     ]
 
 
+def captured_payments_have_an_order_or_a_refund(session: Session, now: datetime) -> list[str]:
+    """Every captured payment belongs to exactly one live order, or is refunded in full."""
+    from app.models import Order, OrderStatus, Payment, Refund, RefundStatus
+    from app.payments.base import PaymentStatus
+
+    refunded = (
+        select(Refund.payment_id, func.sum(Refund.amount_cents).label("total"))
+        .where(Refund.status.in_([RefundStatus.SUCCEEDED, RefundStatus.PENDING]))
+        .group_by(Refund.payment_id).subquery()
+    )
+    rows = session.execute(
+        select(Payment.provider, Payment.provider_ref, Payment.captured_cents, Order.number,
+               Order.status, func.coalesce(refunded.c.total, 0))
+        .outerjoin(Order, Order.id == Payment.order_id)
+        .outerjoin(refunded, refunded.c.payment_id == Payment.id)
+        .where(Payment.captured_cents > 0, Payment.status.in_([
+            PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED]))
+    ).all()
+    dead = (None, OrderStatus.CANCELLED, OrderStatus.PENDING_PAYMENT)
+    problems = []
+    for provider, ref, captured, number, status, refund_total in rows:
+        if status in dead and refund_total < captured:
+            where = f"order {number} is {status.value}" if number else "no order"
+            problems.append(f"{provider} payment {ref}: {captured} captured, {where}, only "
+                            f"{refund_total} refunded")
+    return problems
+
+
+def one_order_per_checkout(session: Session, now: datetime) -> list[str]:
+    from app.models import Order
+
+    rows = session.execute(
+        select(Order.checkout_id, func.count(Order.id)).group_by(Order.checkout_id)
+        .having(func.count(Order.id) > 1)
+    ).all()
+    return [f"checkout {cid} has {n} orders" for cid, n in rows]
+
+
 CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     ledger_matches_on_hand,
     on_hand_not_negative,
@@ -164,6 +202,8 @@ CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     hold_states_have_their_times,
     holds_move_together,
     sales_match_committed_holds,
+    captured_payments_have_an_order_or_a_refund,
+    one_order_per_checkout,
 ]
 
 

@@ -186,3 +186,14 @@ def test_a_second_captured_payment_for_one_checkout_is_refunded(app, db):
     refunds = db.scalars(select(Refund)).all()
     assert [r.amount_cents for r in refunds] == [1000]
     assert verify.check_all(db) == []
+
+
+def test_verify_names_a_captured_payment_with_neither_order_nor_refund(app, browser, db):
+    variant = variant_with_stock(db, 3, price_cents=1000)
+    path, ref = _paid_checkout(browser, db, variant)
+    checkout = db.scalar(select(CheckoutRow))
+    db.execute(Payment.__table__.update().values(status="captured", captured_cents=1000))
+    result = app.test_cli_runner().invoke(args=["holdfast", "verify"])
+    assert result.exit_code == 1
+    assert f"testpay payment {ref}: 1000 captured, no order, only 0 refunded" in result.output
+    assert checkout.state is not None
