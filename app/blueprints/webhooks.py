@@ -29,6 +29,9 @@ def receive(provider: str):
     except InvalidSignature as exc:
         current_app.logger.warning("webhook %s refused: %s", provider, exc)
         return jsonify({"error": "invalid signature"}), 400
+    except ProviderError as exc:  # e.g. PayPal's verification endpoint is unreachable
+        current_app.logger.warning("webhook %s not verified yet: %s", provider, exc)
+        return jsonify({"error": "cannot verify now; retry later"}), 503
     if not new:
         return jsonify({"status": "duplicate", "id": event.event_id}), 200
     event_id = event.id
