@@ -6,6 +6,7 @@ from .cart import Cart, CartLine
 from .catalog import Category, Product, ProductImage, ProductKind, Variant
 from .checkout import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutLine, CheckoutState
 from .inventory import HoldState, MovementReason, Reservation, StockMovement, SweepRun
+from .keys import KeyState, LicenseKey
 from .orders import Order, OrderEvent, OrderLine, OrderStatus
 from .payments import (
     Payment,
@@ -18,6 +19,8 @@ from .payments import (
 from .users import Role, User
 
 __all__ = [
+    "KeyState",
+    "LicenseKey",
     "ACTIVE_STATES",
     "Checkout",
     "CheckoutEvent",
