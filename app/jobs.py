@@ -90,3 +90,41 @@ def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
     with job_session() as (session, config):
         row = payments.process_webhook(session, webhook_id, get_provider(provider, config))
     return {"webhook": webhook_id, "state": row.state.value if row else None}
+
+
+# ---------------------------------------------------------------- fulfilment
+
+
+def fill_backorders_with(session: Session, config: Mapping[str, Any], variant_id: int) -> list[str]:
+    """Fill a variant's waiting lines (services.fulfillment) and tell each shopper."""
+    from app.services import fulfillment
+
+    deliveries = fulfillment.fill_waiting(session, variant_id)
+    _after_fill(session, config, deliveries)
+    return [d.order.number for d in deliveries]
+
+
+def retry_fulfilment_with(session: Session, config: Mapping[str, Any]) -> list[str]:
+    from app.services import fulfillment
+
+    deliveries = fulfillment.retry_fulfilment(session)
+    _after_fill(session, config, deliveries)
+    return [d.order.number for d in deliveries]
+
+
+def _after_fill(session: Session, config: Mapping[str, Any], deliveries) -> None:
+    """Hook for what follows a fill once it is committed (emails are queued in it)."""
+
+
+def fill_backorders(variant_id: int) -> dict[str, Any]:
+    """RQ: stock or keys arrived for a variant."""
+    with job_session() as (session, config):
+        numbers = fill_backorders_with(session, config, variant_id)
+    return {"variant": variant_id, "orders": numbers}
+
+
+def retry_fulfilment() -> dict[str, Any]:
+    """RQ (periodic): fill whatever waits, so nothing depends on a missed trigger."""
+    with job_session() as (session, config):
+        numbers = retry_fulfilment_with(session, config)
+    return {"orders": numbers}

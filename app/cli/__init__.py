@@ -10,9 +10,11 @@ def register_cli(app: Flask) -> None:
     from .db import db_group
     from .demo import demo_group
     from .holdfast import holdfast_group
+    from .keys import keys_group
+    from .orders import orders_group
     from .payments import payments_group
     from .stock import stock_group
 
     for group in (db_group, demo_group, holdfast_group, stock_group, checkout_group,
-                  payments_group):
+                  payments_group, keys_group, orders_group):
         app.cli.add_command(group)

@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, str_enum, utcnow
+from .catalog import Variant
 
 
 class OrderStatus(enum.StrEnum):
@@ -76,6 +77,12 @@ class OrderLine(Base):
     quantity_fulfilled: Mapped[int] = mapped_column(Integer, default=0)
 
     order: Mapped[Order] = relationship(back_populates="lines")
+    variant: Mapped[Variant] = relationship()
+
+    @property
+    def waiting(self) -> int:
+        """Units paid for and not yet delivered (keys) or allocated from stock."""
+        return self.quantity - self.quantity_fulfilled
 
     @property
     def total_cents(self) -> int:

@@ -41,7 +41,7 @@ from app.models import (
 )
 from app.payments.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 
-from . import inventory, orders
+from . import fulfillment, inventory, orders
 from .checkout import Phase, fail_checkout, lock_checkout, record_event, transition
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
@@ -275,12 +275,10 @@ def _commit_stock(
                       late=True)
     order = session.get(Order, payment.order_id)
     backordered = sum(line.backorder_quantity for line in hold.lines)
-    order.status = OrderStatus.AWAITING_STOCK if backordered else OrderStatus.PAID
+    order.status = OrderStatus.PAID
     order.paid_at = now
     orders.add_event(order, OrderStatus.PAID, "Payment received.", now)
-    if backordered:
-        orders.add_event(order, OrderStatus.AWAITING_STOCK,
-                         f"{backordered} item(s) are on back-order and will follow.", now)
+    fulfillment.fulfil_at_payment(session, order, hold, now)
     payment.status = captured.status
     payment.captured_cents = captured.captured_cents
     payment.capture_ref = captured.capture_ref or payment.capture_ref

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -48,18 +50,52 @@ def order_for_checkout(session: Session, checkout_id: int) -> Order | None:
     return session.scalar(select(Order).where(Order.checkout_id == checkout_id))
 
 
-def get_order_for(session: Session, number: str, *, user_id: int | None, owner_key: str) -> Order:
-    """The order, only for its buyer: the account that placed it, or the browser that ran its
-    checkout. Anyone else gets not found."""
+def get_order_for(
+    session: Session, number: str, *, user_id: int | None, owner_key: str,
+    signed: bool = False,
+) -> Order:
+    """The order, only for its buyer: the account that placed it, the browser that ran its
+    checkout, or whoever holds the signed link from its emails (``signed``, checked by the
+    caller with ``OrderLinks.verify``). Anyone else gets not found."""
     order = session.scalar(
         select(Order).where(Order.number == number)
         .options(selectinload(Order.lines), selectinload(Order.events))
     )
     if order is None:
         raise NotFound("We could not find that order.")
-    if user_id is not None and order.user_id == user_id:
+    if signed or (user_id is not None and order.user_id == user_id):
         return order
     checkout = session.get(Checkout, order.checkout_id)
     if checkout is not None and secrets.compare_digest(checkout.owner_key, owner_key):
         return order
     raise NotFound("We could not find that order.")
+
+
+@dataclass(frozen=True)
+class OrderLinks:
+    """Links to order pages for emails: a guest opens their order through a signed token."""
+
+    base_url: str
+    secret: str
+
+    @classmethod
+    def from_config(cls, config) -> OrderLinks:
+        return cls(str(config.get("SHOP_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+                   str(config["SECRET_KEY"]))
+
+    def _signer(self) -> URLSafeSerializer:
+        return URLSafeSerializer(self.secret, salt="holdfast.order-link")
+
+    def token(self, number: str) -> str:
+        return self._signer().dumps(number)
+
+    def link(self, order: Order) -> str:
+        return f"{self.base_url}/orders/{order.number}?t={self.token(order.number)}"
+
+    def verify(self, number: str, token: str | None) -> bool:
+        if not token:
+            return False
+        try:
+            return self._signer().loads(token) == number
+        except BadSignature:
+            return False

@@ -193,6 +193,45 @@ def one_order_per_checkout(session: Session, now: datetime) -> list[str]:
     return [f"checkout {cid} has {n} orders" for cid, n in rows]
 
 
+def digital_stock_matches_keys(session: Session, now: datetime) -> list[str]:
+    """A digital variant's on-hand stock is its pool of available keys."""
+    from app.models import KeyState, LicenseKey, Product, ProductKind
+
+    available = (
+        select(LicenseKey.variant_id, func.count(LicenseKey.id).label("n"))
+        .where(LicenseKey.state == KeyState.AVAILABLE).group_by(LicenseKey.variant_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Variant.sku, Variant.on_hand, func.coalesce(available.c.n, 0))
+        .join(Product, Product.id == Variant.product_id)
+        .outerjoin(available, available.c.variant_id == Variant.id)
+        .where(Product.kind == ProductKind.DIGITAL,
+               Variant.on_hand != func.coalesce(available.c.n, 0))
+    ).all()
+    return [f"{sku}: on_hand is {on_hand} but {n} keys are available" for sku, on_hand, n in rows]
+
+
+def delivered_keys_match_lines(session: Session, now: datetime) -> list[str]:
+    """Each digital order line holds exactly as many keys as it counts delivered."""
+    from app.models import LicenseKey, OrderLine, Product, ProductKind
+
+    assigned = (
+        select(LicenseKey.order_line_id, func.count(LicenseKey.id).label("n"))
+        .where(LicenseKey.order_line_id.is_not(None)).group_by(LicenseKey.order_line_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(OrderLine.id, OrderLine.quantity_fulfilled, func.coalesce(assigned.c.n, 0))
+        .join(Variant, Variant.id == OrderLine.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .outerjoin(assigned, assigned.c.order_line_id == OrderLine.id)
+        .where(Product.kind == ProductKind.DIGITAL,
+               OrderLine.quantity_fulfilled != func.coalesce(assigned.c.n, 0))
+    ).all()
+    return [f"order line {lid}: {done} delivered but {n} keys assigned" for lid, done, n in rows]
+
+
 CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     ledger_matches_on_hand,
     on_hand_not_negative,
@@ -204,6 +243,8 @@ CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     sales_match_committed_holds,
     captured_payments_have_an_order_or_a_refund,
     one_order_per_checkout,
+    digital_stock_matches_keys,
+    delivered_keys_match_lines,
 ]
 
 
