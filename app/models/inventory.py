@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, str_enum, utcnow
@@ -55,6 +55,9 @@ class HoldState(enum.StrEnum):
     EXPIRED = "expired"
 
 
+OWED_WHERE = "state = 'committed' AND backorder_quantity > 0"
+
+
 class Reservation(Base):
     """One variant's share of a hold. All rows of a hold share ``hold_ref`` and move together.
 
@@ -71,10 +74,14 @@ class Reservation(Base):
         CheckConstraint("backorder_quantity >= 0", name="backorder_not_negative"),
         Index("ix_reservations_variant_state_expires", "variant_id", "state", "expires_at"),
         Index("ix_reservations_state_expires", "state", "expires_at"),
-        # Units sold on back-order and still owed: committed rows with backorder_quantity > 0.
-        # Availability reads them per variant without scanning every past sale.
+        # Units sold on back-order and still owed (committed, backorder_quantity > 0): a small
+        # partial index, so availability finds them without scanning every past sale, and the
+        # planner never picks it for live holds (those use ix_reservations_variant_state_expires).
         Index(
-            "ix_reservations_variant_state_backorder", "variant_id", "state", "backorder_quantity"
+            "ix_reservations_owed",
+            "variant_id",
+            postgresql_where=text(OWED_WHERE),
+            sqlite_where=text(OWED_WHERE),
         ),
     )
 

@@ -27,13 +27,28 @@ writer waited for its lock is seen as expired. Services commit unless given ``co
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
-from sqlalchemy import Row, func, insert, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
@@ -164,23 +179,28 @@ class Availability:
         return self.allow_backorder or quantity <= self.available
 
 
-def claims_subquery(now: datetime, variant_ids: Iterable[int] | None = None):
+_R = Reservation.__table__.c
+_V = Variant.__table__.c
+
+
+def _claims_subquery(by: str | None):
     """Per variant: ``held`` (stock parts of live holds) and ``owed`` (committed back-order
-    units not yet allocated), read from the reservation rows as of ``now``."""
+    units not yet allocated), read from the reservation rows as of the ``now`` parameter; only
+    for the ``ids`` parameter (``by="ids"``) or the ``variant_id`` one (``by="variant_id"``)."""
     live = select(
-        Reservation.variant_id.label("variant_id"),
-        (Reservation.quantity - Reservation.backorder_quantity).label("held"),
+        _R.variant_id.label("variant_id"),
+        (_R.quantity - _R.backorder_quantity).label("held"),
         literal(0).label("owed"),
-    ).where(Reservation.state == HoldState.ACTIVE, Reservation.expires_at > now)
-    owed = select(
-        Reservation.variant_id,
-        literal(0),
-        Reservation.backorder_quantity,
-    ).where(Reservation.state == HoldState.COMMITTED, Reservation.backorder_quantity > 0)
-    if variant_ids is not None:
-        ids = sorted(set(variant_ids))
-        live = live.where(Reservation.variant_id.in_(ids))
-        owed = owed.where(Reservation.variant_id.in_(ids))
+    ).where(_R.state == HoldState.ACTIVE, _R.expires_at > bindparam("now"))
+    owed = select(_R.variant_id, literal(0), _R.backorder_quantity).where(
+        _R.state == HoldState.COMMITTED, _R.backorder_quantity > 0
+    )
+    if by == "ids":
+        live = live.where(_R.variant_id.in_(bindparam("ids", expanding=True)))
+        owed = owed.where(_R.variant_id.in_(bindparam("ids", expanding=True)))
+    elif by == "variant_id":
+        live = live.where(_R.variant_id == bindparam("variant_id"))
+        owed = owed.where(_R.variant_id == bindparam("variant_id"))
     rows = union_all(live, owed).subquery()
     return (
         select(
@@ -189,13 +209,96 @@ def claims_subquery(now: datetime, variant_ids: Iterable[int] | None = None):
             func.sum(rows.c.owed).label("owed"),
         )
         .group_by(rows.c.variant_id)
-        .subquery()
+        .subquery("claims")
     )
 
 
+@dataclass(frozen=True)
+class _Statements:
+    claims: Any
+    availability: Any
+    all_claims: Any
+    lock: Any
+    insert_hold_line: Any
+
+
+@functools.cache
+def _statements() -> _Statements:
+    """The hot statements, built once and in plain Core (building a statement costs more than
+    running it here, and a hold's lock is held from its lock to its commit: every
+    microsecond spent in Python in between is one every other buyer of that variant waits)."""
+    claims = _claims_subquery(by="ids")
+    return _Statements(
+        claims=select(claims.c.variant_id, claims.c.held, claims.c.owed),
+        availability=select(
+            _V.id,
+            _V.on_hand,
+            _V.allow_backorder,
+            func.coalesce(claims.c.held, 0),
+            func.coalesce(claims.c.owed, 0),
+        )
+        .select_from(Variant.__table__.outerjoin(claims, claims.c.variant_id == _V.id))
+        .where(_V.id.in_(bindparam("ids", expanding=True))),
+        all_claims=_claims_subquery(by=None),
+        lock=select(_V.id, _V.sku, _V.on_hand, _V.allow_backorder)
+        .where(_V.id.in_(bindparam("ids", expanding=True)))
+        .order_by(_V.id)
+        .with_for_update(),
+        insert_hold_line=_insert_hold_line(),
+    )
+
+
+def _insert_hold_line():
+    """Insert one variant's share of a hold if the variant can give it, in one statement:
+    ``INSERT … SELECT … WHERE allow_backorder OR free >= quantity RETURNING
+    backorder_quantity``, where free = on hand − live holds − owed back-orders, read from the
+    rows. Run only after the variant row is locked by an earlier statement: in READ COMMITTED
+    each statement reads a fresh snapshot, so this one sees every hold committed before the
+    lock was granted (a lock taken in the same statement would not)."""
+    table = Reservation.__table__
+    claims = _claims_subquery(by="variant_id")
+    quantity = bindparam("quantity", type_=Integer)
+    free = _V.on_hand - func.coalesce(claims.c.held, 0) - func.coalesce(claims.c.owed, 0)
+    backorder = case((free >= quantity, 0), (free <= 0, quantity), else_=quantity - free)
+    source = (
+        select(
+            bindparam("hold_ref", type_=table.c.hold_ref.type),
+            _V.id,
+            bindparam("checkout_id", type_=Integer),
+            quantity,
+            backorder,
+            literal(HoldState.ACTIVE, type_=table.c.state.type),
+            bindparam("created_at", type_=table.c.created_at.type),
+            bindparam("expires_at", type_=table.c.expires_at.type),
+            literal(0),
+        )
+        .select_from(Variant.__table__.outerjoin(claims, claims.c.variant_id == _V.id))
+        .where(_V.id == bindparam("variant_id"), or_(_V.allow_backorder, free >= quantity))
+    )
+    columns = [
+        "hold_ref",
+        "variant_id",
+        "checkout_id",
+        "quantity",
+        "backorder_quantity",
+        "state",
+        "created_at",
+        "expires_at",
+        "extensions",
+    ]
+    return insert(table).from_select(columns, source).returning(table.c.backorder_quantity)
+
+
+def _core(session: Session) -> Connection:
+    """The session's connection for a Core statement, after flushing pending ORM changes
+    (as ``session.execute`` would), so a composed transaction reads its own writes."""
+    session.flush()
+    return session.connection()
+
+
 def _claims(session: Session, variant_ids: Iterable[int], now: datetime) -> dict[int, tuple]:
-    claims = claims_subquery(now, variant_ids)
-    rows = session.execute(select(claims.c.variant_id, claims.c.held, claims.c.owed)).all()
+    params = {"now": now, "ids": sorted(set(variant_ids))}
+    rows = _core(session).execute(_statements().claims, params).all()
     return {vid: (int(held or 0), int(owed or 0)) for vid, held, owed in rows}
 
 
@@ -206,18 +309,8 @@ def availability(
     ids = sorted(set(variant_ids))
     if not ids:
         return {}
-    claims = claims_subquery(_clock(now), ids)
-    rows = session.execute(
-        select(
-            Variant.id,
-            Variant.on_hand,
-            Variant.allow_backorder,
-            func.coalesce(claims.c.held, 0),
-            func.coalesce(claims.c.owed, 0),
-        )
-        .outerjoin(claims, claims.c.variant_id == Variant.id)
-        .where(Variant.id.in_(ids))
-    ).all()
+    params = {"now": _clock(now), "ids": ids}
+    rows = _core(session).execute(_statements().availability, params).all()
     return {
         vid: Availability(vid, on_hand, int(held), allow_backorder, int(owed))
         for vid, on_hand, allow_backorder, held, owed in rows
@@ -250,12 +343,7 @@ def _lock_stock_rows(session: Session, variant_ids: Iterable[int]) -> dict[int, 
     """Like :func:`lock_variants` but reads only the stock columns (the hot path of a hold)."""
     ids = sorted(set(variant_ids))
     begin_write(session)
-    rows = session.execute(
-        select(Variant.id, Variant.sku, Variant.on_hand, Variant.allow_backorder)
-        .where(Variant.id.in_(ids))
-        .order_by(Variant.id)
-        .with_for_update()
-    ).all()
+    rows = _core(session).execute(_statements().lock, {"ids": ids}).all()
     return {row.id: row for row in rows}
 
 
@@ -398,46 +486,30 @@ def take_hold(
     Raises :class:`InsufficientStock` naming every short variant, or :class:`UnknownVariant`.
     """
     wanted = _sum_lines(lines)
+    ref = secrets.token_hex(16)
     with _unit(session, commit):
         stock = _lock_stock_rows(session, wanted)
         missing = sorted(set(wanted) - set(stock))
         if missing:
             raise UnknownVariant(f"No variant with id {missing[0]}; it may have been removed.")
         now = _clock(now)
-        claims = _claims(session, wanted, now)
-        rows, short = [], []
-        for vid, quantity in sorted(wanted.items()):
-            held, owed = claims.get(vid, (0, 0))
-            free = max(0, stock[vid].on_hand - held - owed)
-            if quantity <= free or stock[vid].allow_backorder:
-                rows.append((vid, quantity, max(0, quantity - free)))
-            else:
-                short.append((vid, quantity, free))
-        if short:
-            names = _names(session, [vid for vid, _, _ in short])
-            raise InsufficientStock(
-                Shortfall(vid, stock[vid].sku, names.get(vid, stock[vid].sku), qty, free)
-                for vid, qty, free in short
-            )
-        ref = secrets.token_hex(16)
         expires_at = now + timedelta(minutes=ttl_minutes)
-        session.execute(
-            insert(Reservation),
-            [
-                {
-                    "hold_ref": ref,
-                    "variant_id": vid,
-                    "checkout_id": checkout_id,
-                    "quantity": quantity,
-                    "backorder_quantity": backorder,
-                    "state": HoldState.ACTIVE,
-                    "created_at": now,
-                    "expires_at": expires_at,
-                    "extensions": 0,
-                }
-                for vid, quantity, backorder in rows
-            ],
-        )
+        conn, insert_line = _core(session), _statements().insert_hold_line
+        backorders: dict[int, int] = {}
+        for vid, quantity in sorted(wanted.items()):
+            params = {
+                "hold_ref": ref,
+                "variant_id": vid,
+                "checkout_id": checkout_id,
+                "quantity": quantity,
+                "created_at": now,
+                "expires_at": expires_at,
+                "now": now,
+            }
+            inserted = conn.execute(insert_line, params).first()
+            if inserted is None:
+                _refuse_hold(session, ref, wanted, stock, now, partial=bool(backorders))
+            backorders[vid] = inserted[0]
     return Hold(
         ref=ref,
         state=HoldState.ACTIVE,
@@ -445,7 +517,37 @@ def take_hold(
         expires_at=expires_at,
         extensions=0,
         checkout_id=checkout_id,
-        lines=tuple(HoldLine(vid, stock[vid].sku, q, b) for vid, q, b in rows),
+        lines=tuple(
+            HoldLine(vid, stock[vid].sku, quantity, backorders[vid])
+            for vid, quantity in sorted(wanted.items())
+        ),
+    )
+
+
+def _refuse_hold(
+    session: Session,
+    ref: str,
+    wanted: dict[int, int],
+    stock: dict[int, Row],
+    now: datetime,
+    *,
+    partial: bool,
+) -> NoReturn:
+    """Undo a hold's lines inserted so far (the caller may own the transaction) and raise
+    :class:`InsufficientStock` naming every short variant."""
+    if partial:
+        _core(session).execute(delete(Reservation.__table__).where(_R.hold_ref == ref))
+    claims = _claims(session, wanted, now)
+    short = []
+    for vid, quantity in sorted(wanted.items()):
+        held, owed = claims.get(vid, (0, 0))
+        free = max(0, stock[vid].on_hand - held - owed)
+        if quantity > free and not stock[vid].allow_backorder:
+            short.append((vid, quantity, free))
+    names = _names(session, [vid for vid, _, _ in short])
+    raise InsufficientStock(
+        Shortfall(vid, stock[vid].sku, names.get(vid, stock[vid].sku), qty, free)
+        for vid, qty, free in short
     )
 
 
@@ -828,7 +930,7 @@ def stock_levels(
     session: Session, *, skus: Iterable[str] | None = None, now: datetime | None = None
 ) -> list[StockLevel]:
     """Every variant's stock as of ``now`` (or only ``skus``), by SKU."""
-    claims = claims_subquery(_clock(now))
+    claims = _statements().all_claims
     stmt = (
         select(
             Variant.id,
@@ -847,7 +949,8 @@ def stock_levels(
     if skus is not None:
         stmt = stmt.where(Variant.sku.in_(list(skus)))
     levels = []
-    for vid, sku, product, kind, backorder, on_hand, held, owed in session.execute(stmt):
+    rows = session.execute(stmt, {"now": _clock(now)})
+    for vid, sku, product, kind, backorder, on_hand, held, owed in rows:
         avail = Availability(vid, on_hand, int(held), backorder, int(owed))
         levels.append(
             StockLevel(
