@@ -18,3 +18,6 @@ def register_cli(app: Flask) -> None:
     for group in (db_group, demo_group, holdfast_group, stock_group, checkout_group,
                   payments_group, keys_group, orders_group):
         app.cli.add_command(group)
+    from .mail import mail_group
+
+    app.cli.add_command(mail_group)

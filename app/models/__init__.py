@@ -8,6 +8,7 @@ from .checkout import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutLine, Chec
 from .inventory import HoldState, MovementReason, Reservation, StockMovement, SweepRun
 from .keys import KeyState, LicenseKey
 from .orders import Order, OrderEvent, OrderLine, OrderStatus
+from .outbox import OutboxMessage, OutboxState
 from .payments import (
     Payment,
     Refund,
@@ -30,6 +31,8 @@ __all__ = [
     "OrderEvent",
     "OrderLine",
     "OrderStatus",
+    "OutboxMessage",
+    "OutboxState",
     "Payment",
     "Refund",
     "RefundStatus",

@@ -1,0 +1,498 @@
+"""Sending the outbox: each email at most once per dedupe key, retried until sent or failed.
+
+``send_pending`` claims one due message at a time (Postgres: ``FOR UPDATE SKIP LOCKED``, so any
+number of senders run at once; SQLite: the write lock serialises claims), marks it ``sending``
+and commits BEFORE talking to the mail server, sends it with no transaction open, then records
+the outcome: ``sent``, or back to ``pending`` with a backoff, or ``failed`` after
+``MAIL_MAX_ATTEMPTS`` (or at once when the server refuses it for good).
+
+A message still ``sending`` after ``MAIL_SENDING_TIMEOUT_MINUTES`` belongs to a sender that died
+between talking to the server and writing down the answer: it may well have gone out, so it is
+never resent automatically. It becomes ``failed`` with an error saying so, and the owner decides
+(``flask mail retry ID``). Every attempt of one message carries the same Message-ID (derived from
+the dedupe key), so a resend can be matched in the mail server's log and by mail clients.
+
+Without ``MAIL_SERVER`` (development) messages are written as ``.eml`` files into
+``MAIL_FILE_DIR`` and marked sent. Rendering needs no request or app context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.models import OutboxMessage, OutboxState
+from app.models.outbox import TRANSITIONS
+from app.money import format_money
+
+from .errors import Conflict, NotFound
+from .notifications import SECRET_FIELDS, TEMPLATE_DIR
+
+log = logging.getLogger("holdfast.mail")
+
+# Minutes to wait after the 1st, 2nd, ... failed attempt (the last repeats).
+BACKOFF_MINUTES = (1, 5, 15, 60, 120, 240, 480)
+INTERRUPTED = (
+    "interrupted while sending; not resent to avoid a duplicate — check the mail server log"
+)
+ERASED = "(erased after sending)"
+
+
+class OutboxError(Conflict):
+    """A message cannot make the move asked of it."""
+
+
+@dataclass
+class SendReport:
+    """What one ``send_pending`` call did. ``retrying``: failed this time, will be tried again.
+    ``interrupted``: found stuck in ``sending`` and marked failed. ``stopped``: the mail server
+    could not be reached, so the rest of the due messages were left for the next run."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    interrupted: int = 0
+    stopped: bool = False
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+def move(message: OutboxMessage, to: OutboxState) -> None:
+    """The one place a message changes state; refuses moves outside ``TRANSITIONS``."""
+    if to not in TRANSITIONS[message.state]:
+        raise OutboxError(f"Email {message.id} is {message.state.value}; it cannot become "
+                          f"{to.value}.")
+    message.state = to
+
+
+# ---------------------------------------------------------------- rendering
+
+
+@lru_cache(maxsize=1)
+def email_environment() -> Environment:
+    """Jinja for emails: HTML autoescaped, text not, a missing variable is an error."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["money"] = format_money
+    return env
+
+
+def render(kind: str, context: Mapping[str, Any], *, shop_name: str,
+           shop_url: str) -> tuple[str, str]:
+    """The (plain text, HTML) bodies of one email."""
+    env = email_environment()
+    values = {**context, "shop_name": shop_name, "shop_url": shop_url}
+    return (env.get_template(f"{kind}.txt").render(values),
+            env.get_template(f"{kind}.html").render(values))
+
+
+def message_id_for(dedupe_key: str, sender: str) -> str:
+    """The same Message-ID for every attempt at one email."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "holdfast.invalid"
+    return f"<{hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]}.outbox@{domain}>"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed message, copied out of its row so sending needs no session."""
+
+    id: int
+    attempts: int
+    claimed_at: datetime
+    dedupe_key: str
+    template: str
+    to_address: str
+    subject: str
+    context: dict[str, Any]
+    message_id: str
+
+
+def build_email(claim: Claim, config: Mapping[str, Any]) -> EmailMessage:
+    text, html = render(claim.template, claim.context, shop_name=config["SHOP_NAME"],
+                        shop_url=config["SHOP_BASE_URL"])
+    email = EmailMessage()
+    email["Subject"] = claim.subject
+    email["From"] = config["MAIL_DEFAULT_SENDER"]
+    email["To"] = claim.to_address
+    email["Date"] = format_datetime(claim.claimed_at)
+    email["Message-ID"] = claim.message_id
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(text)
+    email.add_alternative(html, subtype="html")
+    return email
+
+
+# ---------------------------------------------------------------- transports
+
+
+class Unreachable(Exception):
+    """The mail server could not be reached or refused the session (not this message)."""
+
+
+class Transport(Protocol):
+    def send(self, email: EmailMessage, claim: Claim) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SmtpTransport:
+    """smtplib, one connection reused for a batch and reopened after any error."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self._conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        c = self.config
+        host, port, timeout = c["MAIL_SERVER"], c["MAIL_PORT"], c["MAIL_TIMEOUT"]
+        try:
+            if c["MAIL_USE_SSL"]:
+                conn = smtplib.SMTP_SSL(host, port, timeout=timeout,
+                                        context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(host, port, timeout=timeout)
+                if c["MAIL_USE_TLS"]:
+                    conn.starttls(context=ssl.create_default_context())
+            if c.get("MAIL_USERNAME"):
+                conn.login(c["MAIL_USERNAME"], c.get("MAIL_PASSWORD") or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise Unreachable(f"mail server {host}:{port}: {describe(exc)}") from exc
+        return conn
+
+    def send(self, email: EmailMessage, claim: Claim) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._conn.send_message(email)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            conn.close()
+
+
+class FileTransport:
+    """Development: each email becomes ``<dir>/<id>-<kind>.eml`` (rewritten, never doubled)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def send(self, email: EmailMessage, claim: Claim) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{claim.id:06d}-{claim.template}.eml"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(bytes(email))
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        pass
+
+
+def make_transport(config: Mapping[str, Any]) -> Transport:
+    if config.get("MAIL_SERVER"):
+        return SmtpTransport(config)
+    return FileTransport(config["MAIL_FILE_DIR"])
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(f"{to}: {code} {_text(msg)}" for to, (code, msg) in
+                            exc.recipients.items())
+        return f"recipient refused: {refused}"[:2000]
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Refused for good (5xx for the recipient or the message): retrying cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _msg in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500
+
+
+class Expired(Exception):
+    """The email is no use any more (a reset link past its deadline)."""
+
+
+# ---------------------------------------------------------------- sending
+
+
+def send_pending(
+    session: Session,
+    config: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    limit: int = 50,
+    transport: Transport | None = None,
+) -> SendReport:
+    """Send up to ``limit`` due messages (pending, ``next_attempt_at <= now``), one claim each,
+    after failing those left ``sending`` past the timeout. Errors are recorded on the messages,
+    not raised. Safe to run from any number of workers at once."""
+    clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
+    start = clock()
+    report = SendReport()
+    report.interrupted = fail_interrupted(session, config, now=start)
+    transport = transport or make_transport(config)
+    try:
+        for _ in range(limit):
+            claim = _claim_next(session, config, start)
+            if claim is None:
+                break
+            error = _deliver(claim, transport, config)
+            _record(session, config, claim, error, clock(), report)
+            if isinstance(error, Unreachable):
+                report.stopped = True  # the rest wait untouched for the next run
+                break
+    finally:
+        transport.close()
+    return report
+
+
+def _claim_next(session: Session, config: Mapping[str, Any], now: datetime) -> Claim | None:
+    begin_write(session)
+    message = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if message is None:
+        session.commit()
+        return None
+    move(message, OutboxState.SENDING)
+    message.attempts += 1
+    message.claimed_at = now
+    message.message_id = message.message_id or message_id_for(
+        message.dedupe_key, config["MAIL_DEFAULT_SENDER"]
+    )
+    claim = Claim(message.id, message.attempts, now, message.dedupe_key, message.template,
+                  message.to_address, message.subject, dict(message.context),
+                  message.message_id)
+    session.commit()  # the claim is durable before the mail server hears of it
+    return claim
+
+
+def _deliver(claim: Claim, transport: Transport, config: Mapping[str, Any]) -> Exception | None:
+    """Render and hand over one email; the error, if any, is returned to be recorded."""
+    try:
+        expires_at = claim.context.get("expires_at")
+        if expires_at and datetime.fromisoformat(expires_at) <= claim.claimed_at:
+            raise Expired(f"expired at {expires_at} before it could be sent")
+        transport.send(build_email(claim, config), claim)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the message
+        return exc
+    return None
+
+
+def _record(session: Session, config: Mapping[str, Any], claim: Claim,
+            error: Exception | None, now: datetime, report: SendReport) -> None:
+    begin_write(session)
+    message = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id == claim.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    ours = (message.state is OutboxState.SENDING and message.attempts == claim.attempts
+            and message.claimed_at == claim.claimed_at)
+    if error is None:
+        if ours or message.state in (OutboxState.PENDING, OutboxState.FAILED):
+            if not ours:
+                log.warning("email %s was sent after its sending timeout", claim.id)
+            _mark_sent(message, now)
+            report.sent += 1
+        else:
+            log.warning("email %s was sent, but was claimed again meanwhile", claim.id)
+    elif not ours:
+        log.warning("email %s failed after its claim ended: %s", claim.id, describe(error))
+    elif isinstance(error, Expired) or is_permanent(error):
+        move(message, OutboxState.FAILED)
+        message.last_error = describe(error)
+        report.failed += 1
+    elif message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
+        move(message, OutboxState.FAILED)
+        message.last_error = f"gave up after {message.attempts} attempts: {describe(error)}"
+        report.failed += 1
+    else:
+        move(message, OutboxState.PENDING)
+        message.last_error = describe(error)
+        wait = BACKOFF_MINUTES[min(message.attempts, len(BACKOFF_MINUTES)) - 1]
+        message.next_attempt_at = now + timedelta(minutes=wait)
+        report.retrying += 1
+    session.commit()
+    log.info("email %s (%s) to %s: %s", claim.id, claim.dedupe_key, claim.to_address,
+             message.state.value)
+
+
+def _mark_sent(message: OutboxMessage, now: datetime) -> None:
+    move(message, OutboxState.SENT)
+    message.sent_at = now
+    message.last_error = None
+    secrets = SECRET_FIELDS.get(message.template, ())
+    if secrets:
+        message.context = {k: (ERASED if k in secrets else v) for k, v in message.context.items()}
+
+
+def fail_interrupted(session: Session, config: Mapping[str, Any], *,
+                     now: datetime | None = None) -> int:
+    """Mark ``failed`` every message left ``sending`` longer than the sending timeout (its
+    sender died mid-send; it may have gone out, so it is not resent). Returns how many."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(minutes=config["MAIL_SENDING_TIMEOUT_MINUTES"])
+    begin_write(session)
+    stuck = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.state == OutboxState.SENDING, OutboxMessage.claimed_at <= cutoff)
+        .order_by(OutboxMessage.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for message in stuck:
+        move(message, OutboxState.FAILED)
+        message.last_error = f"{INTERRUPTED} for Message-ID {message.message_id}"
+        log.error("email %s: %s", message.id, message.last_error)
+    session.commit()
+    return len(stuck)
+
+
+# ---------------------------------------------------------------- the owner's handles
+
+
+def retry_message(session: Session, message_id: int, *, now: datetime | None = None
+                  ) -> OutboxMessage:
+    """Send a failed (or waiting) message again at the next run, with a fresh set of attempts.
+    Refuses a sent message and one being sent right now."""
+    begin_write(session)
+    message = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
+    ).first()
+    if message is None:
+        session.rollback()
+        raise NotFound(f"No email {message_id}.")
+    if message.state is OutboxState.SENDING:
+        session.rollback()
+        raise OutboxError(f"Email {message_id} is being sent right now; if its sender died, it "
+                          "becomes failed after the sending timeout and can be retried then.")
+    if message.state is not OutboxState.PENDING:
+        move(message, OutboxState.PENDING)  # refuses a sent one
+    message.attempts = 0
+    message.next_attempt_at = now or datetime.now(UTC)
+    session.commit()
+    return message
+
+
+def list_messages(
+    session: Session,
+    *,
+    order_id: int | None = None,
+    state: OutboxState | str | None = None,
+    limit: int = 100,
+) -> list[OutboxMessage]:
+    """The newest messages first, optionally one order's or in one state."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if order_id is not None:
+        query = query.where(OutboxMessage.order_id == order_id)
+    if state is not None:
+        query = query.where(OutboxMessage.state == OutboxState(state))
+    return list(session.scalars(query))
+
+
+# ---------------------------------------------------------------- after commit
+
+
+def dispatch(config: Mapping[str, Any]) -> threading.Thread | None:
+    """Have the outbox sent; call AFTER committing the emails. With ``REDIS_URL``: enqueue
+    ``send_outbox_job``. Without: send in a daemon thread (returned, so tests can join it),
+    with the current app's database, or one of its own outside an app context.
+    Never raises: a message that is not sent now is sent by the next run."""
+    from flask import current_app, has_app_context
+
+    from app import queue
+
+    try:
+        if config.get("REDIS_URL"):
+            queue.enqueue(config, send_outbox_job, retry=None)
+            return None
+        factory = (current_app.extensions["holdfast.db"].session_factory
+                   if has_app_context() else None)
+        thread = threading.Thread(target=_send_in_thread, args=(dict(config), factory),
+                                  daemon=True, name="holdfast-mail")
+        thread.start()
+        return thread
+    except Exception:  # noqa: BLE001 - never break the caller's request
+        log.exception("could not dispatch the outbox; the next run will send it")
+        return None
+
+
+def _send_in_thread(config: dict[str, Any], factory: Callable[[], Session] | None) -> None:
+    from app.db import Database
+
+    own = None
+    try:
+        if factory is None:
+            own = Database(config["DATABASE_URL"])
+            factory = own.session_factory
+        with factory() as session:
+            send_all_due(session, config)
+    except Exception:  # noqa: BLE001 - a thread has no caller to tell
+        log.exception("sending the outbox failed; the next run will retry")
+    finally:
+        if own is not None:
+            own.dispose()
+
+
+def send_all_due(session: Session, config: Mapping[str, Any], *, now: datetime | None = None,
+                 batch: int = 50) -> SendReport:
+    """``send_pending`` in batches until nothing is due or the server is unreachable."""
+    total = SendReport()
+    while True:
+        report = send_pending(session, config, now=now, limit=batch)
+        for field in ("sent", "retrying", "failed", "interrupted"):
+            setattr(total, field, getattr(total, field) + getattr(report, field))
+        total.stopped = report.stopped
+        if report.stopped or report.attempted < batch:
+            return total
+
+
+def send_outbox_job() -> dict[str, Any]:
+    """RQ job (after commits, and periodically for retries): send every due email."""
+    from app.jobs import job_session
+
+    with job_session() as (session, config):
+        report = send_all_due(session, config)
+    return asdict(report)

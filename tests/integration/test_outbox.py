@@ -1,0 +1,556 @@
+"""The email outbox against a real SMTP server (aiosmtpd on 127.0.0.1): emails exist exactly when
+their transaction commits, go out once per dedupe key, retry with backoff, give up, never resend
+after a crash mid-send unless the owner says so, and render in text and HTML."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.db import begin_write
+from app.models import (
+    Checkout,
+    CheckoutState,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OutboxMessage,
+    OutboxState,
+)
+from app.services import mailer, notifications
+from app.services.orders import new_order_number
+from tests.conftest import make_test_app
+from tests.factories import VariantFactory
+from tests.smtp_sink import SmtpSink, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+BASE = "https://shop.example"
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def sink():
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(database_url, sink, tmp_path):
+    app = make_test_app(
+        database_url,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=sink.port,
+        MAIL_USE_TLS=False,
+        MAIL_TIMEOUT=5,
+        MAIL_FILE_DIR=str(tmp_path / "mail"),
+        MAIL_DEFAULT_SENDER="Holdfast Supply Co. <shop@holdfast.example>",
+        SHOP_BASE_URL=BASE,
+    )
+    yield app
+    app.extensions["holdfast.db"].dispose()
+
+
+@pytest.fixture
+def config(app) -> dict:
+    return dict(app.config)
+
+
+@pytest.fixture
+def session(app):
+    s = app.extensions["holdfast.db"].session_factory()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def order(db, session) -> Order:
+    tee = VariantFactory(sku="TEE-M", price_cents=2500, product__name="Heavy Tee")
+    font = VariantFactory(sku="FONT-1", price_cents=4900, product__name="Grotesk Font")
+    return place_order(session, [(tee, "Heavy Tee — M", 2), (font, "Grotesk Font licence", 1)])
+
+
+def place_order(session, lines, email: str = "ada@example.com") -> Order:
+    """A paid order with its checkout, built from the models as completion builds it."""
+    begin_write(session)
+    total = sum(v.price_cents * q for v, _name, q in lines)
+    address = {"email": email, "full_name": "Ada Lovelace",
+               "address_line1": "12 St James's Square", "city": "London",
+               "postal_code": "SW1Y 4JH", "country": "GB", "currency": "USD",
+               "total_cents": total}
+    checkout = Checkout(public_id=f"co_{secrets.token_hex(6)}", owner_key="test",
+                        state=CheckoutState.COMPLETED, phase="stock_commit",
+                        expires_at=datetime.now(UTC) + timedelta(minutes=15), **address)
+    session.add(checkout)
+    session.flush()
+    order = Order(number=new_order_number(), checkout_id=checkout.id, status=OrderStatus.PAID,
+                  **address)
+    order.lines = [OrderLine(variant_id=v.id, sku=v.sku, name=name, quantity=q,
+                             unit_price_cents=v.price_cents) for v, name, q in lines]
+    session.add(order)
+    session.commit()
+    return order
+
+
+def link(order: Order) -> str:
+    return notifications.order_url(BASE, order.number)
+
+
+def confirm(session, order: Order) -> OutboxMessage | None:
+    begin_write(session)
+    message = notifications.order_confirmed(session, order, link=link(order))
+    session.commit()
+    return message
+
+
+def bodies(message) -> tuple[str, str]:
+    return (message.get_body(("plain",)).get_content(),
+            message.get_body(("html",)).get_content())
+
+
+def outbox(db) -> list[OutboxMessage]:
+    db.expire_all()
+    return list(db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+# ---------------------------------------------------------------- the transaction decides
+
+
+def test_an_email_of_a_rolled_back_change_is_never_sent_and_a_committed_one_arrives_once(
+    session, config, order, sink, db
+):
+    begin_write(session)
+    order.status = OrderStatus.FULFILLED
+    notifications.order_confirmed(session, order, link=link(order))
+    session.rollback()
+    assert mailer.send_pending(session, config, now=T0).sent == 0
+    assert outbox(db) == [] and sink.messages == []
+
+    queued = confirm(session, order)
+    report = mailer.send_pending(session, config, now=T0)
+    assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
+    assert mailer.send_pending(session, config, now=at(60)).sent == 0
+
+    assert len(sink.messages) == 1
+    received = sink.messages[0]
+    assert received["Subject"] == f"Order {order.number} confirmed"
+    assert received["To"] == "ada@example.com"
+    assert sink.envelopes == [("shop@holdfast.example", ["ada@example.com"])]
+    assert received.get_content_type() == "multipart/alternative"
+    plain, html = bodies(received)
+    for body in (plain, html):
+        assert "Heavy Tee — M" in body and "Grotesk Font licence" in body
+        assert "$25.00" in body and "$99.00" in body  # unit price and total
+        assert f"{BASE}/orders/{order.number}" in body
+    assert f'href="{BASE}/orders/{order.number}"' in html
+
+    [row] = outbox(db)
+    assert (row.id, row.state, row.attempts, row.sent_at) == (queued.id, OutboxState.SENT, 1, T0)
+    assert row.order_id == order.id
+    assert received["Message-ID"] == row.message_id
+    assert row.message_id == mailer.message_id_for(row.dedupe_key, config["MAIL_DEFAULT_SENDER"])
+
+
+def test_queueing_the_same_event_twice_yields_one_email(session, order, db):
+    assert confirm(session, order) is not None
+    assert session.info.pop("outbox_queued") is True  # the teardown dispatches after commit
+    assert confirm(session, order) is None  # a retried transaction
+    begin_write(session)
+    keys = [("Grotesk Font licence", "AAAA-1111")]
+    first = notifications.keys_delivered(session, order, keys, link=link(order), complete=True,
+                                         first=True)
+    again = notifications.keys_delivered(session, order, keys, link=link(order), complete=True,
+                                         first=True)
+    session.commit()
+    assert first is not None and again is None
+    assert [m.template for m in outbox(db)] == ["order_confirmed", "keys_delivered"]
+
+
+def test_a_duplicate_racing_in_another_transaction_returns_none_and_leaves_it_usable(
+    app, session, order, db, database_url
+):
+    """B queues the same email while A's insert is uncommitted: on Postgres B's insert waits on
+    the unique key, fails when A commits, and only B's savepoint rolls back."""
+    other = app.extensions["holdfast.db"].session_factory()
+    begin_write(session)
+    assert notifications.order_confirmed(session, order, link=link(order)) is not None
+    results: dict[str, object] = {}
+
+    def racer() -> None:
+        try:
+            begin_write(other)
+            mine = other.get(Order, order.id)
+            results["dup"] = notifications.order_confirmed(other, mine, link=link(mine))
+            results["own"] = notifications.shipped(other, mine, link=link(mine),
+                                                   carrier="Royal Mail", tracking="RM123GB")
+            other.commit()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            results["error"] = exc
+
+    thread = threading.Thread(target=racer)
+    thread.start()
+    if database_url.startswith("postgresql"):
+        wait_until_a_session_waits_on_a_lock(db)
+    session.commit()
+    thread.join(30)
+    other.close()
+    assert "error" not in results, results.get("error")
+    assert results["dup"] is None and results["own"] is not None
+    assert sorted(m.template for m in outbox(db)) == ["order_confirmed", "shipped"]
+
+
+def wait_until_a_session_waits_on_a_lock(db) -> None:
+    deadline = time.monotonic() + 10
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND datname = current_database()")
+    while db.execute(query).scalar() == 0:
+        assert time.monotonic() < deadline, "the second transaction never waited"
+        time.sleep(0.01)
+
+
+# ---------------------------------------------------------------- failures and retries
+
+
+def test_a_refusal_leaves_the_email_pending_with_backoff_and_it_goes_out_once_later(
+    session, config, order, sink, db
+):
+    confirm(session, order)
+    sink.reject_with = "451 4.3.0 Try again later"
+    report = mailer.send_pending(session, config, now=T0)
+    assert (report.sent, report.retrying) == (0, 1)
+    [row] = outbox(db)
+    assert (row.state, row.attempts, row.next_attempt_at) == (OutboxState.PENDING, 1, at(1))
+    assert "451" in row.last_error and "Try again later" in row.last_error
+
+    sink.reject_with = None
+    assert mailer.send_pending(session, config, now=at(0.5)).sent == 0  # not due yet
+    assert mailer.send_pending(session, config, now=at(1)).sent == 1
+    assert mailer.send_pending(session, config, now=at(90)).sent == 0
+    assert len(sink.messages) == 1
+    [row] = outbox(db)
+    assert (row.state, row.attempts, row.last_error) == (OutboxState.SENT, 2, None)
+
+
+def test_an_unreachable_server_costs_one_attempt_and_the_rest_wait_untouched(
+    session, config, order, db
+):
+    confirm(session, order)
+    begin_write(session)
+    notifications.shipped(session, order, link=link(order), carrier="DHL", tracking="JD01")
+    session.commit()
+    closed = {**config, "MAIL_PORT": free_port()}
+    report = mailer.send_pending(session, closed, now=T0)
+    assert (report.retrying, report.stopped) == (1, True)
+    first, second = outbox(db)
+    assert (first.state, first.attempts, first.next_attempt_at) == (OutboxState.PENDING, 1, at(1))
+    assert "ConnectionRefusedError" in first.last_error
+    assert (second.state, second.attempts, second.last_error) == (OutboxState.PENDING, 0, None)
+
+
+def test_after_the_last_attempt_the_email_is_failed(session, config, order, sink, db):
+    confirm(session, order)
+    sink.reject_with = "421 4.7.0 Too busy"
+    limited = {**config, "MAIL_MAX_ATTEMPTS": 3}
+    clock = T0
+    for expected in (OutboxState.PENDING, OutboxState.PENDING, OutboxState.FAILED):
+        mailer.send_pending(session, limited, now=clock)
+        [row] = outbox(db)
+        assert row.state is expected
+        clock = row.next_attempt_at
+    assert (row.attempts, row.sent_at) == (3, None)
+    assert row.last_error.startswith("gave up after 3 attempts: ")
+    sink.reject_with = None
+    assert mailer.send_pending(session, limited, now=at(10_000)).sent == 0
+    assert sink.messages == []
+
+
+def test_a_permanent_refusal_fails_at_once(session, config, order, sink, db):
+    confirm(session, order)
+    sink.reject_with = "550 5.1.1 No such mailbox"
+    assert mailer.send_pending(session, config, now=T0).failed == 1
+    [row] = outbox(db)
+    assert (row.state, row.attempts) == (OutboxState.FAILED, 1)
+    assert "550" in row.last_error
+
+
+class DiesAfterSending:
+    """The mail server accepts the email, then the worker dies before writing that down."""
+
+    def __init__(self, config) -> None:
+        self.smtp = mailer.SmtpTransport(config)
+
+    def send(self, email, claim) -> None:
+        self.smtp.send(email, claim)
+        raise SystemExit("worker killed")
+
+    def close(self) -> None:
+        self.smtp.close()
+
+
+def test_an_email_interrupted_mid_send_is_never_resent_until_the_owner_retries_it(
+    app, session, config, order, sink, db
+):
+    confirm(session, order)
+    started = datetime.now(UTC)
+    with pytest.raises(SystemExit):
+        mailer.send_pending(session, config, now=started, transport=DiesAfterSending(config))
+    assert len(sink.messages) == 1
+    [row] = outbox(db)
+    assert row.state is OutboxState.SENDING
+
+    report = mailer.send_pending(session, config, now=started + timedelta(minutes=5))
+    assert (report.sent, report.interrupted) == (0, 0)  # maybe still sending: leave it
+    report = mailer.send_pending(session, config, now=started + timedelta(minutes=10))
+    assert (report.sent, report.interrupted) == (0, 1)
+    assert len(sink.messages) == 1
+    [row] = outbox(db)
+    assert row.state is OutboxState.FAILED
+    assert row.last_error == (
+        "interrupted while sending; not resent to avoid a duplicate — check the mail server "
+        f"log for Message-ID {row.message_id}"
+    )
+    assert mailer.send_pending(session, config, now=started + timedelta(days=1)).sent == 0
+
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["mail", "list", "--state", "failed"])
+    assert listed.exit_code == 0 and "interrupted while sending" in listed.output
+    retried = runner.invoke(args=["mail", "retry", str(row.id)])
+    assert retried.exit_code == 0, retried.output
+    sent = runner.invoke(args=["mail", "send"])
+    assert sent.exit_code == 0, sent.output
+    assert "sent 1," in sent.output
+    assert len(sink.messages) == 2
+    assert sink.messages[0]["Message-ID"] == sink.messages[1]["Message-ID"] == row.message_id
+    [row] = outbox(db)
+    assert row.state is OutboxState.SENT
+
+    again = runner.invoke(args=["mail", "retry", str(row.id)])
+    assert again.exit_code != 0 and "is sent; it cannot become pending" in again.output
+    missing = runner.invoke(args=["mail", "retry", "999999"])
+    assert missing.exit_code != 0 and "No email 999999" in missing.output
+
+
+def test_two_senders_at_once_send_every_email_exactly_once(app, session, config, sink, db):
+    tee = VariantFactory(sku="TEE-L", product__name="Heavy Tee")
+    for n in range(12):
+        o = place_order(session, [(tee, "Heavy Tee — L", 1)], email=f"buyer{n}@example.com")
+        confirm(session, o)
+    barrier = threading.Barrier(2)
+    reports, errors = [], []
+
+    def sender() -> None:
+        own = app.extensions["holdfast.db"].session_factory()
+        try:
+            barrier.wait(10)
+            reports.append(mailer.send_pending(own, config, now=T0))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sum(r.sent for r in reports) == 12
+    ids = sink.message_ids()
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert {m.state for m in outbox(db)} == {OutboxState.SENT}
+
+
+# ---------------------------------------------------------------- without a mail server
+
+
+def test_without_a_mail_server_each_email_becomes_an_eml_file(session, config, order, db,
+                                                               tmp_path):
+    confirm(session, order)
+    development = {**config, "MAIL_SERVER": None}
+    assert mailer.send_pending(session, development, now=T0).sent == 1
+    [path] = (tmp_path / "mail").glob("*.eml")
+    written = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert written["Subject"] == f"Order {order.number} confirmed"
+    assert written["To"] == "ada@example.com"
+    plain, html = bodies(written)
+    assert "Heavy Tee — M" in plain and "Heavy Tee — M" in html
+    [row] = outbox(db)
+    assert row.state is OutboxState.SENT and path.name.startswith(f"{row.id:06d}-")
+
+
+# ---------------------------------------------------------------- every kind of email
+
+
+def test_every_kind_of_email_arrives_in_text_and_html_with_the_items_and_the_link(
+    session, config, order, sink, db
+):
+    begin_write(session)
+    url = link(order)
+    notifications.order_confirmed(session, order, link=url)
+    for n, (complete, first) in enumerate([(True, True), (False, True), (False, False),
+                                           (True, False)]):
+        notifications.keys_delivered(session, order, [("Grotesk Font licence", f"KEY-{n}")],
+                                     link=url, complete=complete, first=first)
+    notifications.awaiting_stock(session, order, link=url, waiting=[("Heavy Tee — M", 2)])
+    notifications.shipped(session, order, link=url, carrier="Royal Mail", tracking="RM1GB")
+    notifications.refunded(session, order, link=url, amount_cents=2500, currency="USD",
+                           reason="Damaged in transit", refund_id=7)
+    notifications.return_received(session, order, link=url, lines=[("Heavy Tee — M", 1)])
+    notifications.late_payment_refunded(
+        session, to="grace@example.com", checkout_ref="co_late", amount_cents=4900,
+        currency="USD", reason="the hold expired and the item sold out",
+        items=[("Grotesk Font licence", 1)], link=BASE)
+    notifications.password_reset(session, to="ada@example.com",
+                                 reset_link=f"{BASE}/account/reset/tok3n", expires_minutes=30,
+                                 user_id=1)
+    session.commit()
+    assert {m.template for m in outbox(db)} == set(notifications.KINDS)
+
+    report = mailer.send_pending(session, config)
+    assert (report.sent, report.retrying, report.failed) == (11, 0, 0)
+    received = {m["Subject"]: m for m in sink.messages}
+    number = order.number
+    expected = {
+        f"Order {number} confirmed": "is confirmed",
+        f"Your keys for order {number}": "Everything you ordered is now delivered",
+        f"Your first keys for order {number}; the rest are coming": "The rest are on their way",
+        f"More keys for order {number}": "The rest are still on their way",
+        f"The rest of your keys for order {number}": "Here are the rest of your keys",
+        f"Order {number}: some items are on their way to us": "2 x Heavy Tee",
+        f"Order {number} has shipped": "RM1GB",
+        f"Refund of $25.00 for order {number}": "Damaged in transit",
+        f"We received your return for order {number}": "1 x Heavy Tee",
+        "Your payment was refunded": "co_late",
+        "Reset your password": f"{BASE}/account/reset/tok3n",
+    }
+    assert set(received) == set(expected)
+    for subject, phrase in expected.items():
+        plain, html = bodies(received[subject])
+        assert phrase in plain, subject
+        assert phrase.replace(" x ", " &times; ") in html or phrase in html, subject
+        if subject.startswith(("Your payment", "Reset")):
+            continue
+        for body in (plain, html):
+            assert "Heavy Tee — M" in body and "$99.00" in body and url in body, subject
+    keys_plain, keys_html = bodies(received[f"More keys for order {number}"])
+    assert "KEY-2" in keys_plain and "KEY-2" in keys_html
+
+
+def test_the_html_escapes_what_shoppers_typed(session, config, db, sink):
+    tee = VariantFactory(sku="TEE-X", product__name="Tee")
+    o = place_order(session, [(tee, "Tee <script>alert(1)</script>", 1)])
+    confirm(session, o)
+    mailer.send_pending(session, config, now=T0)
+    plain, html = bodies(sink.messages[0])
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>" in plain  # plain text is not HTML
+
+
+def test_a_reset_link_is_erased_once_sent_and_never_sent_after_it_expired(
+    session, config, sink, db
+):
+    begin_write(session)
+    notifications.password_reset(session, to="a@example.com", reset_link=f"{BASE}/reset/one",
+                                 expires_minutes=30, user_id=1, now=T0)
+    notifications.password_reset(session, to="b@example.com", reset_link=f"{BASE}/reset/two",
+                                 expires_minutes=30, user_id=2, now=T0)
+    session.commit()
+    sent_in_time, _late = outbox(db)
+    begin_write(session)
+    session.get(OutboxMessage, sent_in_time.id).next_attempt_at = T0
+    session.get(OutboxMessage, _late.id).next_attempt_at = at(31)
+    session.commit()
+
+    assert mailer.send_pending(session, config, now=at(1)).sent == 1
+    assert mailer.send_pending(session, config, now=at(31)).failed == 1
+    first, late = outbox(db)
+    assert first.state is OutboxState.SENT and first.context["reset_link"] == mailer.ERASED
+    assert late.state is OutboxState.FAILED and "expired" in late.last_error
+    assert [m["To"] for m in sink.messages] == ["a@example.com"]
+
+
+def test_an_orders_emails_are_listed_newest_first(session, order, config, db):
+    confirm(session, order)
+    begin_write(session)
+    notifications.shipped(session, order, link=link(order), carrier="DHL", tracking="JD02")
+    session.commit()
+    listed = mailer.list_messages(session, order_id=order.id)
+    assert [m.template for m in listed] == ["shipped", "order_confirmed"]
+    assert mailer.list_messages(session, state="sent") == []
+    assert len(mailer.list_messages(session, state=OutboxState.PENDING, limit=1)) == 1
+
+
+# ---------------------------------------------------------------- after commit: dispatch
+
+
+def test_dispatch_without_redis_sends_in_a_thread_and_never_raises(app, session, config, order,
+                                                                   sink):
+    confirm(session, order)
+    with app.app_context():
+        thread = mailer.dispatch(config)
+    thread.join(30)
+    assert len(sink.messages) == 1
+
+    broken = {**config, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    mailer.dispatch(broken).join(30)  # logged, not raised
+
+
+@pytest.fixture
+def job_redis_url(redis_url):
+    """A Redis database of these tests' own (db 11), emptied before and after."""
+    from redis import Redis
+
+    url = redis_url.rsplit("/", 1)[0] + "/11"
+    connection = Redis.from_url(url)
+    connection.flushdb()
+    yield url
+    connection.flushdb()
+    connection.close()
+
+
+def test_dispatch_with_redis_enqueues_the_job_a_real_worker_runs(
+    app, session, config, order, sink, db, database_url, job_redis_url
+):
+    confirm(session, order)
+    app.extensions["holdfast.db"].dispose()
+    mailer.dispatch({**config, "REDIS_URL": job_redis_url})
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": job_redis_url,
+        "HOLDFAST_ENV": "development",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(sink.port),
+        "MAIL_USE_TLS": "false",
+    }
+    done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(sink.messages) == 1
+    assert db.scalar(select(func.count()).where(OutboxMessage.state == OutboxState.SENT)) == 1
+
+
+def test_mail_settings_default_to_files_in_the_instance_folder(tmp_path):
+    from app.config import load_config
+
+    cfg = load_config(str(tmp_path), env={"SECRET_KEY": "x"})
+    assert cfg["MAIL_SERVER"] is None
+    assert cfg["MAIL_FILE_DIR"] == str(tmp_path / "mail")
+    assert (cfg["MAIL_PORT"], cfg["MAIL_USE_TLS"], cfg["MAIL_USE_SSL"]) == (587, True, False)
+    assert (cfg["MAIL_MAX_ATTEMPTS"], cfg["MAIL_SENDING_TIMEOUT_MINUTES"]) == (8, 10)
+    assert cfg["MAIL_DEFAULT_SENDER"] == "Holdfast <shop@localhost>"
+    assert cfg["SHOP_BASE_URL"] == "http://127.0.0.1:5000"
