@@ -77,10 +77,11 @@ def _register_blueprints(app: Flask) -> None:
     from .blueprints.health import bp as health_bp
     from .blueprints.media import bp as media_bp
     from .blueprints.orders import bp as orders_bp
+    from .blueprints.razorpay_pay import bp as razorpay_pay_bp
     from .blueprints.shop import bp as shop_bp
     from .blueprints.testpay import bp as testpay_bp
     from .blueprints.webhooks import bp as webhooks_bp
 
-    for bp in (shop_bp, cart_bp, account_bp, checkout_bp, orders_bp, testpay_bp, webhooks_bp,
-               health_bp, media_bp):
+    for bp in (shop_bp, cart_bp, account_bp, checkout_bp, orders_bp, testpay_bp, razorpay_pay_bp,
+               webhooks_bp, health_bp, media_bp):
         app.register_blueprint(bp)
