@@ -30,7 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     app.extensions["holdfast.db"] = Database(app.config["DATABASE_URL"])
-    app.teardown_appcontext(close_session)
+    app.teardown_appcontext(_finish_session)
 
     _init_extensions(app)
     _register_blueprints(app)
@@ -45,6 +45,22 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _finish_session(exc: BaseException | None = None) -> None:
+    """Close the request's (or CLI command's) session; if it queued emails, send them now that
+    they are committed (a CLI command waits for them, a request does not)."""
+    from flask import current_app, g, has_request_context
+
+    session = g.get("db_session")
+    queued = bool(session is not None and session.info.pop("outbox_queued", False))
+    close_session(exc)
+    if queued and exc is None and current_app.config.get("MAIL_AUTO_DISPATCH", True):
+        from .services import mailer
+
+        thread = mailer.dispatch(current_app.config)
+        if thread is not None and not has_request_context():
+            thread.join(timeout=60)
 
 
 def _init_extensions(app: Flask) -> None:

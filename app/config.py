@@ -142,4 +142,5 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "MAIL_MAX_ATTEMPTS": _int(env, "MAIL_MAX_ATTEMPTS", 8, minimum=1),
         "MAIL_SENDING_TIMEOUT_MINUTES": _positive(env, "MAIL_SENDING_TIMEOUT_MINUTES", 10),
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR") or str(Path(instance_path) / "mail"),
+        "MAIL_AUTO_DISPATCH": _bool(env.get("MAIL_AUTO_DISPATCH"), True),
     }

@@ -119,3 +119,38 @@ class ConfirmPricesForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that only needs its CSRF token (extend, retry)."""
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired("Choose a password."),
+            Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
+                   message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+        ],
+    )
+    confirm = PasswordField(
+        "Repeat password", validators=[EqualTo("password", "The passwords do not match.")]
+    )
+
+
+class ReturnForm(FlaskForm):
+    line_id = IntegerField(validators=[InputRequired("Which item?")])
+    quantity = IntegerField(
+        "Quantity",
+        validators=[InputRequired("How many?"), NumberRange(min=1, max=999,
+                                                            message="Enter a quantity.")],
+    )
+    reason = StringField(
+        "Reason", validators=[DataRequired("Tell us why."), Length(max=2000)]
+    )
+    t = HiddenField()
+
+
+class OrderActionForm(FlaskForm):
+    t = HiddenField()

@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.services.orders import OrderLinks
+
 QUEUE = "default"
 QUEUES = (QUEUE,)
 
@@ -88,7 +90,8 @@ def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
     from app.services import payments
 
     with job_session() as (session, config):
-        row = payments.process_webhook(session, webhook_id, get_provider(provider, config))
+        row = payments.process_webhook(session, webhook_id, get_provider(provider, config),
+                                       links=OrderLinks.from_config(config))
     return {"webhook": webhook_id, "state": row.state.value if row else None}
 
 
@@ -99,21 +102,26 @@ def fill_backorders_with(session: Session, config: Mapping[str, Any], variant_id
     """Fill a variant's waiting lines (services.fulfillment) and tell each shopper."""
     from app.services import fulfillment
 
-    deliveries = fulfillment.fill_waiting(session, variant_id)
-    _after_fill(session, config, deliveries)
+    deliveries = fulfillment.fill_waiting(session, variant_id,
+                                          links=OrderLinks.from_config(config))
+    _after_fill(config, deliveries)
     return [d.order.number for d in deliveries]
 
 
 def retry_fulfilment_with(session: Session, config: Mapping[str, Any]) -> list[str]:
     from app.services import fulfillment
 
-    deliveries = fulfillment.retry_fulfilment(session)
-    _after_fill(session, config, deliveries)
+    deliveries = fulfillment.retry_fulfilment(session, links=OrderLinks.from_config(config))
+    _after_fill(config, deliveries)
     return [d.order.number for d in deliveries]
 
 
-def _after_fill(session: Session, config: Mapping[str, Any], deliveries) -> None:
-    """Hook for what follows a fill once it is committed (emails are queued in it)."""
+def _after_fill(config: Mapping[str, Any], deliveries) -> None:
+    """The fill committed the shoppers' emails with it: send them."""
+    if deliveries:
+        from app.services import mailer
+
+        mailer.dispatch(config)
 
 
 def fill_backorders(variant_id: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -142,6 +143,9 @@ def make_test_app(database_url: str, **overrides):
         # The test client is no HTTP server: tests post testpay's webhooks themselves (one
         # live-server test lets testpay send them for real).
         "TESTPAY_SEND_WEBHOOKS": False,
+        # Emails stay in the outbox until a test sends them (to its own SMTP sink).
+        "MAIL_AUTO_DISPATCH": False,
+        "MAIL_FILE_DIR": tempfile.mkdtemp(prefix="holdfast-mail-"),
     }
     config.update(overrides)
     return create_app(config)

@@ -7,9 +7,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.db import get_session
 from app.extensions import limiter
-from app.forms import LoginForm, LogoutForm, RegisterForm
-from app.services import accounts
+from app.forms import ForgotPasswordForm, LoginForm, LogoutForm, RegisterForm, ResetPasswordForm
+from app.services import accounts, notifications, password_reset
 from app.services import cart as cart_service
+from app.services import orders as order_service
 from app.services.errors import DomainError
 from app.web import CART_COOKIE, guest_cart_token, render_page, safe_next
 
@@ -94,4 +95,45 @@ def logout():
 @bp.get("/account")
 @login_required
 def overview():
-    return render_page("account/overview.html", user=current_user)
+    history = order_service.orders_of_user(get_session(), current_user.id)
+    return render_page("account/overview.html", user=current_user, orders=history)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit("5 per hour", methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if request.method == "GET" or not form.validate():
+        status = 200 if request.method == "GET" else 422
+        return render_page("account/forgot.html", form=form, status=status)
+    session = get_session()
+    reset = password_reset.request_reset(session, form.email.data)
+    if reset is not None:
+        base = str(current_app.config.get("SHOP_BASE_URL") or request.host_url).rstrip("/")
+        notifications.password_reset(
+            session, to=reset.user.email, reset_link=f"{base}/password/reset/{reset.token}",
+            expires_minutes=int(password_reset.TOKEN_TTL.total_seconds() // 60),
+            user_id=reset.user.id,
+        )
+        session.commit()
+    # The same answer whether or not the account exists.
+    return render_page("account/forgot.html", form=form, sent=True)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    session = get_session()
+    form = ResetPasswordForm()
+    if not password_reset.valid_token(session, token):
+        return render_page("account/reset.html", form=form, invalid=True, status=410)
+    if request.method == "GET":
+        return render_page("account/reset.html", form=form, token=token)
+    if not form.validate():
+        return render_page("account/reset.html", form=form, token=token, status=422)
+    try:
+        password_reset.reset_password(session, token, form.password.data)
+    except DomainError as exc:
+        return render_page("account/reset.html", form=form, invalid=True, error=exc.message,
+                           status=410)
+    flash("Your password is changed. Log in with the new one.", "success")
+    return redirect(url_for("account.login"), code=303)

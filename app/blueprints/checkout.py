@@ -17,7 +17,7 @@ from flask_login import current_user
 from app.db import get_session
 from app.forms import ActionForm, CheckoutForm, ConfirmPricesForm, PayForm
 from app.models import CheckoutState
-from app.payments import get_provider, provider_label
+from app.payments import InvalidSignature, ProviderError, get_provider, provider_label
 from app.services import cart as cart_service
 from app.services import checkout as checkout_service
 from app.services import completion, orders
@@ -183,9 +183,18 @@ def returned(public_id: str):
     if payment is None:
         return redirect(url_for("checkout.review", public_id=public_id), code=303)
     provider = get_provider(payment.provider, current_app.config)
-    state = provider.verify_return(payment.provider_ref, request.args.to_dict())
-    result = completion.complete_payment(get_session(), provider, payment.provider_ref,
-                                         source="return", state=state)
+    try:
+        state = provider.verify_return(payment.provider_ref, request.args.to_dict())
+    except InvalidSignature as exc:
+        raise CheckoutError(checkout_service.Phase.PAYMENT_CAPTURE,
+                            "We could not confirm that payment from the link you followed. If "
+                            "you paid, your order will be confirmed by the provider shortly.",
+                            status_code=400, checkout_id=public_id) from exc
+    except ProviderError:  # the provider is unreachable: the webhook or reconciliation finishes
+        return _answer(public_id, completion.Completion("pending", "Confirming your payment…"))
+    result = completion.complete_payment(
+        get_session(), provider, payment.provider_ref, source="return", state=state,
+        links=orders.OrderLinks.from_config(current_app.config))
     return _answer(public_id, result)
 
 

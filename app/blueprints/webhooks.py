@@ -12,6 +12,7 @@ from app.extensions import csrf
 from app.payments import InvalidSignature, ProviderError, get_provider
 from app.queue import enqueue
 from app.services import payments
+from app.services.orders import OrderLinks
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -37,7 +38,9 @@ def receive(provider: str):
     event_id = event.id
     try:
         enqueue(current_app.config, jobs.process_webhook, event_id, provider,
-                inline=lambda: payments.process_webhook(session, event_id, adapter))
+                inline=lambda: payments.process_webhook(
+                    session, event_id, adapter,
+                    links=OrderLinks.from_config(current_app.config)))
     except ProviderError as exc:  # stored; reconciliation or a replay finishes it
         current_app.logger.warning("webhook %s stored, processing deferred: %s", provider, exc)
     return jsonify({"status": "received", "id": event.event_id}), 200

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from app.db import get_session
 from app.payments import get_provider
+from app.services.orders import OrderLinks
 from app.services.payments import reconcile_payments
 
 payments_group = AppGroup("payments", help="Payments.")
@@ -25,7 +26,8 @@ def reconcile(minutes: float | None) -> None:
     if minutes is None:
         minutes = config["PAYMENT_RECONCILE_AFTER_MINUTES"]
     report = reconcile_payments(get_session(), lambda name: get_provider(name, config),
-                                timedelta(minutes=minutes))
+                                timedelta(minutes=minutes),
+                                links=OrderLinks.from_config(config))
     click.echo(f"checked {report.checked}: {report.completed} completed, {report.failed} "
                f"failed, {report.pending} still pending, {report.errors} errors")
 
@@ -52,7 +54,8 @@ def refund(order_number: str, amount_cents: int | None, reason: str, restock: tu
     try:
         result = refund_order(get_session(), lambda name: get_provider(name, config),
                               order_number, amount_cents=amount_cents, reason=reason,
-                              restock=units, actor="cli", idempotency_key=key)
+                              restock=units, actor="cli", idempotency_key=key,
+                              links=OrderLinks.from_config(config))
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"refund {result.id}: {result.amount_cents} {result.currency} "

@@ -7,7 +7,7 @@ from .catalog import Category, Product, ProductImage, ProductKind, Variant
 from .checkout import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutLine, CheckoutState
 from .inventory import HoldState, MovementReason, Reservation, StockMovement, SweepRun
 from .keys import KeyState, LicenseKey
-from .orders import Order, OrderEvent, OrderLine, OrderStatus
+from .orders import Order, OrderEvent, OrderLine, OrderStatus, Return, ReturnState
 from .outbox import OutboxMessage, OutboxState
 from .payments import (
     Payment,
@@ -17,9 +17,12 @@ from .payments import (
     WebhookEvent,
     WebhookState,
 )
-from .users import Role, User
+from .users import PasswordResetToken, Role, User
 
 __all__ = [
+    "PasswordResetToken",
+    "Return",
+    "ReturnState",
     "KeyState",
     "LicenseKey",
     "ACTIVE_STATES",

@@ -70,7 +70,8 @@ class Reservation(Base):
 
     __tablename__ = "reservations"
     __table_args__ = (
-        CheckConstraint("quantity > 0", name="quantity_positive"),
+        # 0 only for a committed hold whose owed back-order units were cancelled.
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
         CheckConstraint("backorder_quantity >= 0", name="backorder_not_negative"),
         Index("ix_reservations_variant_state_expires", "variant_id", "state", "expires_at"),
         Index("ix_reservations_state_expires", "state", "expires_at"),

@@ -49,6 +49,9 @@ class Order(Base):
     total_cents: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     paid_at: Mapped[datetime | None] = mapped_column(default=None)
+    shipped_at: Mapped[datetime | None] = mapped_column(default=None)
+    carrier: Mapped[str | None] = mapped_column(String(60))
+    tracking_number: Mapped[str | None] = mapped_column(String(120))
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
@@ -101,3 +104,30 @@ class OrderEvent(Base):
     message: Mapped[str] = mapped_column(Text, default="")
 
     order: Mapped[Order] = relationship(back_populates="events")
+
+
+class ReturnState(enum.StrEnum):
+    """requested: the shopper asked. received: the goods came back (refund and restock follow).
+    refused: the shop declined the request."""
+
+    REQUESTED = "requested"
+    RECEIVED = "received"
+    REFUSED = "refused"
+
+
+class Return(Base):
+    """A shopper's request to send back units of one shipped order line."""
+
+    __tablename__ = "returns"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[ReturnState] = mapped_column(str_enum(ReturnState))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    line: Mapped[OrderLine] = relationship()

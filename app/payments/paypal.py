@@ -194,6 +194,8 @@ class PayPalProvider:
                 ),
             )
             state = _state(order)
+            if state.provider_ref != provider_ref:  # never take another order's answer
+                state = self.fetch(provider_ref)
         except PayPalAPIError as exc:
             if exc.status != 422:  # 422: e.g. ORDER_ALREADY_CAPTURED, ORDER_NOT_APPROVED
                 raise

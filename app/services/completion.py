@@ -41,7 +41,7 @@ from app.models import (
 )
 from app.payments.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 
-from . import fulfillment, inventory, orders
+from . import fulfillment, inventory, notifications, orders
 from .checkout import Phase, fail_checkout, lock_checkout, record_event, transition
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
@@ -83,10 +83,12 @@ def complete_payment(
     provider_ref: str,
     *,
     source: str,
+    links: orders.OrderLinks,
     now: datetime | None = None,
     state: PaymentState | None = None,
 ) -> Completion:
-    """Act on what the provider says of a payment (fetched unless ``state`` is given)."""
+    """Act on what the provider says of a payment (fetched unless ``state`` is given).
+    ``links`` makes the order links for the emails queued on completion."""
     now = _now(now)
     payment = find_payment(session, provider.name, provider_ref)
     if payment is None:
@@ -105,7 +107,7 @@ def complete_payment(
         existing = orders.order_for_checkout(session, payment.checkout_id)
         if existing is None or payment.order_id != existing.id:
             return _refunded_at_provider(session, payment.id, state, now)
-    return _complete(session, provider, payment.id, state, source, now)
+    return _complete(session, provider, payment.id, state, source, now, links)
 
 
 def _note_state(session: Session, payment_id: int, state: PaymentState, now: datetime) -> None:
@@ -204,7 +206,7 @@ def _claim(session: Session, payment_id: int, source: str, now: datetime) -> _Cl
 
 def _complete(
     session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
-    source: str, now: datetime,
+    source: str, now: datetime, links: orders.OrderLinks,
 ) -> Completion:
     claim = _claim(session, payment_id, source, now)
     payment = session.get(Payment, payment_id)
@@ -218,8 +220,9 @@ def _complete(
     if claim.outcome == "duplicate":
         return _refund_duplicate(session, provider, payment_id, state, now)
     try:
+        # Keys name the provider's payment, unique across every shop on the same account.
         captured = state if state.status in CAPTURED_STATES else provider.capture(
-            payment.provider_ref, f"capture-{payment.id}")
+            payment.provider_ref, f"capture-{payment.provider}-{payment.provider_ref}")
     except ProviderError as exc:
         if exc.retryable:
             _note(session, checkout.id, "capture_retry", exc.message, Phase.PAYMENT_CAPTURE)
@@ -232,7 +235,7 @@ def _complete(
         return _abort(session, provider, payment_id, captured, Phase.PAYMENT_CAPTURE,
                       f"captured {captured.captured_cents} {captured.currency} but the checkout "
                       f"total is {checkout.total_cents} {checkout.currency}", now)
-    return _commit_stock(session, provider, payment_id, captured, now)
+    return _commit_stock(session, provider, payment_id, captured, now, links)
 
 
 def _note(session: Session, checkout_id: int, kind: str, message: str, phase: Phase) -> None:
@@ -256,7 +259,7 @@ def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory
 
 def _commit_stock(
     session: Session, provider: PaymentProvider, payment_id: int, captured: PaymentState,
-    now: datetime,
+    now: datetime, links: orders.OrderLinks,
 ) -> Completion:
     """Phase stock_commit: the hold becomes a sale, the order is paid (or awaits stock), the
     checkout completes and the cart empties, in one transaction."""
@@ -278,7 +281,7 @@ def _commit_stock(
     order.status = OrderStatus.PAID
     order.paid_at = now
     orders.add_event(order, OrderStatus.PAID, "Payment received.", now)
-    fulfillment.fulfil_at_payment(session, order, hold, now)
+    fulfillment.fulfil_at_payment(session, order, hold, now, links)
     payment.status = captured.status
     payment.captured_cents = captured.captured_cents
     payment.capture_ref = captured.capture_ref or payment.capture_ref
@@ -340,7 +343,7 @@ def _abort(
     if captured is not None and captured.captured_cents > 0:
         refund = refund_through_provider(
             session, provider, payment_id, captured, captured.captured_cents,
-            f"abort-{payment_id}", reason, order_id=payment.order_id,
+            f"abort-{payment.provider}-{payment.provider_ref}", reason, order_id=payment.order_id,
         )
         money = f"refund {refund.status.value}" + (f": {refund.error}" if refund.error else "")
     else:
@@ -351,6 +354,10 @@ def _abort(
             money = f"void failed: {exc.message}"
     payment = session.get(Payment, payment_id)
     checkout = lock_checkout(session, payment.checkout_id)
+    payment = session.get(Payment, payment_id, populate_existing=True)
+    if captured is None and payment.status not in CAPTURED_STATES:
+        payment.status = PaymentStatus.FAILED
+        payment.error = reason
     order = session.get(Order, payment.order_id) if payment.order_id else None
 
     def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
@@ -366,6 +373,15 @@ def _abort(
         Phase.ORDER_CREATION: cancel_order,
         Phase.PAYMENT_AUTHORIZATION: lambda *_: money if captured is None else "see capture",
     })
+    if captured is not None and captured.captured_cents > 0:
+        notifications.late_payment_refunded(
+            session, to=checkout.email, checkout_ref=checkout.public_id,
+            amount_cents=captured.captured_cents, currency=captured.currency,
+            reason=("your payment arrived after your reservation ended and the items had "
+                    "sold out" if late else "we could not complete your order"),
+            items=[(line.name, line.quantity) for line in checkout.lines],
+            payment_ref=payment.provider_ref,
+        )
     session.commit()
     if late:
         message = ("Your payment arrived after your reservation ended and the items had sold "
@@ -391,7 +407,8 @@ def _refund_duplicate(
             provider.void(payment.provider_ref)
     else:
         refund_through_provider(session, provider, payment_id, state, state.captured_cents,
-                                f"duplicate-{payment_id}", "a second payment for one checkout")
+                                f"duplicate-{payment.provider}-{payment.provider_ref}",
+                                "a second payment for one checkout")
     _note(session, checkout.id, "duplicate_payment",
           f"payment {payment.provider_ref} duplicated order {order.number}; returned",
           Phase.PAYMENT_CAPTURE)

@@ -32,7 +32,7 @@ from app.models import (
     Variant,
 )
 
-from . import inventory, keys, orders
+from . import inventory, keys, notifications, orders
 
 # Statuses fulfilment may move an order out of; after shipping or cancelling it leaves it be.
 FILLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
@@ -89,21 +89,40 @@ def _set_status(order: Order, delivery: Delivery, now: datetime) -> None:
     order.status = new
 
 
+def notify(session: Session, delivery: Delivery, links: orders.OrderLinks) -> None:
+    """Queue the emails a delivery calls for, in the caller's transaction: confirmation
+    (at payment), the keys delivered, and what still waits."""
+    order = delivery.order
+    link = links.link(order)
+    if delivery.first:
+        notifications.order_confirmed(session, order, link=link)
+    digital_waiting = any(line.waiting and _is_digital(line) for line in order.lines)
+    if delivery.keys:
+        notifications.keys_delivered(session, order, delivery.keys, link=link,
+                                     complete=not digital_waiting, first=delivery.first)
+    if delivery.first and any(line.waiting for line in order.lines):
+        notifications.awaiting_stock(session, order, link=link, waiting=[
+            (line.name, line.waiting) for line in order.lines if line.waiting])
+
+
 def fulfil_at_payment(
-    session: Session, order: Order, hold: inventory.Hold, now: datetime
+    session: Session, order: Order, hold: inventory.Hold, now: datetime,
+    links: orders.OrderLinks,
 ) -> Delivery:
-    """Deliver what the committed hold took from stock. Runs in the stock-commit transaction
-    (the variants are locked by ``commit_hold``)."""
+    """Deliver what the committed hold took from stock and queue the emails. Runs in the
+    stock-commit transaction (the variants are locked by ``commit_hold``)."""
     waiting = {h.variant_id: h.backorder_quantity for h in hold.lines}
     delivery = Delivery(order, first=True)
     for line in order.lines:
         _deliver(session, line, line.quantity - waiting.get(line.variant_id, 0), delivery, now)
     _set_status(order, delivery, now)
+    notify(session, delivery, links)
     return delivery
 
 
 def fill_waiting(
-    session: Session, variant_id: int, *, now: datetime | None = None, commit: bool = True
+    session: Session, variant_id: int, *, links: orders.OrderLinks,
+    now: datetime | None = None, commit: bool = True,
 ) -> list[Delivery]:
     """Stock or keys arrived for a variant: fill its waiting lines, oldest sale first."""
     now = now or datetime.now(UTC)
@@ -125,6 +144,7 @@ def fill_waiting(
                 _deliver(session, line, min(alloc.quantity, line.waiting), delivery, now)
     for delivery in deliveries.values():
         _set_status(delivery.order, delivery, now)
+        notify(session, delivery, links)
     if commit:
         session.commit()
     return list(deliveries.values())
@@ -138,9 +158,11 @@ def variants_with_waiting_lines(session: Session) -> list[int]:
     ))
 
 
-def retry_fulfilment(session: Session, *, now: datetime | None = None) -> list[Delivery]:
+def retry_fulfilment(
+    session: Session, *, links: orders.OrderLinks, now: datetime | None = None
+) -> list[Delivery]:
     """Fill every variant's waiting lines as far as stock and keys allow."""
     done: list[Delivery] = []
     for variant_id in variants_with_waiting_lines(session):
-        done.extend(fill_waiting(session, variant_id, now=now))
+        done.extend(fill_waiting(session, variant_id, links=links, now=now))
     return done

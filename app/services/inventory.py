@@ -1000,3 +1000,20 @@ def stock_detail(
         .order_by(Reservation.expires_at)
     ).all()
     return StockDetail(level, list(recent), list(holds))
+
+
+def cancel_owed(
+    session: Session, hold_ref: str, *, now: datetime | None = None, commit: bool = True
+) -> int:
+    """A cancelled order no longer waits: its hold's owed back-order units stop being owed
+    (the sold quantity shrinks by as much; nothing left stock, so no movement). Returns the
+    number of units released."""
+    with _unit(session, commit):
+        rows, _ = _lock_hold(session, hold_ref, variants=True)
+        released = 0
+        for row in rows:
+            if row.state is HoldState.COMMITTED and row.backorder_quantity:
+                released += row.backorder_quantity
+                row.quantity -= row.backorder_quantity
+                row.backorder_quantity = 0
+    return released

@@ -46,6 +46,13 @@ def create_order_from_checkout(session: Session, checkout: Checkout, now: dateti
     return order
 
 
+def orders_of_user(session: Session, user_id: int, limit: int = 100) -> list[Order]:
+    return list(session.scalars(
+        select(Order).where(Order.user_id == user_id).order_by(Order.created_at.desc())
+        .limit(limit)
+    ))
+
+
 def order_for_checkout(session: Session, checkout_id: int) -> Order | None:
     return session.scalar(select(Order).where(Order.checkout_id == checkout_id))
 

@@ -34,6 +34,7 @@ from .checkout import (
     record_event,
     transition,
 )
+from .orders import OrderLinks
 
 
 def _now(now: datetime | None) -> datetime:
@@ -161,7 +162,8 @@ def receive_webhook(
 
 
 def process_webhook(
-    session: Session, webhook_id: int, provider: PaymentProvider, now: datetime | None = None
+    session: Session, webhook_id: int, provider: PaymentProvider, *, links: OrderLinks,
+    now: datetime | None = None,
 ) -> WebhookEvent:
     """Act on a stored webhook once. Safe to run twice: a processed event is left alone."""
     now = _now(now)
@@ -175,7 +177,7 @@ def process_webhook(
             state, error = WebhookState.IGNORED, "no payment of ours with that reference"
         else:
             result = completion.complete_payment(session, provider, ref, source="webhook",
-                                                 now=now)
+                                                 links=links, now=now)
             state, error = WebhookState.PROCESSED, None
             if result.outcome == "in_progress":
                 state, error = WebhookState.RECEIVED, "completion in progress elsewhere"
@@ -228,7 +230,8 @@ def payments_to_reconcile(
 
 
 def reconcile_payments(
-    session: Session, providers, older_than: timedelta, now: datetime | None = None
+    session: Session, providers, older_than: timedelta, *, links: OrderLinks,
+    now: datetime | None = None,
 ) -> ReconcileReport:
     """Ask the provider about every payment that never reported back and complete or fail its
     checkout, so a lost webhook never loses an order. ``providers(name)`` gives an adapter."""
@@ -239,7 +242,7 @@ def reconcile_payments(
     for _payment_id, name, ref in targets:
         try:
             result = completion.complete_payment(session, providers(name), ref,
-                                                 source="reconcile", now=now)
+                                                 source="reconcile", links=links, now=now)
         except ProviderError:
             session.rollback()
             counts["errors"] += 1

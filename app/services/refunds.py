@@ -27,7 +27,7 @@ from app.models import (
 )
 from app.payments.base import PaymentProvider, PaymentState
 
-from . import audit, inventory, orders
+from . import audit, inventory, notifications, orders
 from .completion import CAPTURED_STATES, refund_through_provider
 from .errors import DomainError, NotFound
 
@@ -61,6 +61,7 @@ def refund_order(
     restock: Mapping[int, int] | None = None,
     actor: str = "system",
     idempotency_key: str | None = None,
+    links: orders.OrderLinks | None = None,
     now: datetime | None = None,
 ) -> Refund:
     """Refund ``amount_cents`` (default: all that is left) of an order's payment and return
@@ -93,7 +94,7 @@ def refund_order(
     )
     if refund.status is RefundStatus.FAILED:
         raise RefundError(f"The provider refused the refund: {refund.error}")
-    _record(session, order.id, refund, lines, actor, now)
+    _record(session, order.id, refund, lines, actor, now, links)
     return refund
 
 
@@ -114,7 +115,7 @@ def _restock_lines(
 
 def _record(
     session: Session, order_id: int, refund: Refund, lines: list[tuple[OrderLine, int]],
-    actor: str, now: datetime,
+    actor: str, now: datetime, links: orders.OrderLinks | None,
 ) -> None:
     begin_write(session)
     order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
@@ -131,6 +132,10 @@ def _record(
     amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
     orders.add_event(order, order.status, f"Refunded {amount}: {refund.reason} "
                      f"[refund {refund.id}]", now)
+    if links is not None:
+        notifications.refunded(session, order, link=links.link(order),
+                               amount_cents=refund.amount_cents, currency=refund.currency,
+                               reason=refund.reason, refund_id=refund.id)
     audit.record(session, "order.refunded", actor=actor, subject_type="order",
                  subject_id=order.id, refund_id=refund.id, amount_cents=refund.amount_cents,
                  restocked={str(line.id): q for line, q in lines})

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.models import KeyState, LicenseKey, OrderStatus, ProductKind, Variant
 from app.models import Order as OrderRow
 from app.services import fulfillment, keys, verify
+from app.services.orders import OrderLinks
 from tests.checkout_helpers import approval_ref, checkout_path, fill_cart, pay, start_checkout
 from tests.conftest import Browser
 from tests.factories import ProductFactory, VariantFactory, variant_with_stock
@@ -125,7 +126,7 @@ def test_no_key_is_given_twice_under_concurrent_fulfilment(app, db, tmp_path):
         s = app.extensions["holdfast.db"].session_factory()
         try:
             barrier.wait()
-            fulfillment.fill_waiting(s, lumen.id)
+            fulfillment.fill_waiting(s, lumen.id, links=OrderLinks("http://shop", "k"))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -336,9 +336,6 @@ def test_a_tampered_razorpay_return_completes_nothing(fake, browser, db):
 
 
 @razorpay_only
-@pytest.mark.xfail(strict=True, reason="app/blueprints/checkout.py returned(): InvalidSignature "
-                   "from verify_return is not handled, so a tampered or incomplete Razorpay "
-                   "return answers 500 (and logs an unhandled error) instead of 400")
 def test_a_tampered_razorpay_return_is_refused_with_400(fake, browser, db):
     path, ref, _variant = checkout_with_provider(browser, db, fake, "razorpay")
     params = fake.approve(ref)
@@ -352,11 +349,6 @@ paypal_only = pytest.mark.parametrize("name", ["paypal"], scope="module")
 
 
 @paypal_only
-@pytest.mark.xfail(strict=True, reason="app/services/completion.py _complete(): the capture's "
-                   "idempotency key is f'capture-{payment.id}', unique only within one "
-                   "database; a second database on the same provider account (or a restored "
-                   "one) replays another payment's capture, and the PayPal adapter accepts a "
-                   "capture answer for a different order")
 def test_two_shops_on_one_provider_account_each_capture_their_own_payment(
         name, fake, app, browser, db, tmp_path, sqlite_template):
     shutil.copyfile(sqlite_template, tmp_path / "second-shop.db")

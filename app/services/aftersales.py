@@ -1,0 +1,171 @@
+"""After the sale: shipping, the shopper's cancellation, returns.
+
+- ``ship_order``: the owner hands a paid order to a carrier (tracking recorded).
+- ``cancel_order``: the shopper cancels an order that has not shipped: the payment is refunded
+  through the provider first (no lock held), then units set aside go back to stock through the
+  ledger and back-ordered units stop being owed. Orders whose license keys were delivered
+  cannot be cancelled (the keys cannot be taken back).
+- ``request_return`` / ``receive_return``: a shipped line comes back: the request is recorded;
+  when the goods arrive the units return to stock and the line's price is refunded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.models import (
+    Checkout,
+    Order,
+    OrderStatus,
+    ProductKind,
+    Return,
+    ReturnState,
+)
+from app.payments.base import PaymentProvider
+
+from . import audit, inventory, keys, notifications, orders, refunds
+from .errors import DomainError, NotFound
+
+CANCELLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
+SHIPPABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_FULFILLED)
+
+class OrderActionError(DomainError):
+    status_code = 409
+
+def _order(session: Session, number: str, *, lock: bool = False) -> Order:
+    if lock:
+        begin_write(session)
+    stmt = select(Order).where(Order.number == number)
+    order = session.scalar(stmt.with_for_update() if lock else stmt)
+    if order is None:
+        raise NotFound(f"No order {number}.")
+    return order
+
+def can_cancel(session: Session, order: Order) -> bool:
+    if order.status not in CANCELLABLE:
+        return False
+    return not keys.keys_for_lines(session, [line.id for line in order.lines])
+
+def cancel_order(
+    session: Session, providers: Callable[[str], PaymentProvider], number: str, *,
+    actor: str, links: orders.OrderLinks, reason: str = "cancelled by the shopper",
+    now: datetime | None = None,
+) -> Order:
+    now = now or datetime.now(UTC)
+    order = _order(session, number)
+    if order.status not in CANCELLABLE:
+        raise OrderActionError(f"Order {number} is {order.status.value.replace('_', ' ')}; "
+                               "it can no longer be cancelled.")
+    if not can_cancel(session, order):
+        raise OrderActionError("License keys from this order were already delivered, so it "
+                               "cannot be cancelled. Please contact us.")
+    restock = {line.id: line.quantity_fulfilled for line in order.lines
+               if line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL}
+    refunds.refund_order(session, providers, number, reason=reason, restock=restock,
+                         actor=actor, idempotency_key=f"cancel-{order.id}", links=links,
+                         now=now)
+    order = _order(session, number, lock=True)
+    checkout = session.get(Checkout, order.checkout_id)
+    released = inventory.cancel_owed(session, checkout.hold_ref, now=now, commit=False) \
+        if checkout and checkout.hold_ref else 0
+    for line in order.lines:
+        line.quantity_fulfilled = 0 if line.variant.product.kind is ProductKind.PHYSICAL \
+            else line.quantity_fulfilled
+    order.status = OrderStatus.CANCELLED
+    orders.add_event(order, OrderStatus.CANCELLED, "Order cancelled; your payment was refunded "
+                     "in full.", now)
+    audit.record(session, "order.cancelled", actor=actor, subject_type="order",
+                 subject_id=order.id, reason=reason, owed_released=released)
+    session.commit()
+    return order
+
+def ship_order(
+    session: Session, number: str, *, carrier: str, tracking: str, actor: str,
+    links: orders.OrderLinks, now: datetime | None = None,
+) -> Order:
+    now = now or datetime.now(UTC)
+    order = _order(session, number, lock=True)
+    if order.status not in SHIPPABLE or not any(
+        line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL
+        for line in order.lines
+    ):
+        session.rollback()
+        raise OrderActionError(f"Order {number} has nothing ready to ship.")
+    order.status = OrderStatus.SHIPPED
+    order.shipped_at, order.carrier, order.tracking_number = now, carrier.strip(), tracking.strip()
+    orders.add_event(order, OrderStatus.SHIPPED, f"Shipped with {order.carrier}, tracking "
+                     f"{order.tracking_number}.", now)
+    notifications.shipped(session, order, link=links.link(order), carrier=order.carrier,
+                          tracking=order.tracking_number)
+    audit.record(session, "order.shipped", actor=actor, subject_type="order",
+                 subject_id=order.id, carrier=order.carrier, tracking=order.tracking_number)
+    session.commit()
+    return order
+
+def request_return(
+    session: Session, number: str, line_id: int, quantity: int, reason: str, *,
+    actor: str, now: datetime | None = None,
+) -> Return:
+    now = now or datetime.now(UTC)
+    order = _order(session, number, lock=True)
+    try:
+        if order.status not in (OrderStatus.SHIPPED, OrderStatus.RETURN_REQUESTED):
+            raise OrderActionError("Only shipped orders can be returned.")
+        line = next((x for x in order.lines if x.id == line_id), None)
+        if line is None or line.variant.product.kind is not ProductKind.PHYSICAL:
+            raise OrderActionError("That item cannot be returned.")
+        asked = sum(r.quantity for r in session.scalars(select(Return).where(
+            Return.order_line_id == line.id, Return.state != ReturnState.REFUSED)))
+        if not 1 <= quantity <= line.quantity_fulfilled - asked:
+            raise OrderActionError(f"You can return up to {line.quantity_fulfilled - asked} "
+                                   f"of {line.name}.")
+        if not reason.strip():
+            raise OrderActionError("Tell us why you are returning it.")
+    except OrderActionError:
+        session.rollback()
+        raise
+    ret = Return(order_id=order.id, order_line_id=line.id, quantity=quantity,
+                 reason=reason.strip()[:2000], state=ReturnState.REQUESTED, created_at=now)
+    session.add(ret)
+    order.status = OrderStatus.RETURN_REQUESTED
+    orders.add_event(order, OrderStatus.RETURN_REQUESTED,
+                     f"Return requested: {quantity} × {line.name}.", now)
+    audit.record(session, "order.return_requested", actor=actor, subject_type="order",
+                 subject_id=order.id, line=line.id, quantity=quantity)
+    session.commit()
+    return ret
+
+def receive_return(
+    session: Session, providers: Callable[[str], PaymentProvider], return_id: int, *,
+    actor: str, links: orders.OrderLinks, now: datetime | None = None,
+) -> Return:
+    """The goods are back: refund the units' price and put them back in stock."""
+    now = now or datetime.now(UTC)
+    ret = session.get(Return, return_id)
+    if ret is None:
+        raise NotFound("No such return.")
+    if ret.state is not ReturnState.REQUESTED:
+        return ret
+    order = session.get(Order, ret.order_id)
+    refunds.refund_order(session, providers, order.number,
+                         amount_cents=ret.line.unit_price_cents * ret.quantity,
+                         reason=f"return {ret.id}: {ret.reason}",
+                         restock={ret.order_line_id: ret.quantity}, actor=actor,
+                         idempotency_key=f"return-{ret.id}", links=links, now=now)
+    begin_write(session)
+    ret = session.get(Return, return_id, with_for_update=True, populate_existing=True)
+    ret.state, ret.received_at = ReturnState.RECEIVED, now
+    order = session.get(Order, ret.order_id, populate_existing=True)
+    if order.status is not OrderStatus.REFUNDED:
+        order.status = OrderStatus.RETURNED
+    orders.add_event(order, order.status, f"Return received: {ret.quantity} × {ret.line.name}.",
+                     now)
+    notifications.return_received(session, order, link=links.link(order),
+                                  lines=[(ret.line.name, ret.quantity)], return_id=ret.id)
+    session.commit()
+    return ret

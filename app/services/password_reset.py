@@ -1,0 +1,84 @@
+"""Password reset by email: a random token whose SHA-256 alone is stored, single use, expiring.
+
+Asking for a reset never tells whether the email has an account. Setting a new password uses
+the token up, voids the user's other tokens and clears any lock-out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.db import begin_write
+from app.models import PasswordResetToken, User
+
+from . import accounts, audit
+from .errors import DomainError
+
+TOKEN_TTL = timedelta(minutes=30)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ResetRequest:
+    user: User
+    token: str  # the only copy of the token: it goes into the email, never the database
+
+
+def request_reset(
+    session: Session, email: str, *, now: datetime | None = None
+) -> ResetRequest | None:
+    """Create a reset token for the account with ``email`` (None when there is none: the
+    caller answers the same either way). The caller queues the email in this transaction."""
+    now = now or datetime.now(UTC)
+    begin_write(session)
+    user = accounts.find_user(session, email)
+    if user is None or not user.active:
+        session.rollback()
+        return None
+    token = secrets.token_urlsafe(32)
+    session.add(PasswordResetToken(user_id=user.id, token_hash=_hash(token), created_at=now,
+                                   expires_at=now + TOKEN_TTL))
+    audit.record(session, "user.password_reset_requested", actor=user.email, actor_id=user.id,
+                 subject_type="user", subject_id=user.id)
+    session.flush()
+    return ResetRequest(user, token)
+
+
+def valid_token(session: Session, token: str, now: datetime | None = None) -> bool:
+    now = now or datetime.now(UTC)
+    row = session.scalar(select(PasswordResetToken).where(
+        PasswordResetToken.token_hash == _hash(token)))
+    return row is not None and row.used_at is None and row.expires_at > now
+
+
+def reset_password(
+    session: Session, token: str, new_password: str, *, now: datetime | None = None
+) -> User:
+    now = now or datetime.now(UTC)
+    accounts.validate_password(new_password)
+    begin_write(session)
+    row = session.scalar(select(PasswordResetToken).where(
+        PasswordResetToken.token_hash == _hash(token)).with_for_update())
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        session.rollback()
+        raise DomainError("This reset link has expired or was already used. Ask for a new one.")
+    user = session.get(User, row.user_id)
+    user.password_hash = accounts.hash_password(new_password)
+    user.failed_logins, user.locked_until = 0, None
+    row.used_at = now
+    session.execute(update(PasswordResetToken).where(
+        PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now))
+    audit.record(session, "user.password_reset", actor=user.email, actor_id=user.id,
+                 subject_type="user", subject_id=user.id)
+    session.commit()
+    return user
