@@ -320,8 +320,8 @@ def test_any_interleaving_of_stock_operations_keeps_every_invariant(app, db, dat
     run_state_machine_as_test(
         StockMachine,
         settings=settings(
-            max_examples=30 if sqlite else 10,
-            stateful_step_count=40 if sqlite else 30,
+            max_examples=25 if sqlite else 10,
+            stateful_step_count=35 if sqlite else 30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
