@@ -68,7 +68,13 @@ def sweep_interval_seconds(env: Mapping[str, str] | None = None) -> int:
 
 def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | None = None) -> None:
     """Register the periodic jobs with ``rq.cron.register`` (or a compatible callable)."""
+    from app.services.mailer import send_outbox_job
+
     register(sweep_holds, queue_name=QUEUE, interval=sweep_interval_seconds(env))
+    register(expire_checkouts, queue_name=QUEUE, interval=60)
+    register(reconcile_payments, queue_name=QUEUE, interval=300)
+    register(retry_fulfilment, queue_name=QUEUE, interval=600)
+    register(send_outbox_job, queue_name=QUEUE, interval=60)
 
 
 # ---------------------------------------------------------------- payments
@@ -84,6 +90,32 @@ def deliver_webhook(url: str, body: bytes, headers: dict[str, str]) -> dict[str,
         return {"status": response.status}
 
 
+def expire_checkouts() -> dict[str, Any]:
+    """RQ (periodic): record checkouts whose hold ran out (pages also do it lazily)."""
+    from app.services import checkout
+
+    with job_session() as (session, _config):
+        expired = checkout.end_stale_checkouts(session)
+    return {"expired": expired}
+
+
+def reconcile_payments() -> dict[str, Any]:
+    """RQ (periodic): ask providers about payments that never reported back."""
+    from datetime import timedelta
+
+    from app.payments import get_provider
+    from app.services import payments
+
+    with job_session() as (session, config):
+        report = payments.reconcile_payments(
+            session, lambda name: get_provider(name, config),
+            timedelta(minutes=config["PAYMENT_RECONCILE_AFTER_MINUTES"]),
+            links=OrderLinks.from_config(config),
+        )
+        _send_queued(session, config)
+    return report.__dict__
+
+
 def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
     """Act on a stored webhook (services.payments.process_webhook); safe to run twice."""
     from app.payments import get_provider
@@ -92,6 +124,7 @@ def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
     with job_session() as (session, config):
         row = payments.process_webhook(session, webhook_id, get_provider(provider, config),
                                        links=OrderLinks.from_config(config))
+        _send_queued(session, config)
     return {"webhook": webhook_id, "state": row.state.value if row else None}
 
 
@@ -99,12 +132,12 @@ def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
 
 
 def fill_backorders_with(session: Session, config: Mapping[str, Any], variant_id: int) -> list[str]:
-    """Fill a variant's waiting lines (services.fulfillment) and tell each shopper."""
+    """Fill a variant's waiting lines (services.fulfillment); their emails are queued in the
+    same transaction and sent by whoever owns the session once it closes."""
     from app.services import fulfillment
 
     deliveries = fulfillment.fill_waiting(session, variant_id,
                                           links=OrderLinks.from_config(config))
-    _after_fill(config, deliveries)
     return [d.order.number for d in deliveries]
 
 
@@ -112,13 +145,12 @@ def retry_fulfilment_with(session: Session, config: Mapping[str, Any]) -> list[s
     from app.services import fulfillment
 
     deliveries = fulfillment.retry_fulfilment(session, links=OrderLinks.from_config(config))
-    _after_fill(config, deliveries)
     return [d.order.number for d in deliveries]
 
 
-def _after_fill(config: Mapping[str, Any], deliveries) -> None:
-    """The fill committed the shoppers' emails with it: send them."""
-    if deliveries:
+def _send_queued(session: Session, config: Mapping[str, Any]) -> None:
+    """A job's session queued emails and committed them: have the outbox sent."""
+    if session.info.pop("outbox_queued", False):
         from app.services import mailer
 
         mailer.dispatch(config)
@@ -128,6 +160,7 @@ def fill_backorders(variant_id: int) -> dict[str, Any]:
     """RQ: stock or keys arrived for a variant."""
     with job_session() as (session, config):
         numbers = fill_backorders_with(session, config, variant_id)
+        _send_queued(session, config)
     return {"variant": variant_id, "orders": numbers}
 
 
@@ -135,4 +168,5 @@ def retry_fulfilment() -> dict[str, Any]:
     """RQ (periodic): fill whatever waits, so nothing depends on a missed trigger."""
     with job_session() as (session, config):
         numbers = retry_fulfilment_with(session, config)
+        _send_queued(session, config)
     return {"orders": numbers}

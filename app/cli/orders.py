@@ -8,6 +8,11 @@ from flask.cli import AppGroup
 
 from app import jobs
 from app.db import get_session
+from app.payments import get_provider
+from app.queue import enqueue
+from app.services import aftersales
+from app.services.errors import DomainError
+from app.services.orders import OrderLinks
 
 orders_group = AppGroup("orders", help="Orders.")
 
@@ -17,3 +22,35 @@ def retry_fulfilment() -> None:
     """Fill every waiting order line that stock and keys now allow, oldest first."""
     filled = jobs.retry_fulfilment_with(get_session(), current_app.config)
     click.echo(f"filled {len(filled)} order(s): {', '.join(filled) or 'none waiting'}")
+
+
+@orders_group.command("ship")
+@click.argument("number")
+@click.option("--carrier", required=True)
+@click.option("--tracking", required=True, help="The carrier's tracking number.")
+def ship(number: str, carrier: str, tracking: str) -> None:
+    """Mark an order shipped; the shopper is emailed the tracking number."""
+    try:
+        order = aftersales.ship_order(get_session(), number, carrier=carrier, tracking=tracking,
+                                      actor="cli", links=OrderLinks.from_config(current_app.config))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{order.number} shipped with {order.carrier} ({order.tracking_number})")
+
+
+@orders_group.command("receive-return")
+@click.argument("return_id", type=int)
+def receive_return(return_id: int) -> None:
+    """The goods of return RETURN_ID arrived: refund them and put them back in stock."""
+    config = current_app.config
+    session = get_session()
+    try:
+        ret = aftersales.receive_return(session, lambda name: get_provider(name, config),
+                                        return_id, actor="cli",
+                                        links=OrderLinks.from_config(config))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"return {ret.id} received: {ret.quantity} unit(s) back in stock, refunded")
+    variant_id = ret.line.variant_id
+    enqueue(config, jobs.fill_backorders, variant_id,
+            inline=lambda: jobs.fill_backorders_with(session, config, variant_id))

@@ -14,8 +14,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app import jobs
 from app.db import get_session
 from app.models import MovementReason
+from app.queue import enqueue
 from app.services import inventory, sweeper
 from app.services.errors import DomainError
 
@@ -110,6 +112,10 @@ def adjust_cmd(sku: str, delta: int, reason: str, kind: str, force: bool, actor:
     click.echo(f"{result.sku}: {result.delta:+d}, on hand now {result.on_hand}")
     for ref in result.released_holds:
         click.echo(f"released hold {ref}")
+    if result.delta > 0:  # stock arrived: orders waiting for it are filled, oldest first
+        session, config = get_session(), current_app.config
+        enqueue(config, jobs.fill_backorders, result.variant_id,
+                inline=lambda: jobs.fill_backorders_with(session, config, result.variant_id))
 
 
 @stock_group.command("cleanup")
