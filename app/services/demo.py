@@ -6,8 +6,9 @@ and opening stock.
   rows are left exactly as they are, and only what is missing is created, so a second run
   creates nothing;
 - every unit of stock goes through the ledger (``inventory.receive_stock``, reference
-  "demo-seed"), so ``on_hand == sum(stock_movements.delta)`` holds; digital variants get no
-  stock (they will be stocked with license keys);
+  "demo-seed"), so ``on_hand == sum(stock_movements.delta)`` holds; a digital variant's
+  stock is its pool of demo license keys (6 by default; two variants start with 2 and 0, so
+  partial delivery and waiting for keys can be seen), and digital goods sell beyond it;
 - the catalogue exercises the shop: featured products, sizes and colours, low-stock and
   sold-out variants, a back-orderable one, and creation dates spread over ten weeks;
 - it commits once, at the end.
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
-from app.models import Category, Product, ProductImage, ProductKind, Variant
+from app.models import Category, LicenseKey, Product, ProductImage, ProductKind, Variant
 
 from . import inventory
 from .placeholder_images import alt_text, product_svg
@@ -182,11 +183,13 @@ PRODUCTS: tuple[dict[str, Any], ...] = (
               "For journals, gift wrap and labelling jars."),
     dict(slug="lumen-photo-editor", name="Lumen Photo Editor", cat="digital", motif="photo",
          sku="LUMEN", price=4900, age=5, featured=True, digital=True,
+         stock={"LUMEN-PERSONAL": 12, "LUMEN-PRO": 2},
          editions=(("PERSONAL", "Personal license", 4900), ("PRO", "Pro license", 12900)),
          desc="A fast, non-destructive photo editor for macOS, Windows and Linux with RAW support. "
               "Personal covers two of your own machines; Pro adds commercial use and five seats."),
     dict(slug="fieldnote-serif-font", name="Fieldnote Serif Font Family", cat="digital",
          motif="font", sku="FONT", price=3900, age=22, digital=True,
+         stock={"FONT-DESKTOP": 8, "FONT-WEB": 0},
          editions=(("DESKTOP", "Desktop license", 3900), ("WEB", "Desktop + web license", 7900)),
          desc="A warm book serif in eight weights with true italics and old-style figures. "
               "The web license adds WOFF2 files for up to 100,000 monthly page views."),
@@ -255,7 +258,8 @@ def variant_specs(spec: dict[str, Any]) -> list[VariantSpec]:
             colour,
             price,
             _opening_stock(spec, sku),
-            sku in spec.get("backorder", ()),
+            # Digital goods sell beyond their keys: the order waits for the next upload.
+            sku in spec.get("backorder", ()) or bool(spec.get("digital")),
             position,
         )
         for position, (sku, name, size, colour, price) in enumerate(rows)
@@ -309,6 +313,12 @@ def _ensure_variants(session: Session, product: Product, specs: list[VariantSpec
         session.add(variant)
         session.flush()
         if spec.stock > 0:
+            if product.kind is ProductKind.DIGITAL:  # a digital variant's stock is its keys
+                session.add_all(
+                    LicenseKey(variant_id=variant.id, code=_demo_key(spec.sku, n),
+                               imported_by=ACTOR)
+                    for n in range(spec.stock)
+                )
             inventory.receive_stock(
                 session, variant.id, spec.stock, reference=REFERENCE, actor=ACTOR, commit=False
             )
@@ -333,10 +343,13 @@ def _ensure_image(session: Session, product: Product, spec: dict[str, Any]) -> N
     )
 
 
+def _demo_key(sku: str, n: int) -> str:
+    digest = hashlib.sha256(f"{sku}:{n}".encode()).hexdigest().upper()
+    return f"DEMO-{sku}-{digest[:4]}-{digest[4:8]}-{digest[8:12]}"
+
+
 def _opening_stock(spec: dict[str, Any], sku: str) -> int:
-    """Units to receive: the spec's figure, none for digital goods, else 5-60 from the SKU."""
-    if spec.get("digital"):
-        return 0
+    """Units to receive: the spec's figure, else 5-60 from the SKU (digital goods: keys)."""
     if sku in spec.get("stock", {}):
         return spec["stock"][sku]
     return 5 + hashlib.sha256(sku.encode("utf-8")).digest()[0] % 56
