@@ -7,7 +7,7 @@ and opening stock.
   creates nothing;
 - every unit of stock goes through the ledger (``inventory.receive_stock``, reference
   "demo-seed"), so ``on_hand == sum(stock_movements.delta)`` holds; a digital variant's
-  stock is its pool of demo license keys (6 by default; two variants start with 2 and 0, so
+  stock is its pool of demo license keys (two variants start with 2 and 0 keys, so
   partial delivery and waiting for keys can be seen), and digital goods sell beyond it;
 - the catalogue exercises the shop: featured products, sizes and colours, low-stock and
   sold-out variants, a back-orderable one, and creation dates spread over ten weeks;
