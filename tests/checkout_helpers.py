@@ -55,3 +55,27 @@ def signed_webhook(app, ref: str, amount: int, event_type: str = "payment.captur
                                 "currency": currency}}).encode()
     header = sign(body, webhook_secret(app.config), timestamp)
     return body, {SIGNATURE_HEADER: header, "Content-Type": "application/json"}
+
+
+def approve(browser, ref: str):
+    """The shopper presses Approve on testpay's page."""
+    browser.get(f"/testpay/pay/{ref}")
+    return browser.post(f"/testpay/pay/{ref}/approve")
+
+
+def paid_checkout(browser, variant, quantity: int = 1, **address) -> tuple[str, str]:
+    """A shopper who checked out and approved a testpay payment that nothing has reported
+    yet: (checkout path, payment ref)."""
+    fill_cart(browser, (variant, quantity))
+    path = checkout_path(start_checkout(browser, **address))
+    ref = approval_ref(pay(browser, path))
+    approve(browser, ref)
+    return path, ref
+
+
+def buy(browser, variant, quantity: int = 1, **address) -> str:
+    """A whole purchase through the pages, ending on the order page; returns its URL."""
+    path, _ref = paid_checkout(browser, variant, quantity, **address)
+    landed = browser.client.get(f"{path}/return")
+    assert landed.status_code == 303, landed.get_data(as_text=True)
+    return landed.headers["Location"]

@@ -24,6 +24,7 @@ from app.services import verify
 from app.services.inventory import availability_of
 from tests.checkout_helpers import (
     approval_ref,
+    approve,
     checkout_path,
     fill_cart,
     pay,
@@ -43,11 +44,6 @@ def _order(db):
     return db.scalar(select(OrderRow))
 
 
-def _approve(browser, ref):
-    browser.get(f"/testpay/pay/{ref}")
-    return browser.post(f"/testpay/pay/{ref}/approve")
-
-
 def test_paying_with_testpay_creates_the_order_commits_stock_and_empties_the_cart(browser, db):
     tee = variant_with_stock(db, 5, product__name="Harbor Tee", price_cents=2800)
     fill_cart(browser, (tee, 2))
@@ -57,7 +53,7 @@ def test_paying_with_testpay_creates_the_order_commits_stock_and_empties_the_car
     assert 'data-amount="5600"' in page and 'data-currency="USD"' in page
     assert "Approve payment" in page and "Decline payment" in page
 
-    back = _approve(browser, ref)
+    back = approve(browser, ref)
     assert back.status_code == 303 and back.headers["Location"].endswith(f"{path}/return")
     landed = browser.client.get(back.headers["Location"])
     assert landed.status_code == 303
@@ -80,7 +76,7 @@ def test_the_webhook_alone_completes_the_order_and_the_return_then_finds_it(app,
     fill_cart(browser, (tee, 1))
     path = checkout_path(start_checkout(browser))
     ref = approval_ref(pay(browser, path))
-    _approve(browser, ref)
+    approve(browser, ref)
     body, headers = signed_webhook(app, ref, 1000, event_id="evt_first")
     for _ in range(10):  # the provider retries; ten deliveries make one order
         assert app.test_client().post("/webhooks/testpay", data=body,
@@ -99,7 +95,7 @@ def test_forged_stale_and_missing_signatures_answer_400_and_change_nothing(app, 
     tee = variant_with_stock(db, 5, price_cents=1000)
     fill_cart(browser, (tee, 1))
     ref = approval_ref(pay(browser, checkout_path(start_checkout(browser))))
-    _approve(browser, ref)
+    approve(browser, ref)
     client = app.test_client()
     body, headers = signed_webhook(app, ref, 1000)
     forged = {**headers, "Testpay-Signature": headers["Testpay-Signature"][:-4] + "abcd"}
@@ -126,7 +122,7 @@ def test_a_declined_payment_leaves_the_hold_and_lets_the_shopper_pay_again(brows
     assert availability_of(db, tee.id).available == 4
     ref2 = approval_ref(pay(browser, path))
     assert ref2 != ref
-    _approve(browser, ref2)
+    approve(browser, ref2)
     assert browser.client.get(f"{path}/return").status_code == 303
     assert _order(db).status is OrderStatus.PAID
 
@@ -215,7 +211,7 @@ def test_a_captured_amount_that_differs_from_the_total_is_refunded_not_an_order(
     ref = approval_ref(pay(browser, path))
     db.execute(TestpayPayment.__table__.update().where(TestpayPayment.ref == ref)
                .values(amount_cents=900))
-    _approve(browser, ref)
+    approve(browser, ref)
     response = browser.client.get(f"{path}/return")
     assert response.status_code == 409
     assert "refunded your payment" in response.get_data(as_text=True)

@@ -9,7 +9,7 @@ from app.models import KeyState, LicenseKey, OrderStatus, ProductKind, Variant
 from app.models import Order as OrderRow
 from app.services import fulfillment, keys, verify
 from app.services.orders import OrderLinks
-from tests.checkout_helpers import approval_ref, checkout_path, fill_cart, pay, start_checkout
+from tests.checkout_helpers import buy
 from tests.conftest import Browser
 from tests.factories import ProductFactory, VariantFactory, variant_with_stock
 
@@ -29,14 +29,7 @@ def _import(app, tmp_path, sku, codes):
 
 def _buy(app, variant, quantity):
     browser = Browser(app.test_client())
-    fill_cart(browser, (variant, quantity))
-    path = checkout_path(start_checkout(browser))
-    ref = approval_ref(pay(browser, path))
-    browser.get(f"/testpay/pay/{ref}")
-    browser.post(f"/testpay/pay/{ref}/approve")
-    landed = browser.client.get(f"{path}/return")
-    assert landed.status_code == 303, landed.get_data(as_text=True)
-    return browser, landed.headers["Location"]
+    return browser, buy(browser, variant, quantity)
 
 
 def test_importing_keys_refuses_duplicates_and_grows_stock(app, db, tmp_path):

@@ -22,6 +22,7 @@ from tests.checkout_helpers import (
     approval_ref,
     checkout_path,
     fill_cart,
+    paid_checkout,
     pay,
     signed_webhook,
     start_checkout,
@@ -33,16 +34,6 @@ from tests.factories import variant_with_stock
 def _orders(db):
     db.expire_all()
     return db.scalars(select(OrderRow)).all()
-
-
-def _paid_checkout(browser, db, variant, quantity=1):
-    """A shopper who has approved a testpay payment; nothing has reported it yet."""
-    fill_cart(browser, (variant, quantity))
-    path = checkout_path(start_checkout(browser))
-    ref = approval_ref(pay(browser, path))
-    browser.get(f"/testpay/pay/{ref}")
-    browser.post(f"/testpay/pay/{ref}/approve")
-    return path, ref
 
 
 def _expire(db, path):
@@ -61,7 +52,7 @@ def test_return_and_webhook_racing_make_one_order_and_one_sale(app, db):
     for round_ in range(4):
         variant = variant_with_stock(db, 5, price_cents=1500)
         browser = Browser(app.test_client())
-        path, ref = _paid_checkout(browser, db, variant)
+        path, ref = paid_checkout(browser, variant)
         body, headers = signed_webhook(app, ref, 1500, event_id=f"evt_race_{round_}")
         barrier = threading.Barrier(2)
         results = []
@@ -93,7 +84,7 @@ def test_return_and_webhook_racing_make_one_order_and_one_sale(app, db):
 
 def test_a_lost_webhook_is_reconciled_into_an_order(app, browser, db):
     variant = variant_with_stock(db, 5, price_cents=1200)
-    path, _ref = _paid_checkout(browser, db, variant)
+    path, _ref = paid_checkout(browser, variant)
     assert _orders(db) == []  # the shopper closed the tab; the webhook never came
     result = app.test_cli_runner().invoke(args=["payments", "reconcile", "--older-than", "0"])
     assert result.exit_code == 0, result.output
@@ -107,7 +98,7 @@ def test_a_lost_webhook_is_reconciled_into_an_order(app, browser, db):
 
 def test_a_late_payment_is_re_reserved_when_stock_allows(app, browser, db):
     variant = variant_with_stock(db, 5, price_cents=1000)
-    path, ref = _paid_checkout(browser, db, variant, 2)
+    path, ref = paid_checkout(browser, variant, 2)
     _expire(db, path)
     assert browser.get(path).status_code == 200  # the page records the expiry
     response = browser.client.get(f"{path}/return")
@@ -121,7 +112,7 @@ def test_a_late_payment_is_re_reserved_when_stock_allows(app, browser, db):
 
 def test_a_late_payment_for_a_sold_out_back_orderable_item_waits_for_stock(app, browser, db):
     variant = variant_with_stock(db, 2, price_cents=1000, allow_backorder=True)
-    path, ref = _paid_checkout(browser, db, variant, 2)
+    path, ref = paid_checkout(browser, variant, 2)
     _expire(db, path)
     adjust_stock(db_session := app.extensions["holdfast.db"].session_factory(), variant.sku,
                  -2, reason="damaged in the stockroom", actor="owner")
@@ -136,7 +127,7 @@ def test_a_late_payment_for_a_sold_out_back_orderable_item_waits_for_stock(app, 
 
 def test_a_late_payment_for_a_sold_out_item_is_refunded_and_the_shopper_told(app, browser, db):
     variant = variant_with_stock(db, 1, price_cents=1000)
-    path, ref = _paid_checkout(browser, db, variant, 1)
+    path, ref = paid_checkout(browser, variant, 1)
     _expire(db, path)
     other = Browser(app.test_client())
     fill_cart(other, (variant, 1))
@@ -154,7 +145,7 @@ def test_a_late_payment_for_a_sold_out_item_is_refunded_and_the_shopper_told(app
 
 def test_a_refund_event_before_the_capture_event_makes_no_order(app, browser, db):
     variant = variant_with_stock(db, 3, price_cents=1000)
-    path, ref = _paid_checkout(browser, db, variant)
+    path, ref = paid_checkout(browser, variant)
     provider = get_provider("testpay", app.config)
     provider.refund(provider.fetch(ref), 1000, "refund-at-provider")
     client = app.test_client()
@@ -190,7 +181,7 @@ def test_a_second_captured_payment_for_one_checkout_is_refunded(app, db):
 
 def test_verify_names_a_captured_payment_with_neither_order_nor_refund(app, browser, db):
     variant = variant_with_stock(db, 3, price_cents=1000)
-    path, ref = _paid_checkout(browser, db, variant)
+    path, ref = paid_checkout(browser, variant)
     checkout = db.scalar(select(CheckoutRow))
     db.execute(Payment.__table__.update().values(status="captured", captured_cents=1000))
     result = app.test_cli_runner().invoke(args=["holdfast", "verify"])

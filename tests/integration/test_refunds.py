@@ -6,17 +6,8 @@ from app.models import Order as OrderRow
 from app.models import OrderStatus, Payment, Refund, StockMovement, Variant
 from app.payments import get_provider
 from app.services import refunds, verify
-from tests.checkout_helpers import approval_ref, checkout_path, fill_cart, pay, start_checkout
+from tests.checkout_helpers import buy
 from tests.factories import variant_with_stock
-
-
-def _buy(browser, variant, quantity):
-    fill_cart(browser, (variant, quantity))
-    path = checkout_path(start_checkout(browser))
-    ref = approval_ref(pay(browser, path))
-    browser.get(f"/testpay/pay/{ref}")
-    browser.post(f"/testpay/pay/{ref}/approve")
-    assert browser.client.get(f"{path}/return").status_code == 303
 
 
 def _refund(app, number, **kwargs):
@@ -30,7 +21,7 @@ def _refund(app, number, **kwargs):
 
 def test_a_partial_then_a_full_refund_go_through_the_provider(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2000)
-    _buy(browser, tee, 2)
+    buy(browser, tee, 2)
     order = db.scalar(select(OrderRow))
     first = _refund(app, order.number, amount_cents=1500, idempotency_key="r1")
     assert first.status.value == "succeeded" and first.amount_cents == 1500
@@ -50,7 +41,7 @@ def test_a_partial_then_a_full_refund_go_through_the_provider(app, browser, db):
 
 def test_retrying_a_refund_with_its_key_never_refunds_twice(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2000)
-    _buy(browser, tee, 1)
+    buy(browser, tee, 1)
     number = db.scalar(select(OrderRow.number))
     a = _refund(app, number, amount_cents=500, idempotency_key="same")
     b = _refund(app, number, amount_cents=500, idempotency_key="same")
@@ -63,7 +54,7 @@ def test_refunding_more_than_was_paid_is_refused(app, browser, db):
     import pytest
 
     tee = variant_with_stock(db, 5, price_cents=2000)
-    _buy(browser, tee, 1)
+    buy(browser, tee, 1)
     number = db.scalar(select(OrderRow.number))
     with pytest.raises(refunds.RefundError, match="between 0.01 and 20.00"):
         _refund(app, number, amount_cents=2001)
@@ -72,7 +63,7 @@ def test_refunding_more_than_was_paid_is_refused(app, browser, db):
 
 def test_a_refund_can_return_units_to_stock_through_the_ledger(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2000)
-    _buy(browser, tee, 2)
+    buy(browser, tee, 2)
     order = db.scalar(select(OrderRow))
     line_id = order.lines[0].id
     result = app.test_cli_runner().invoke(args=[

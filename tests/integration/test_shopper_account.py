@@ -20,22 +20,11 @@ from app.models import Order as OrderRow
 from app.payments import get_provider
 from app.services import aftersales, verify
 from app.services.orders import OrderLinks
-from tests.checkout_helpers import approval_ref, checkout_path, fill_cart, pay, start_checkout
+from tests.checkout_helpers import buy
 from tests.conftest import Browser
 from tests.factories import UserFactory, variant_with_stock
 
 PASSWORD = "correct horse battery"
-
-
-def _buy(browser, variant, quantity=1):
-    fill_cart(browser, (variant, quantity))
-    path = checkout_path(start_checkout(browser))
-    ref = approval_ref(pay(browser, path))
-    browser.get(f"/testpay/pay/{ref}")
-    browser.post(f"/testpay/pay/{ref}/approve")
-    landed = browser.client.get(f"{path}/return")
-    assert landed.status_code == 303
-    return landed.headers["Location"]
 
 
 def _session(app):
@@ -47,7 +36,7 @@ def test_the_account_page_lists_the_shoppers_orders(app, db):
     browser = Browser(app.test_client())
     browser.post("/login", {"email": "ada@example.com", "password": PASSWORD})
     tee = variant_with_stock(db, 5)
-    _buy(browser, tee)
+    buy(browser, tee)
     number = db.scalar(select(OrderRow.number))
     html = browser.get("/account").get_data(as_text=True)
     assert number in html and "paid" in html
@@ -60,7 +49,7 @@ def test_the_account_page_lists_the_shoppers_orders(app, db):
 
 def test_a_guest_opens_their_order_from_the_signed_email_link_only(app, browser, db):
     tee = variant_with_stock(db, 5)
-    _buy(browser, tee)
+    buy(browser, tee)
     order = db.scalar(select(OrderRow))
     link = OrderLinks.from_config(app.config).link(order)
     path = link.split("://", 1)[1].split("/", 1)[1]
@@ -75,7 +64,7 @@ def test_a_guest_opens_their_order_from_the_signed_email_link_only(app, browser,
 
 def test_cancelling_an_unshipped_order_refunds_it_and_restocks(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2500)
-    order_url = _buy(browser, tee, 2)
+    order_url = buy(browser, tee, 2)
     assert "Cancel this order" in browser.get(order_url).get_data(as_text=True)
     response = browser.post(f"{order_url}/cancel")
     assert response.status_code == 303
@@ -92,7 +81,7 @@ def test_cancelling_an_unshipped_order_refunds_it_and_restocks(app, browser, db)
 
 def test_a_shipped_order_cannot_be_cancelled_but_a_line_can_be_returned(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2500)
-    order_url = _buy(browser, tee, 2)
+    order_url = buy(browser, tee, 2)
     number = db.scalar(select(OrderRow.number))
     session = _session(app)
     aftersales.ship_order(session, number, carrier="DHL", tracking="JD0001", actor="owner",
