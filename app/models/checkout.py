@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, str_enum, utcnow
+from .base import Base, ShippingAddress, str_enum, utcnow
 
 
 class CheckoutState(enum.StrEnum):
@@ -37,7 +37,7 @@ class CheckoutState(enum.StrEnum):
 ACTIVE_STATES = (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT, CheckoutState.COMPLETING)
 
 
-class Checkout(Base):
+class Checkout(ShippingAddress, Base):
     __tablename__ = "checkouts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,12 +50,6 @@ class Checkout(Base):
     owner_key: Mapped[str] = mapped_column(String(64))
     state: Mapped[CheckoutState] = mapped_column(str_enum(CheckoutState))
     phase: Mapped[str] = mapped_column(String(40))
-    email: Mapped[str] = mapped_column(String(254))
-    full_name: Mapped[str] = mapped_column(String(120))
-    address_line1: Mapped[str] = mapped_column(String(200))
-    city: Mapped[str] = mapped_column(String(120))
-    postal_code: Mapped[str] = mapped_column(String(20))
-    country: Mapped[str] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
     total_cents: Mapped[int] = mapped_column(Integer)
     hold_ref: Mapped[str | None] = mapped_column(String(40), index=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, str_enum, utcnow
+from .base import Base, ShippingAddress, str_enum, utcnow
 from .catalog import Variant
 
 
@@ -31,7 +31,7 @@ class OrderStatus(enum.StrEnum):
     RETURNED = "returned"
 
 
-class Order(Base):
+class Order(ShippingAddress, Base):
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,12 +39,6 @@ class Order(Base):
     checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), unique=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus))
-    email: Mapped[str] = mapped_column(String(254))
-    full_name: Mapped[str] = mapped_column(String(120))
-    address_line1: Mapped[str] = mapped_column(String(200))
-    city: Mapped[str] = mapped_column(String(120))
-    postal_code: Mapped[str] = mapped_column(String(20))
-    country: Mapped[str] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
     total_cents: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
