@@ -130,7 +130,9 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "RAZORPAY_KEY_SECRET": env.get("RAZORPAY_KEY_SECRET", ""),
         "RAZORPAY_WEBHOOK_SECRET": env.get("RAZORPAY_WEBHOOK_SECRET", ""),
         "RAZORPAY_BASE_URL": env.get("RAZORPAY_BASE_URL", "https://api.razorpay.com"),
-        "SHOP_BASE_URL": env.get("SHOP_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Links in emails. Without a setting, the address `make run` serves on.
+        "SHOP_BASE_URL": (env.get("SHOP_BASE_URL")
+                          or f"http://127.0.0.1:{env.get('PORT', '5000')}").rstrip("/"),
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": _int(env, "MAIL_PORT", 587, minimum=1),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,

@@ -146,3 +146,12 @@ def test_a_guest_cart_merges_into_the_account_cart_on_login(browser, db):
     # Quantities add up, capped at what is available.
     assert _lines(db) == {kept.id: 1, scarce.id: 3}
     assert 'data-count="4"' in browser.get("/cart").get_data(as_text=True)
+
+
+def test_the_cart_leads_to_checkout_unless_an_item_is_short(browser, db):
+    v = variant_with_stock(db, 3)
+    browser.post("/cart/add", {"variant_id": v.id, "quantity": 2})
+    assert 'href="/checkout">Check out</a>' in browser.get("/cart").get_data(as_text=True)
+    db.execute(v.__table__.update().where(v.__table__.c.id == v.id).values(on_hand=1))
+    html = browser.get("/cart").get_data(as_text=True)
+    assert "Check out</a>" not in html and "Only 1 left" in html
