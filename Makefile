@@ -12,7 +12,7 @@ endif
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format migrate seed browser clean worker
+.PHONY: setup run test lint format migrate seed browser clean worker cron
 
 setup: $(STAMP) app/static/vendor/htmx.min.js
 
@@ -37,6 +37,10 @@ run: seed
 
 worker: setup
 	$(BIN)/python worker.py
+
+cron: setup
+	@test -n "$(REDIS_URL)" || { echo "REDIS_URL is not set"; exit 2; }
+	$(BIN)/rq cron cron_config --url "$(REDIS_URL)"
 
 browser:
 	@bash scripts/ensure_browser.sh
