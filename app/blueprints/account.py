@@ -58,7 +58,7 @@ def login():
         return render_page("account/login.html", form=form, error=exc.message, status=401)
     _start_session(user)
     flash(f"Welcome back{', ' + user.name if user.name else ''}.", "success")
-    return _finish(safe_next(form.next.data, url_for("shop.home")))
+    return _finish(safe_next(form.next.data or request.args.get("next"), url_for("shop.home")))
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -80,7 +80,7 @@ def register():
         )
     _start_session(user)
     flash("Your account is ready.", "success")
-    return _finish(safe_next(form.next.data, url_for("shop.home")))
+    return _finish(safe_next(form.next.data or request.args.get("next"), url_for("shop.home")))
 
 
 @bp.post("/logout")

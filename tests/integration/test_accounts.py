@@ -141,3 +141,11 @@ def test_create_owner_refuses_a_short_password(app, db):
     assert result.exit_code != 0
     assert "at least 10" in result.output
     assert db.scalars(select(User)).all() == []
+
+
+def test_a_next_in_the_login_address_is_honoured_too(browser, db):
+    UserFactory(email="ada@example.com")
+    browser.get("/login?next=/cart")
+    response = browser.post("/login?next=/cart", {"email": "ada@example.com",
+                                                  "password": PASSWORD})
+    assert response.headers["Location"] == "/cart"
