@@ -82,7 +82,7 @@ def sqlite_template(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def pg_migrated() -> str:
     if not PG_URL:
-        pytest.skip("Postgres tests need TEST_DATABASE_URL (CI sets it)")
+        pytest.skip(reason="Postgres tests need TEST_DATABASE_URL (CI sets it)")
     url = normalize_database_url(PG_URL)
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -125,7 +125,7 @@ def sqlite_url(tmp_path, sqlite_template) -> str:
 @pytest.fixture
 def redis_url() -> str:
     if not REDIS_URL:
-        pytest.skip("Redis tests need REDIS_URL (CI sets it)")
+        pytest.skip(reason="Redis tests need REDIS_URL (CI sets it)")
     return REDIS_URL
 
 

@@ -135,7 +135,7 @@ def test_a_postgres_sweeper_skips_holds_a_checkout_has_locked_instead_of_waiting
     app, db, database_url
 ):
     if not database_url.startswith("postgresql"):
-        pytest.skip("SKIP LOCKED is a Postgres behaviour; SQLite serialises whole writers")
+        pytest.skip(reason="SKIP LOCKED is a Postgres behaviour; SQLite serialises whole writers")
     v = variant_with_stock(db, 1)
     expired_holds(db, v.id, 5)
     checkout = app.extensions["holdfast.db"].session_factory()
