@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -106,8 +107,6 @@ def referrer_path() -> str | None:
 def shopper_key() -> str:
     """Who the shopper is, for 'only the shopper who started it' checks: the account when
     logged in, else a hash of the guest cart token (never the token itself)."""
-    import hashlib
-
     if current_user.is_authenticated:
         return f"u:{current_user.id}"
     token = guest_cart_token() or g.get("new_cart_token") or ""

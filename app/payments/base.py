@@ -16,6 +16,21 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 
+def lowercase_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header names compared case-insensitively (a missing header is then a plain ``.get``)."""
+    return {str(k).lower(): v for k, v in headers.items()}
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """A nested field of a provider's JSON answer, or an empty mapping when it is absent."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def retryable_status(status: int) -> bool:
+    """HTTP answers worth trying again later: timeouts, rate limits, server errors."""
+    return status in (408, 429) or status >= 500
+
+
 class ProviderError(Exception):
     """The provider refused or could not be reached. ``retryable`` says whether trying the same
     call again later may succeed (network errors, 5xx, rate limits)."""

@@ -54,6 +54,8 @@ from .base import (
     RefundResult,
     WebhookEvent,
     WebhookKind,
+    lowercase_headers,
+    retryable_status,
 )
 
 DEFAULT_BASE_URL = "https://api-m.sandbox.paypal.com"
@@ -100,7 +102,7 @@ class PayPalAPIError(ProviderError):
     """PayPal answered with an HTTP error; ``status`` and PayPal's ``issue`` say which."""
 
     def __init__(self, message: str, *, status: int, issue: str | None = None) -> None:
-        super().__init__(message, retryable=_retryable_status(status))
+        super().__init__(message, retryable=retryable_status(status))
         self.status = status
         self.issue = issue
 
@@ -256,7 +258,7 @@ class PayPalProvider:
             )
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        lowered = {str(k).lower(): v for k, v in headers.items()}
+        lowered = lowercase_headers(headers)
         missing = [h for h in TRANSMISSION_HEADERS if not lowered.get(h)]
         if missing:
             raise InvalidSignature("missing PayPal headers: " + ", ".join(missing))
@@ -342,7 +344,7 @@ class PayPalProvider:
         if response.status_code != 200:  # 401 here means wrong client id or secret
             raise ProviderError(
                 f"PayPal token: HTTP {response.status_code}",
-                retryable=_retryable_status(response.status_code),
+                retryable=retryable_status(response.status_code),
             )
         try:
             data = response.json()
@@ -414,10 +416,6 @@ class PayPalProvider:
 
 
 # ---------------------------------------------------------------------- pure helpers
-
-
-def _retryable_status(status: int) -> bool:
-    return status in (408, 429) or status >= 500
 
 
 def _exponent(currency: str) -> int:

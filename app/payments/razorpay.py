@@ -37,6 +37,8 @@ from .base import (
     RefundResult,
     WebhookEvent,
     WebhookKind,
+    as_mapping,
+    lowercase_headers,
 )
 
 DEFAULT_BASE_URL = "https://api.razorpay.com"
@@ -174,7 +176,7 @@ class RazorpayProvider:
             )
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        lowered = {str(k).lower(): v for k, v in headers.items()}
+        lowered = lowercase_headers(headers)
         signature = lowered.get("x-razorpay-signature")
         if not signature:
             raise InvalidSignature("missing X-Razorpay-Signature header")
@@ -298,20 +300,16 @@ def _state(order: Mapping[str, Any], payments: list[dict[str, Any]]) -> PaymentS
     )
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _webhook_event(event: Mapping[str, Any], event_id: str) -> WebhookEvent:
     event_type = str(event.get("event", ""))
-    payload = _mapping(event.get("payload"))
-    payment = _mapping(_mapping(payload.get("payment")).get("entity"))
-    refund = _mapping(_mapping(payload.get("refund")).get("entity"))
+    payload = as_mapping(event.get("payload"))
+    payment = as_mapping(as_mapping(payload.get("payment")).get("entity"))
+    refund = as_mapping(as_mapping(payload.get("refund")).get("entity"))
     subject = refund if event_type.startswith("refund.") and refund else payment
     amount = subject.get("amount")
     currency = str(subject.get("currency") or payment.get("currency") or "").upper() or None
-    order_id = payment.get("order_id") or _mapping(
-        _mapping(payload.get("order")).get("entity")
+    order_id = payment.get("order_id") or as_mapping(
+        as_mapping(payload.get("order")).get("entity")
     ).get("id")
     return WebhookEvent(
         event_id=event_id,

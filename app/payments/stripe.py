@@ -34,6 +34,9 @@ from .base import (
     RefundResult,
     WebhookEvent,
     WebhookKind,
+    as_mapping,
+    lowercase_headers,
+    retryable_status,
 )
 
 DEFAULT_API_BASE = "https://api.stripe.com"
@@ -197,7 +200,7 @@ class StripeProvider:
             raise ProviderError(f"Stripe session {provider_ref} is already paid; refund it instead")
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        lowered = {str(k).lower(): v for k, v in headers.items()}
+        lowered = lowercase_headers(headers)
         signature = lowered.get("stripe-signature")
         if not signature:
             raise InvalidSignature("missing Stripe-Signature header")
@@ -240,7 +243,7 @@ class StripeProvider:
             raise ProviderError(f"Stripe {what}: unreachable ({exc})", retryable=True) from exc
         except stripe.StripeError as exc:
             status = int(exc.http_status or 0)
-            retryable = status in (0, 408, 429) or status >= 500
+            retryable = status == 0 or retryable_status(status)
             raise ProviderError(f"Stripe {what}: HTTP {status} {exc}", retryable=retryable) from exc
         except Exception as exc:  # noqa: BLE001 - any other SDK failure must not leak out
             raise ProviderError(f"Stripe {what} failed: {exc!r}") from exc
@@ -264,7 +267,7 @@ class StripeProvider:
 
     def _webhook_event(self, event: Mapping[str, Any]) -> WebhookEvent:
         event_type = str(event.get("type", ""))
-        obj = _mapping(_mapping(event.get("data")).get("object"))
+        obj = as_mapping(as_mapping(event.get("data")).get("object"))
         kind, ref, amount = WebhookKind.OTHER, None, None
         if event_type.startswith("checkout.session."):
             ref, amount = obj.get("id"), obj.get("amount_total")
@@ -295,10 +298,6 @@ class StripeProvider:
             raw_type=event_type,
             payload=dict(event),
         )
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _state(session: Mapping[str, Any]) -> PaymentState:

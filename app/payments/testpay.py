@@ -39,6 +39,7 @@ from .base import (
     RefundResult,
     WebhookEvent,
     WebhookKind,
+    lowercase_headers,
 )
 
 SIGNATURE_HEADER = "Testpay-Signature"
@@ -156,7 +157,7 @@ class TestpayProvider:
             session.commit()
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        lowered = {k.lower(): v for k, v in headers.items()}
+        lowered = lowercase_headers(headers)
         header = lowered.get(SIGNATURE_HEADER.lower())
         if not header:
             raise InvalidSignature("missing Testpay-Signature header")
