@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from .config import load_config
-from .db import Database, close_session, get_session
+from .db import Database, Timeouts, close_session, get_session
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -29,8 +29,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
-    app.extensions["holdfast.db"] = Database(app.config["DATABASE_URL"])
+    app.extensions["holdfast.db"] = Database(app.config["DATABASE_URL"],
+                                             Timeouts.from_config(app.config))
     app.teardown_appcontext(_finish_session)
+    from .services import transactions
+
+    transactions.configure(app.config.get("DB_RETRY_ATTEMPTS", transactions.ATTEMPTS))
 
     _init_extensions(app)
     _register_blueprints(app)

@@ -145,4 +145,10 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "MAIL_SENDING_TIMEOUT_MINUTES": _positive(env, "MAIL_SENDING_TIMEOUT_MINUTES", 10),
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR") or str(Path(instance_path) / "mail"),
         "MAIL_AUTO_DISPATCH": _bool(env.get("MAIL_AUTO_DISPATCH"), True),
+        # No request waits for a minute (docs/CONFIGURATION.md, "Database").
+        "DB_LOCK_TIMEOUT_MS": _int(env, "DB_LOCK_TIMEOUT_MS", 5_000, minimum=1),
+        "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 15_000, minimum=1),
+        "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": _int(env, "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+                                                  60_000, minimum=1),
+        "DB_RETRY_ATTEMPTS": _int(env, "DB_RETRY_ATTEMPTS", 3, minimum=1),
     }

@@ -6,7 +6,13 @@ writes calls :func:`begin_write` first, which starts its transaction with ``BEGI
 writers queue for the lock instead of failing or losing updates (SQLAlchemy's documented pysqlite
 recipe). A flush in a read transaction on SQLite is refused loudly: it would be a deferred
 upgrade, which SQLite answers with "database is locked" under concurrency. On Postgres the
-psycopg 3 driver is used and row locks are taken explicitly by the services that need them.
+psycopg 3 driver is used and row locks are taken explicitly by the services that need them,
+through ``services.locks`` (one order, ``FOR NO KEY UPDATE``), which checks every session.
+
+No request waits for a minute: Postgres connections carry a ``lock_timeout``, a
+``statement_timeout`` and an ``idle_in_transaction_session_timeout``; SQLite's busy timeout is
+the same lock timeout. A transaction that hits one (or a deadlock, a serialization failure, a
+dropped connection) is retried by ``services.transactions.unit_of_work`` or answered 503.
 
 Request code gets its session from :func:`get_session` (one per request, closed on teardown);
 CLI commands, jobs and tests open their own with ``session_factory()``.
@@ -14,6 +20,8 @@ CLI commands, jobs and tests open their own with ``session_factory()``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, g
@@ -25,28 +33,55 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, for_migrations: bool = False, **kwargs: Any) -> Engine:
-    """Create an engine. ``for_migrations`` leaves out the SQLite hooks: Alembic's batch table
-    copy must run without foreign keys enforced and without BEGIN IMMEDIATE."""
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one statement may wait for a lock, run, or sit idle inside a transaction
+    (milliseconds; ``DB_LOCK_TIMEOUT_MS`` and friends, docs/CONFIGURATION.md)."""
+
+    lock_ms: int = 5_000
+    statement_ms: int = 15_000
+    idle_in_transaction_ms: int = 60_000
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Timeouts:
+        return cls(int(config.get("DB_LOCK_TIMEOUT_MS", cls.lock_ms)),
+                   int(config.get("DB_STATEMENT_TIMEOUT_MS", cls.statement_ms)),
+                   int(config.get("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+                                  cls.idle_in_transaction_ms)))
+
+
+def make_engine(
+    url: str, *, for_migrations: bool = False, timeouts: Timeouts = Timeouts(), **kwargs: Any
+) -> Engine:
+    """Create an engine. ``for_migrations`` leaves out the SQLite hooks (Alembic's batch table
+    copy must run without foreign keys enforced and without BEGIN IMMEDIATE) and the statement
+    timeout (a migration may rightly take long)."""
     if is_sqlite(url):
-        connect_args = {"timeout": 30, "check_same_thread": False}
+        connect_args = {"timeout": timeouts.lock_ms / 1000, "check_same_thread": False}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         if not for_migrations:
-            _install_sqlite_hooks(engine)
+            _install_sqlite_hooks(engine, timeouts)
         return engine
+    options = [f"-c lock_timeout={timeouts.lock_ms}"]
+    if not for_migrations:
+        options += [f"-c statement_timeout={timeouts.statement_ms}",
+                    f"-c idle_in_transaction_session_timeout={timeouts.idle_in_transaction_ms}"]
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("options", " ".join(options))
+    connect_args.setdefault("connect_timeout", 5)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, timeouts: Timeouts) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeouts.lock_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -90,12 +125,16 @@ def _refuse_deferred_sqlite_writes(session: Session, _ctx, _instances) -> None:
 class Database:
     """The engine and session factory of one app, stored in ``app.extensions['holdfast.db']``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: Timeouts = Timeouts()) -> None:
+        from app.services import locks, transactions
+
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeouts=timeouts)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         if is_sqlite(url):
             event.listen(self.session_factory, "before_flush", _refuse_deferred_sqlite_writes)
+        locks.install(self.session_factory)
+        transactions.install(self.session_factory)
 
     def dispose(self) -> None:
         self.engine.dispose()

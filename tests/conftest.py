@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from app import create_app, migrate
 from app.config import normalize_database_url
 from app.models import Base
-from app.services import accounts
+from app.services import accounts, locks
 
 from . import factories
 
@@ -34,6 +34,9 @@ REDIS_URL = os.environ.get("REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 accounts.configure_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))
+# A row locked out of the one order fails the test that did it (services/locks.py).
+os.environ["HOLDFAST_STRICT_LOCKS"] = "1"  # processes the tests start inherit it
+locks.STRICT = True
 
 
 def _service_problems() -> list[str]:
@@ -112,6 +115,13 @@ def database_url(request, tmp_path) -> str:
     url = request.getfixturevalue("pg_migrated")
     _truncate_postgres(url)
     return url
+
+
+@pytest.fixture
+def _truncated_pg(pg_migrated) -> str:
+    """The shared Postgres test database, emptied (for Postgres-only tests)."""
+    _truncate_postgres(pg_migrated)
+    return pg_migrated
 
 
 @pytest.fixture

@@ -40,6 +40,11 @@ class Payment(Base):
 
 
 class RefundStatus(enum.StrEnum):
+    """requested: claimed, the provider is being asked now (a second caller with the same
+    idempotency key waits for the answer instead of asking again). pending: the provider
+    accepted it and will settle it later. succeeded / failed: the provider's answer."""
+
+    REQUESTED = "requested"
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -61,6 +66,9 @@ class Refund(Base):
     error: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(254), default="system")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the refund was last claimed or answered (a claim older than a few minutes belongs
+    # to a caller that died while asking the provider, and may be taken over).
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WebhookState(enum.StrEnum):

@@ -20,7 +20,6 @@ import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -51,9 +50,22 @@ KINDS = {
 }
 
 
-@lru_cache(maxsize=8)
+_FACTORIES: dict[str, sessionmaker] = {}
+
+
 def _sessions(url: str) -> sessionmaker:
-    return sessionmaker(make_engine(url), expire_on_commit=False)
+    """testpay's own sessions (it plays a remote provider: never the caller's transaction)."""
+    factory = _FACTORIES.get(url)
+    if factory is None:
+        factory = _FACTORIES.setdefault(url, sessionmaker(make_engine(url),
+                                                          expire_on_commit=False))
+    return factory
+
+
+def dispose_engines() -> None:
+    """Close testpay's pooled connections (a process about to fork, or a test cleaning up)."""
+    for factory in _FACTORIES.values():
+        factory.kw["bind"].dispose()
 
 
 def webhook_secret(settings: Mapping[str, Any]) -> str:
@@ -95,7 +107,7 @@ class TestpayProvider:
         if lock:
             begin_write(session)
         stmt = select(TestpayPayment).where(TestpayPayment.ref == ref)
-        row = session.scalar(stmt.with_for_update() if lock else stmt)
+        row = session.scalar(stmt.with_for_update(key_share=True) if lock else stmt)
         if row is None:
             raise ProviderError(f"testpay: no payment {ref}")
         return row

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import begin_write
 from app.models import (
     Checkout,
     Order,
@@ -28,8 +27,9 @@ from app.models import (
 )
 from app.payments.base import PaymentProvider
 
-from . import audit, inventory, keys, notifications, orders, refunds
+from . import audit, inventory, keys, locks, notifications, orders, refunds
 from .errors import DomainError, NotFound
+from .transactions import unit_of_work
 
 CANCELLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
 SHIPPABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_FULFILLED)
@@ -38,26 +38,38 @@ class OrderActionError(DomainError):
     status_code = 409
 
 def _order(session: Session, number: str, *, lock: bool = False) -> Order:
-    if lock:
-        begin_write(session)
-    stmt = select(Order).where(Order.number == number)
-    order = session.scalar(stmt.with_for_update() if lock else stmt)
+    order = session.scalar(select(Order).where(Order.number == number))
     if order is None:
         raise NotFound(f"No order {number}.")
-    return order
+    return locks.lock_order(session, order.id) if lock else order
+
 
 def can_cancel(session: Session, order: Order) -> bool:
     if order.status not in CANCELLABLE:
         return False
     return not keys.keys_for_lines(session, [line.id for line in order.lines])
 
+
+def cancel_key(order: Order) -> str:
+    return f"cancel-{order.id}"
+
+
 def cancel_order(
     session: Session, providers: Callable[[str], PaymentProvider], number: str, *,
     actor: str, links: orders.OrderLinks, reason: str = "cancelled by the shopper",
     now: datetime | None = None,
 ) -> Order:
+    """Cancel an unshipped order: refund it in full through the provider (no lock held),
+    then, in one transaction, put the units set aside back in stock, stop the back-ordered
+    ones being owed and mark the order cancelled (with its email and audit row).
+
+    A double click is one cancellation: both clicks ask the provider with the key
+    ``cancel-<order id>``, the refund is counted once, and a click that finds the order
+    already cancelled by that refund gets the same answer as the first."""
     now = now or datetime.now(UTC)
     order = _order(session, number)
+    if order.status is OrderStatus.CANCELLED and refunds.succeeded(session, cancel_key(order)):
+        return order
     if order.status not in CANCELLABLE:
         raise OrderActionError(f"Order {number} is {order.status.value.replace('_', ' ')}; "
                                "it can no longer be cancelled.")
@@ -66,24 +78,31 @@ def cancel_order(
                                "cannot be cancelled. Please contact us.")
     restock = {line.id: line.quantity_fulfilled for line in order.lines
                if line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL}
-    refunds.refund_order(session, providers, number, reason=reason, restock=restock,
-                         actor=actor, idempotency_key=f"cancel-{order.id}", links=links,
-                         now=now)
-    order = _order(session, number, lock=True)
     checkout = session.get(Checkout, order.checkout_id)
-    released = inventory.cancel_owed(session, checkout.hold_ref, now=now, commit=False) \
-        if checkout and checkout.hold_ref else 0
-    for line in order.lines:
-        line.quantity_fulfilled = 0 if line.variant.product.kind is ProductKind.PHYSICAL \
-            else line.quantity_fulfilled
-    order.status = OrderStatus.CANCELLED
-    orders.add_event(order, OrderStatus.CANCELLED, "Order cancelled; your payment was refunded "
-                     "in full.", now)
-    audit.record(session, "order.cancelled", actor=actor, subject_type="order",
-                 subject_id=order.id, reason=reason, owed_released=released)
-    session.commit()
-    return order
+    hold_ref = checkout.hold_ref if checkout else None
+    held = inventory.get_hold(session, hold_ref).lines if hold_ref else ()
 
+    def cancel(session: Session, order: Order) -> None:
+        if order.status is OrderStatus.CANCELLED:
+            return
+        released = inventory.cancel_owed(session, hold_ref, now=now, commit=False) \
+            if hold_ref else 0
+        for line in order.lines:
+            if line.variant.product.kind is ProductKind.PHYSICAL:
+                line.quantity_fulfilled = 0
+        order.status = OrderStatus.CANCELLED
+        orders.add_event(order, OrderStatus.CANCELLED, "Order cancelled; your payment was "
+                         "refunded in full.", now)
+        audit.record(session, "order.cancelled", actor=actor, subject_type="order",
+                     subject_id=order.id, reason=reason, owed_released=released)
+
+    refunds.refund_order(session, providers, number, reason=reason, restock=restock,
+                         actor=actor, idempotency_key=cancel_key(order), links=links, now=now,
+                         also=cancel, also_variants=[h.variant_id for h in held])
+    return _order(session, number)
+
+
+@unit_of_work
 def ship_order(
     session: Session, number: str, *, carrier: str, tracking: str, actor: str,
     links: orders.OrderLinks, now: datetime | None = None,
@@ -107,6 +126,7 @@ def ship_order(
     session.commit()
     return order
 
+@unit_of_work
 def request_return(
     session: Session, number: str, line_id: int, quantity: int, reason: str, *,
     actor: str, now: datetime | None = None,
@@ -144,7 +164,8 @@ def receive_return(
     session: Session, providers: Callable[[str], PaymentProvider], return_id: int, *,
     actor: str, links: orders.OrderLinks, now: datetime | None = None,
 ) -> Return:
-    """The goods are back: refund the units' price and put them back in stock."""
+    """The goods are back: refund the units' price and put them back in stock; the return is
+    marked received in the transaction that records the refund (safe to repeat)."""
     now = now or datetime.now(UTC)
     ret = session.get(Return, return_id)
     if ret is None:
@@ -152,20 +173,23 @@ def receive_return(
     if ret.state is not ReturnState.REQUESTED:
         return ret
     order = session.get(Order, ret.order_id)
+
+    def received(session: Session, order: Order) -> None:
+        row = locks.lock_leaf(session, Return, return_id)
+        if row.state is not ReturnState.REQUESTED:
+            return
+        row.state, row.received_at = ReturnState.RECEIVED, now
+        if order.status is not OrderStatus.REFUNDED:
+            order.status = OrderStatus.RETURNED
+        orders.add_event(order, order.status,
+                         f"Return received: {row.quantity} × {row.line.name}.", now)
+        notifications.return_received(session, order, link=links.link(order),
+                                      lines=[(row.line.name, row.quantity)], return_id=row.id)
+
     refunds.refund_order(session, providers, order.number,
                          amount_cents=ret.line.unit_price_cents * ret.quantity,
                          reason=f"return {ret.id}: {ret.reason}",
                          restock={ret.order_line_id: ret.quantity}, actor=actor,
-                         idempotency_key=f"return-{ret.id}", links=links, now=now)
-    begin_write(session)
-    ret = session.get(Return, return_id, with_for_update=True, populate_existing=True)
-    ret.state, ret.received_at = ReturnState.RECEIVED, now
-    order = session.get(Order, ret.order_id, populate_existing=True)
-    if order.status is not OrderStatus.REFUNDED:
-        order.status = OrderStatus.RETURNED
-    orders.add_event(order, order.status, f"Return received: {ret.quantity} × {ret.line.name}.",
-                     now)
-    notifications.return_received(session, order, link=links.link(order),
-                                  lines=[(ret.line.name, ret.quantity)], return_id=ret.id)
-    session.commit()
-    return ret
+                         idempotency_key=f"return-{ret.id}", links=links, now=now,
+                         also=received)
+    return session.get(Return, return_id, populate_existing=True)

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, selectinload
 from app.db import begin_write
 from app.models import Cart, CartLine, Product, Variant, utcnow
 
+from . import locks
 from .errors import DomainError, NotFound
 from .inventory import Availability, availability
+from .transactions import unit_of_work
 
 MAX_PER_LINE = 99
 
@@ -43,7 +45,8 @@ class CartChange:
 
 
 def _cancel_checkout(session: Session, cart_id: int) -> bool:
-    """A cart that changes while its checkout is active cancels that checkout (and its hold)."""
+    """A cart that changes while its checkout is active cancels that checkout (and its hold).
+    The caller holds the cart's lock."""
     from . import checkout
 
     return checkout.cancel_active_for_cart(session, cart_id, "the cart changed") is not None
@@ -146,6 +149,7 @@ def _variant(session: Session, variant_id: int) -> Variant:
     return variant
 
 
+@unit_of_work
 def add_item(
     session: Session,
     cart_id: int,
@@ -157,7 +161,8 @@ def add_item(
     """Add ``quantity`` of a variant; the line's new total must be available."""
     if quantity < 1:
         raise CartError("Quantity must be at least 1.")
-    begin_write(session)
+    if locks.lock_cart(session, cart_id) is None:
+        raise NotFound("Your cart has expired; please add the item again.")
     variant = _variant(session, variant_id)
     line = _line(session, cart_id, variant_id)
     new_quantity = quantity + (line.quantity if line else 0)
@@ -175,6 +180,7 @@ def add_item(
     return CartChange(line, cancelled)
 
 
+@unit_of_work
 def set_quantity(
     session: Session,
     cart_id: int,
@@ -186,7 +192,8 @@ def set_quantity(
     """Set a line's quantity; 0 removes the line. Lowering is always allowed."""
     if quantity < 0:
         raise CartError("Quantity cannot be negative.")
-    begin_write(session)
+    if locks.lock_cart(session, cart_id) is None:
+        raise NotFound("Your cart has expired; please add the item again.")
     line = _line(session, cart_id, variant_id)
     if line is None:
         if quantity == 0:
@@ -243,6 +250,7 @@ def cart_count(session: Session, cart_id: int | None) -> int:
     )
 
 
+@unit_of_work
 def merge_guest_cart(
     session: Session, guest_token: str | None, user_id: int, *, max_per_line: int = MAX_PER_LINE
 ) -> Cart:
@@ -251,8 +259,12 @@ def merge_guest_cart(
     user_cart = ensure_cart(session, user_id=user_id)
     guest = find_cart(session, token=guest_token) if guest_token else None
     if guest is not None and guest.id != user_cart.id and guest.lines:
-        _cancel_checkout(session, guest.id)
-        _cancel_checkout(session, user_cart.id)
+        from . import checkout
+
+        carts = locks.lock_carts(session, [guest.id, user_cart.id])
+        guest, user_cart = carts[guest.id], carts[user_cart.id]
+        checkout.cancel_active_for_carts(session, [guest.id, user_cart.id], "the cart changed",
+                                         also_variants=[g.variant_id for g in guest.lines])
         for gline in list(guest.lines):
             line = _line(session, user_cart.id, gline.variant_id)
             wanted = gline.quantity + (line.quantity if line else 0)

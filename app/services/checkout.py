@@ -39,11 +39,13 @@ from app.models import (
     CheckoutEvent,
     CheckoutLine,
     CheckoutState,
+    Reservation,
     Variant,
 )
 
-from . import inventory
+from . import inventory, locks
 from .errors import DomainError, NotFound
+from .transactions import unit_of_work
 
 log = logging.getLogger("holdfast.checkout")
 
@@ -176,12 +178,9 @@ def transition(
 
 
 def lock_checkout(session: Session, checkout_id: int) -> Checkout:
-    """Lock one checkout row for a state change (Postgres FOR UPDATE; SQLite BEGIN IMMEDIATE)."""
-    begin_write(session)
-    checkout = session.scalar(
-        select(Checkout).where(Checkout.id == checkout_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    """Lock one checkout row for a state change (``services.locks``: after its cart, before
+    its order, payment, variants and hold)."""
+    checkout = locks.lock_checkout(session, checkout_id)
     if checkout is None:
         raise DomainError("No such checkout.")
     return checkout
@@ -265,6 +264,7 @@ def _line_name(variant: Variant) -> str:
     return f"{variant.product.name} — {variant.name}" if variant.name else variant.product.name
 
 
+@unit_of_work
 def start_checkout(
     session: Session,
     cart_id: int,
@@ -281,12 +281,16 @@ def start_checkout(
     Raises :class:`CheckoutError` (phase cart_validation or inventory_reservation, the latter
     naming each short item in ``shortfalls``); then nothing is held and the failed attempt is
     recorded for the owner. An older active checkout of the same cart is cancelled first.
+
+    Locks: the cart, its older active checkout, then the variants of both the old hold and the
+    cart (in id order, together), then the old hold's rows.
     """
     now = _now(now)
-    begin_write(session)
     try:
+        locks.lock_cart(session, cart_id)
         lines = _validated_lines(session, cart_id, max_per_line)
-        cancel_active_for_cart(session, cart_id, "You started a new checkout.", now=now)
+        cancel_active_for_carts(session, [cart_id], "You started a new checkout.", now=now,
+                                also_variants=[line.variant_id for line in lines])
         checkout = _new_checkout(session, cart_id, address, owner_key, user_id, lines, now,
                                  settings)
         hold = inventory.take_hold(
@@ -385,6 +389,12 @@ def get_checkout(session: Session, public_id: str, owner_key: str) -> Checkout:
 
 
 def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = None) -> Checkout:
+    return _expire(session, checkout.id, checkout, now)
+
+
+@unit_of_work
+def _expire(session: Session, checkout_id: int, checkout: Checkout,
+            now: datetime | None = None) -> Checkout:
     """An active checkout whose hold deadline has passed becomes expired (its hold stopped
     counting at the deadline already; this records it). Commits when it changes anything."""
     now = _now(now)
@@ -392,7 +402,7 @@ def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = N
         return checkout
     if checkout.expires_at > now:
         return checkout
-    checkout = lock_checkout(session, checkout.id)
+    checkout = lock_checkout(session, checkout_id)
     if checkout.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT) and \
             checkout.expires_at <= now:
         outcome = _undo_hold(session, checkout, now)
@@ -406,24 +416,37 @@ def cancel_active_for_cart(
     session: Session, cart_id: int, reason: str, *, now: datetime | None = None
 ) -> Checkout | None:
     """Cancel the cart's active checkout (if any) and release its hold, in the caller's write
-    transaction. A checkout already completing is left alone: its payment is in. Returns the
-    cancelled checkout."""
+    transaction, which holds the cart's lock. A checkout already completing is left alone: its
+    payment is in. Returns the cancelled checkout."""
+    cancelled = cancel_active_for_carts(session, [cart_id], reason, now=now)
+    return cancelled[0] if cancelled else None
+
+
+def cancel_active_for_carts(
+    session: Session, cart_ids: list[int], reason: str, *, now: datetime | None = None,
+    also_variants: list[int] = (),
+) -> list[Checkout]:
+    """Cancel the active checkouts of ``cart_ids`` (whose locks the caller holds) and release
+    their holds. Locks, in the one order: the checkouts, then the variants of all their holds
+    together with ``also_variants`` (which the caller is about to hold), then the holds' rows."""
     now = _now(now)
     begin_write(session)
-    checkout = session.scalar(
-        select(Checkout).where(Checkout.active_cart_id == cart_id).with_for_update()
-    )
-    if checkout is None or checkout.state not in (
-        CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT
-    ):
-        return None
-    outcome = _undo_hold(session, checkout, now)
-    transition(session, checkout, CheckoutState.CANCELLED, checkout.phase, reason, now=now,
-               hold=outcome)
+    ids = list(session.scalars(select(Checkout.id).where(Checkout.active_cart_id.in_(cart_ids))))
+    checkouts = [c for c in locks.lock_checkouts(session, ids).values()
+                 if c.active_cart_id in cart_ids
+                 and c.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)]
+    refs = [c.hold_ref for c in checkouts if c.hold_ref]
+    held = session.scalars(select(Reservation.variant_id).where(Reservation.hold_ref.in_(refs)))
+    locks.lock_variants(session, [*held, *also_variants])
+    for checkout in checkouts:
+        outcome = _undo_hold(session, checkout, now)
+        transition(session, checkout, CheckoutState.CANCELLED, checkout.phase, reason, now=now,
+                   hold=outcome)
     session.flush()
-    return checkout
+    return checkouts
 
 
+@unit_of_work
 def extend_checkout(
     session: Session, checkout_id: int, *, settings: Settings = Settings(),
     now: datetime | None = None,
@@ -493,6 +516,7 @@ def price_drift(session: Session, checkout: Checkout) -> PriceDrift:
     return PriceDrift(checkout.total_cents, current, changed)
 
 
+@unit_of_work
 def confirm_new_prices(
     session: Session, checkout_id: int, seen_total_cents: int, *, now: datetime | None = None
 ) -> Checkout:

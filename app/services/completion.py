@@ -22,27 +22,28 @@ expired. ``complete_payment`` is safe to call any number of times, concurrently:
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.db import begin_write
 from app.models import (
     CartLine,
     Checkout,
     CheckoutState,
-    Order,
     OrderStatus,
     Payment,
     Refund,
     RefundStatus,
+    Reservation,
 )
 from app.payments.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 
-from . import fulfillment, inventory, notifications, orders
+from . import fulfillment, inventory, locks, notifications, orders
 from .checkout import Phase, fail_checkout, lock_checkout, record_event, transition
+from .transactions import unit_of_work
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
 LATE_HOLD_MINUTES = 5
@@ -110,9 +111,9 @@ def complete_payment(
     return _complete(session, provider, payment.id, state, source, now, links)
 
 
+@unit_of_work
 def _note_state(session: Session, payment_id: int, state: PaymentState, now: datetime) -> None:
-    begin_write(session)
-    payment = session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+    payment = locks.lock_payment(session, payment_id)
     if payment.status not in CAPTURED_STATES or state.status in CAPTURED_STATES:
         payment.status = state.status
     payment.captured_cents = max(payment.captured_cents, state.captured_cents)
@@ -121,6 +122,7 @@ def _note_state(session: Session, payment_id: int, state: PaymentState, now: dat
     session.commit()
 
 
+@unit_of_work
 def _declined(
     session: Session, payment_id: int, state: PaymentState, source: str, now: datetime
 ) -> Completion:
@@ -139,6 +141,7 @@ def _declined(
                       checkout_public_id=checkout.public_id)
 
 
+@unit_of_work
 def _refunded_at_provider(
     session: Session, payment_id: int, state: PaymentState, now: datetime
 ) -> Completion:
@@ -166,13 +169,15 @@ class _Claim:
     order_number: str | None = None
 
 
+@unit_of_work
 def _claim(session: Session, payment_id: int, source: str, now: datetime) -> _Claim:
     """Phase order_creation, under the checkout's lock: claim the checkout and create its order
-    (pending payment), or find that someone else has (or is about to)."""
+    (pending payment), or find that someone else has (or is about to). Locks: the checkout,
+    then the payment."""
     payment = session.get(Payment, payment_id)
     checkout = lock_checkout(session, payment.checkout_id)
-    payment = session.get(Payment, payment_id, populate_existing=True)
     order = orders.order_for_checkout(session, checkout.id)
+    payment = locks.lock_payment(session, payment_id)
     if order is not None and order.status is not OrderStatus.PENDING_PAYMENT:
         session.commit()
         if payment.order_id == order.id:
@@ -235,9 +240,15 @@ def _complete(
         return _abort(session, provider, payment_id, captured, Phase.PAYMENT_CAPTURE,
                       f"captured {captured.captured_cents} {captured.currency} but the checkout "
                       f"total is {checkout.total_cents} {checkout.currency}", now)
-    return _commit_stock(session, provider, payment_id, captured, now, links)
+    result = _commit_stock(session, payment_id, captured, now, links)
+    if isinstance(result, inventory.InsufficientStock):
+        return _abort(session, provider, payment_id, captured, Phase.STOCK_COMMIT,
+                      f"payment arrived after the hold expired and {result.message}", now,
+                      late=True)
+    return result
 
 
+@unit_of_work
 def _note(session: Session, checkout_id: int, kind: str, message: str, phase: Phase) -> None:
     checkout = lock_checkout(session, checkout_id)
     record_event(session, checkout, kind, message, phase=phase)
@@ -257,15 +268,27 @@ def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory
     return inventory.commit_hold(session, hold.ref, now=now, commit=False)
 
 
+@unit_of_work
 def _commit_stock(
-    session: Session, provider: PaymentProvider, payment_id: int, captured: PaymentState,
-    now: datetime, links: orders.OrderLinks,
-) -> Completion:
+    session: Session, payment_id: int, captured: PaymentState, now: datetime,
+    links: orders.OrderLinks,
+) -> Completion | inventory.InsufficientStock:
     """Phase stock_commit: the hold becomes a sale, the order is paid (or awaits stock), the
-    checkout completes and the cart empties, in one transaction."""
+    checkout completes and the cart empties, in one transaction. A late payment whose items
+    sold out meanwhile changes nothing and returns the refusal (the caller refunds it).
+
+    Locks, in the one order: the cart, the checkout, the order, the payment, the variants of
+    the checkout's lines and hold, the hold's rows, then license keys."""
     payment = session.get(Payment, payment_id)
+    cart_id = session.scalar(select(Checkout.cart_id).where(Checkout.id == payment.checkout_id))
+    if cart_id is not None:
+        locks.lock_cart(session, cart_id)
     checkout = lock_checkout(session, payment.checkout_id)
-    payment = session.get(Payment, payment_id, populate_existing=True)
+    order = locks.lock_order(session, payment.order_id)
+    payment = locks.lock_payment(session, payment_id)
+    held = session.scalars(select(Reservation.variant_id)
+                           .where(Reservation.hold_ref == (checkout.hold_ref or "")))
+    locks.lock_variants(session, [*held, *(line.variant_id for line in checkout.lines)])
     try:
         try:
             hold = inventory.commit_hold(session, checkout.hold_ref or "", now=now, commit=False)
@@ -273,10 +296,7 @@ def _commit_stock(
             hold = _late_hold(session, checkout, now)
     except inventory.InsufficientStock as exc:
         session.rollback()
-        return _abort(session, provider, payment_id, captured, Phase.STOCK_COMMIT,
-                      f"payment arrived after the hold expired and {exc.message}", now,
-                      late=True)
-    order = session.get(Order, payment.order_id)
+        return exc
     backordered = sum(line.backorder_quantity for line in hold.lines)
     order.status = OrderStatus.PAID
     order.paid_at = now
@@ -295,20 +315,31 @@ def _commit_stock(
     return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)
 
 
+REFUND_CLAIM_STALE_AFTER = timedelta(minutes=2)
+REFUND_WAIT_SECONDS = 15.0
+
+
 def refund_through_provider(
     session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
     amount_cents: int, key: str, reason: str, *, order_id: int | None = None,
     restock: bool = False, actor: str = "system",
 ) -> Refund:
-    """Refund through the provider and record it; idempotent per ``key`` (a succeeded refund
-    with the key is returned as it is). A provider failure is recorded as a failed refund for
-    the owner to see and retry, never hidden."""
-    existing = session.scalar(select(Refund).where(Refund.idempotency_key == key))
-    if existing is not None and existing.status is RefundStatus.SUCCEEDED:
-        return existing
-    session.rollback()
+    """Refund through the provider and record it, once per ``key``.
+
+    The refund row is claimed first (state ``requested``, under the order's and payment's
+    locks), then the provider is asked with no lock held, then its answer is recorded. A second
+    caller with the same key (a double click) finds the claim and waits for the first caller's
+    answer instead of asking the provider again; a succeeded refund is returned as it is. The
+    payment counts a refund once. A provider failure is recorded as a failed refund for the
+    owner to see and retry, never hidden."""
+    claim, refund = _claim_refund(session, payment_id, state, amount_cents, key, reason,
+                                  order_id, restock, actor)
+    if claim == "done":
+        return refund
+    if claim == "busy":
+        return _await_refund(session, refund.id)
     try:
-        result = provider.refund(state, amount_cents, key)
+        result = provider.refund(state, refund.amount_cents, key)
         status, error, ref = RefundStatus.SUCCEEDED, None, result.provider_refund_id
         if result.status == "pending":
             status = RefundStatus.PENDING
@@ -316,17 +347,71 @@ def refund_through_provider(
             status, error = RefundStatus.FAILED, "the provider reports the refund failed"
     except ProviderError as exc:
         status, error, ref = RefundStatus.FAILED, exc.message, None
-    begin_write(session)
+    return _record_refund(session, refund.id, state, order_id, status, error, ref)
+
+
+@unit_of_work
+def _claim_refund(
+    session: Session, payment_id: int, state: PaymentState, amount_cents: int, key: str,
+    reason: str, order_id: int | None, restock: bool, actor: str,
+) -> tuple[str, Refund]:
+    """``claimed`` (ask the provider), ``busy`` (another caller is asking) or ``done``."""
+    if order_id is not None:
+        locks.lock_order(session, order_id)
+    locks.lock_payment(session, payment_id)
+    now = datetime.now(UTC)
     refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
     if refund is None:
         refund = Refund(payment_id=payment_id, order_id=order_id, idempotency_key=key,
                         amount_cents=amount_cents, currency=state.currency, reason=reason,
-                        restock=restock, actor=actor, status=status)
+                        restock=restock, actor=actor, status=RefundStatus.REQUESTED,
+                        created_at=now, updated_at=now)
         session.add(refund)
-    refund.status, refund.error, refund.provider_refund_id = status, error, ref
-    payment = session.get(Payment, payment_id)
+        session.commit()
+        return "claimed", refund
+    refund = locks.lock_leaf(session, Refund, refund.id)
+    if refund.status is RefundStatus.SUCCEEDED:
+        outcome = "done"
+    elif refund.status is RefundStatus.REQUESTED and \
+            now - (refund.updated_at or refund.created_at) < REFUND_CLAIM_STALE_AFTER:
+        outcome = "busy"
+    else:  # failed, pending or an abandoned claim: ask the provider again with the same key
+        refund.status, refund.updated_at = RefundStatus.REQUESTED, now
+        outcome = "claimed"
+    session.commit()
+    return outcome, refund
+
+
+def _await_refund(session: Session, refund_id: int) -> Refund:
+    """Wait (briefly) for the caller holding a refund's claim to record the answer."""
+    deadline = time.monotonic() + REFUND_WAIT_SECONDS
+    while True:
+        refund = session.get(Refund, refund_id, populate_existing=True)
+        session.rollback()
+        if refund.status is not RefundStatus.REQUESTED or time.monotonic() > deadline:
+            return refund
+        time.sleep(0.1)
+
+
+@unit_of_work
+def _record_refund(
+    session: Session, refund_id: int, state: PaymentState, order_id: int | None,
+    status: RefundStatus, error: str | None, provider_refund_id: str | None,
+) -> Refund:
+    """Record the provider's answer under the order's and the payment's locks. The payment
+    counts a refund when its row first becomes ``succeeded``, never twice."""
+    refund = session.get(Refund, refund_id)
+    if order_id is not None:
+        locks.lock_order(session, order_id)
+    payment = locks.lock_payment(session, refund.payment_id)
+    refund = locks.lock_leaf(session, Refund, refund_id)
+    if refund.status is RefundStatus.SUCCEEDED:
+        session.commit()
+        return refund
+    refund.status, refund.error, refund.provider_refund_id = status, error, provider_refund_id
+    refund.updated_at = datetime.now(UTC)
     if status is RefundStatus.SUCCEEDED:
-        payment.refunded_cents += amount_cents
+        payment.refunded_cents += refund.amount_cents
         payment.status = (PaymentStatus.REFUNDED if payment.refunded_cents >= state.captured_cents
                           else PaymentStatus.PARTIALLY_REFUNDED)
     session.commit()
@@ -352,13 +437,32 @@ def _abort(
             money = "payment voided"
         except ProviderError as exc:
             money = f"void failed: {exc.message}"
+    checkout = _abort_record(session, payment_id, captured, phase, reason, now, money, late)
+    if late:
+        message = ("Your payment arrived after your reservation ended and the items had sold "
+                   "out. We have refunded it in full.")
+    elif captured is not None:
+        message = "We could not complete your order and have refunded your payment in full."
+    else:
+        message = "We could not complete your payment. Nothing was charged."
+    return Completion("refunded" if captured else "failed", message,
+                      checkout_public_id=checkout.public_id)
+
+
+@unit_of_work
+def _abort_record(
+    session: Session, payment_id: int, captured: PaymentState | None, phase: Phase, reason: str,
+    now: datetime, money: str, late: bool,
+) -> Checkout:
+    """The shop's side of an abort, in one transaction. Locks: the checkout, its order, the
+    payment, then (releasing the hold) its variants and rows."""
     payment = session.get(Payment, payment_id)
     checkout = lock_checkout(session, payment.checkout_id)
-    payment = session.get(Payment, payment_id, populate_existing=True)
+    order = locks.lock_order(session, payment.order_id) if payment.order_id else None
+    payment = locks.lock_payment(session, payment_id)
     if captured is None and payment.status not in CAPTURED_STATES:
         payment.status = PaymentStatus.FAILED
         payment.error = reason
-    order = session.get(Order, payment.order_id) if payment.order_id else None
 
     def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
         if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
@@ -383,15 +487,7 @@ def _abort(
             payment_ref=payment.provider_ref,
         )
     session.commit()
-    if late:
-        message = ("Your payment arrived after your reservation ended and the items had sold "
-                   "out. We have refunded it in full.")
-    elif captured is not None:
-        message = "We could not complete your order and have refunded your payment in full."
-    else:
-        message = "We could not complete your payment. Nothing was charged."
-    return Completion("refunded" if captured else "failed", message,
-                      checkout_public_id=checkout.public_id)
+    return checkout
 
 
 def _refund_duplicate(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.models import (
@@ -29,10 +29,10 @@ from app.models import (
     OrderStatus,
     ProductKind,
     Reservation,
-    Variant,
 )
 
-from . import inventory, keys, notifications, orders
+from . import inventory, keys, locks, notifications, orders
+from .transactions import unit_of_work
 
 # Statuses fulfilment may move an order out of; after shipping or cancelling it leaves it be.
 FILLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
@@ -124,18 +124,40 @@ def fill_waiting(
     session: Session, variant_id: int, *, links: orders.OrderLinks,
     now: datetime | None = None, commit: bool = True,
 ) -> list[Delivery]:
-    """Stock or keys arrived for a variant: fill its waiting lines, oldest sale first."""
+    """Stock or keys arrived for a variant: fill its waiting lines, oldest sale first. Safe to
+    repeat. A sale that became owed while the first pass ran is filled by a second one."""
+    deliveries: list[Delivery] = []
+    for _ in range(3):
+        done, complete = _fill_pass(session, variant_id, links=links, now=now, commit=commit)
+        deliveries.extend(done)
+        if complete or not commit:
+            break
+    return deliveries
+
+
+@unit_of_work
+def _fill_pass(
+    session: Session, variant_id: int, *, links: orders.OrderLinks,
+    now: datetime | None = None, commit: bool = True,
+) -> tuple[list[Delivery], bool]:
+    """One transaction of :func:`fill_waiting`. Locks, in the one order: the waiting orders
+    (read first, then locked in id order), the variant, the owed hold rows, then license keys.
+    Returns the deliveries and whether every waiting sale that stock allowed was reached."""
     now = now or datetime.now(UTC)
     begin_write(session)
-    allocations = inventory.allocate_backorders(session, variant_id, now=now, commit=False)
+    waiting = dict(session.execute(
+        select(Reservation.hold_ref, Order.id)
+        .join(Checkout, Checkout.hold_ref == Reservation.hold_ref)
+        .join(Order, Order.checkout_id == Checkout.id)
+        .where(Reservation.variant_id == variant_id, Reservation.state == HoldState.COMMITTED,
+               Reservation.backorder_quantity > 0)
+    ).all())
+    locked = locks.lock_orders(session, waiting.values())
+    allocations = inventory.allocate_backorders(session, variant_id, only_holds=set(waiting),
+                                                now=now, commit=False)
     deliveries: dict[int, Delivery] = {}
     for alloc in allocations:
-        order = session.scalar(
-            select(Order).join(Checkout, Checkout.id == Order.checkout_id)
-            .where(Checkout.hold_ref == alloc.hold_ref)
-            .options(selectinload(Order.lines).selectinload(OrderLine.variant)
-                     .selectinload(Variant.product))
-        )
+        order = locked.get(waiting[alloc.hold_ref])
         if order is None or order.status not in FILLABLE:
             continue
         delivery = deliveries.setdefault(order.id, Delivery(order))
@@ -145,9 +167,23 @@ def fill_waiting(
     for delivery in deliveries.values():
         _set_status(delivery.order, delivery, now)
         notify(session, delivery, links)
+    complete = not _stopped_short(session, variant_id, set(waiting), now)
     if commit:
         session.commit()
-    return list(deliveries.values())
+    return list(deliveries.values()), complete
+
+
+def _stopped_short(session: Session, variant_id: int, reached: set[str], now: datetime) -> bool:
+    """Whether an owed sale not reached this pass could still be filled from free stock."""
+    others = session.scalar(
+        select(Reservation.id).where(
+            Reservation.variant_id == variant_id, Reservation.state == HoldState.COMMITTED,
+            Reservation.backorder_quantity > 0, Reservation.hold_ref.not_in(reached or {""}))
+        .limit(1))
+    if others is None:
+        return False
+    stock = inventory.availability_of(session, variant_id, now)
+    return stock.on_hand - stock.held > 0
 
 
 def variants_with_waiting_lines(session: Session) -> list[int]:

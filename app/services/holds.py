@@ -30,7 +30,7 @@ writer waited for its lock is seen as expired. Services commit unless given ``co
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from app.db import begin_write
 from app.models import HoldState, MovementReason, Product, Reservation, Variant
 
+from . import locks
 from .errors import Conflict, NotFound
 from .stock_ledger import (
     _R,
@@ -57,6 +58,7 @@ from .stock_ledger import (
     lock_variants,
     record_movement,
 )
+from .transactions import unit_of_work
 
 DEFAULT_HOLD_TTL_MINUTES = 15
 DEFAULT_HOLD_MAX_TTL_MINUTES = 60
@@ -144,6 +146,7 @@ def _names(session: Session, variant_ids: Iterable[int]) -> dict[int, str]:
     return {vid: f"{product} — {name}" if name else product for vid, name, product in rows}
 
 
+@unit_of_work
 def take_hold(
     session: Session,
     lines: Mapping[int, int] | Iterable[tuple[int, int]],
@@ -254,15 +257,18 @@ def _move(rows: list[Reservation], to: HoldState, at: datetime) -> None:
 
 
 def _hold_rows(session: Session, hold_ref: str, *, lock: bool) -> list[Reservation]:
-    stmt = (
-        select(Reservation)
-        .where(Reservation.hold_ref == hold_ref)
-        .order_by(Reservation.variant_id)
-        .execution_options(populate_existing=True)
-    )
+    """A hold's rows by variant id; ``lock`` locks them (their variants must be locked
+    first: the one lock order is variants, then hold rows)."""
     if lock:
-        stmt = stmt.with_for_update()
-    rows = list(session.scalars(stmt))
+        rows = locks.lock_reservations(session, Reservation.hold_ref == hold_ref)
+        rows.sort(key=lambda r: r.variant_id)
+    else:
+        rows = list(session.scalars(
+            select(Reservation)
+            .where(Reservation.hold_ref == hold_ref)
+            .order_by(Reservation.variant_id)
+            .execution_options(populate_existing=True)
+        ))
     if not rows:
         raise HoldNotFound("That hold does not exist.")
     return rows
@@ -299,19 +305,16 @@ def _refuse_unless_live(rows: list[Reservation], now: datetime) -> None:
         raise HoldNotActive("That hold has already been turned into an order.", state)
 
 
-def _lock_hold(
-    session: Session, hold_ref: str, *, variants: bool
-) -> tuple[list[Reservation], dict[int, Variant]]:
-    """Lock a hold's rows; with ``variants``, lock its variants first (the one lock order:
-    variants by id, then reservation rows), so a hold's claim and its variants' stock move
-    together and a hold being taken on the same variant waits."""
+def _lock_hold(session: Session, hold_ref: str) -> tuple[list[Reservation], dict[int, Variant]]:
+    """Lock a hold's variants, then its rows (the one lock order: variants by id, then hold
+    rows), so a hold's claim and its variants' stock move together, a hold being taken on the
+    same variant waits, and an owner's forced adjustment (variant, then holds) never meets a
+    release going the other way."""
     begin_write(session)
-    locked: dict[int, Variant] = {}
-    if variants:
-        vids = session.scalars(
-            select(Reservation.variant_id).where(Reservation.hold_ref == hold_ref)
-        ).all()
-        locked = lock_variants(session, vids)
+    vids = session.scalars(
+        select(Reservation.variant_id).where(Reservation.hold_ref == hold_ref)
+    ).all()
+    locked = lock_variants(session, vids)
     return _hold_rows(session, hold_ref, lock=True), locked
 
 
@@ -320,6 +323,7 @@ def get_hold(session: Session, hold_ref: str, *, now: datetime | None = None) ->
     return _as_hold(session, _hold_rows(session, hold_ref, lock=False), _clock(now))
 
 
+@unit_of_work
 def extend_hold(
     session: Session,
     hold_ref: str,
@@ -333,7 +337,7 @@ def extend_hold(
     max_ttl_minutes`` and never earlier than it is. Raises :class:`HoldExpired`,
     :class:`HoldNotActive` or, at the cap, :class:`HoldLimitReached`."""
     with _unit(session, commit):
-        rows, _ = _lock_hold(session, hold_ref, variants=True)
+        rows, _ = _lock_hold(session, hold_ref)
         now = _clock(now)
         _refuse_unless_live(rows, now)
         first = rows[0]
@@ -352,6 +356,7 @@ def extend_hold(
     return hold
 
 
+@unit_of_work
 def release_hold(
     session: Session, hold_ref: str, *, now: datetime | None = None, commit: bool = True
 ) -> Hold:
@@ -359,7 +364,7 @@ def release_hold(
     (an expired one not yet swept is marked expired, not released). Raises
     :class:`HoldNotActive` for a hold already turned into a sale."""
     with _unit(session, commit):
-        rows, _ = _lock_hold(session, hold_ref, variants=False)
+        rows, _ = _lock_hold(session, hold_ref)
         now = _clock(now)
         state = _effective_state(rows[0], now)
         if state is HoldState.COMMITTED:
@@ -370,6 +375,7 @@ def release_hold(
     return hold
 
 
+@unit_of_work
 def commit_hold(
     session: Session,
     hold_ref: str,
@@ -387,7 +393,7 @@ def commit_hold(
     :class:`HoldExpired` if its deadline has passed, :class:`HoldNotActive` if released.
     """
     with _unit(session, commit):
-        rows, variants = _lock_hold(session, hold_ref, variants=True)
+        rows, variants = _lock_hold(session, hold_ref)
         now = _clock(now)
         if rows[0].state is HoldState.COMMITTED:
             return _as_hold(session, rows, now)
@@ -426,16 +432,21 @@ class BackorderAllocation:
     quantity: int
 
 
+@unit_of_work
 def allocate_backorders(
     session: Session,
     variant_id: int,
     *,
+    only_holds: Collection[str] | None = None,
     actor: str = "system",
     now: datetime | None = None,
     commit: bool = True,
 ) -> list[BackorderAllocation]:
     """Take owed back-order units out of stock, oldest sale first, as far as the stock that no
-    live hold claims allows (a SALE movement each). Safe to repeat."""
+    live hold claims allows (a SALE movement each). Safe to repeat.
+
+    ``only_holds``: allocate only to these holds (the caller holds their orders' locks); the
+    allocation stops at the first owed hold not among them, so the oldest still come first."""
     with _unit(session, commit):
         variant = lock_variants(session, [variant_id]).get(variant_id)
         if variant is None:
@@ -443,20 +454,16 @@ def allocate_backorders(
         now = _clock(now)
         held, _owed = _claims(session, [variant_id], now).get(variant_id, (0, 0))
         free = variant.on_hand - held
-        owed_rows = session.scalars(
-            select(Reservation)
-            .where(
-                Reservation.variant_id == variant_id,
-                Reservation.state == HoldState.COMMITTED,
-                Reservation.backorder_quantity > 0,
-            )
-            .order_by(Reservation.committed_at, Reservation.id)
-            .with_for_update()
-        ).all()
+        owed_rows = locks.lock_reservations(
+            session,
+            (Reservation.variant_id == variant_id) & (Reservation.state == HoldState.COMMITTED)
+            & (Reservation.backorder_quantity > 0),
+            order_by=(Reservation.committed_at, Reservation.id),
+        )
         done: list[BackorderAllocation] = []
         for row in owed_rows:
             take = min(row.backorder_quantity, free)
-            if take <= 0:
+            if take <= 0 or (only_holds is not None and row.hold_ref not in only_holds):
                 break
             record_movement(
                 session,
@@ -474,6 +481,7 @@ def allocate_backorders(
     return done
 
 
+@unit_of_work
 def cancel_owed(
     session: Session, hold_ref: str, *, now: datetime | None = None, commit: bool = True
 ) -> int:
@@ -481,7 +489,7 @@ def cancel_owed(
     (the sold quantity shrinks by as much; nothing left stock, so no movement). Returns the
     number of units released."""
     with _unit(session, commit):
-        rows, _ = _lock_hold(session, hold_ref, variants=True)
+        rows, _ = _lock_hold(session, hold_ref)
         released = 0
         for row in rows:
             if row.state is HoldState.COMMITTED and row.backorder_quantity:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from app.models import HoldState, MovementReason, Product, Reservation, StockMovement, Variant
 
-from . import audit
+from . import audit, locks
 from .holds import (
     DEFAULT_HOLD_MAX_TTL_MINUTES,
     DEFAULT_HOLD_TTL_MINUTES,
@@ -46,7 +46,6 @@ from .holds import (
     HoldLine,
     HoldNotActive,
     HoldNotFound,
-    _hold_rows,
     _move,
     allocate_backorders,
     cancel_owed,
@@ -74,6 +73,7 @@ from .stock_ledger import (
     lock_variants,
     record_movement,
 )
+from .transactions import unit_of_work
 
 __all__ = [
     # availability
@@ -174,6 +174,7 @@ def _resolve_variant_id(session: Session, sku_or_id: str | int) -> int:
     return vid
 
 
+@unit_of_work
 def receive_stock(
     session: Session,
     variant_id: int,
@@ -226,6 +227,7 @@ ADJUSTABLE = frozenset(
 )
 
 
+@unit_of_work
 def adjust_stock(
     session: Session,
     sku_or_id: str | int,
@@ -294,7 +296,9 @@ def adjust_stock(
 def _release_newest_holds(
     session: Session, variant_id: int, units: int, now: datetime
 ) -> list[str]:
-    """Release whole live holds on a variant, newest first, until ``units`` are freed."""
+    """Release whole live holds on a variant, newest first, until ``units`` are freed. The
+    caller holds the variant's lock, so the live holds cannot change under it; the chosen
+    holds' rows are then locked together, in id order (``services.locks``)."""
     live = session.execute(
         select(Reservation.hold_ref, Reservation.quantity - Reservation.backorder_quantity)
         .where(
@@ -309,9 +313,15 @@ def _release_newest_holds(
     for hold_ref, stock_part in live:
         if units <= 0:
             break
-        _move(_hold_rows(session, hold_ref, lock=True), HoldState.RELEASED, now)
         released.append(hold_ref)
         units -= stock_part
+    if released:
+        rows = locks.lock_reservations(session, Reservation.hold_ref.in_(released))
+        by_hold: dict[str, list[Reservation]] = {}
+        for row in rows:
+            by_hold.setdefault(row.hold_ref, []).append(row)
+        for hold_ref in released:
+            _move(by_hold[hold_ref], HoldState.RELEASED, now)
     return released
 
 

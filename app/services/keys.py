@@ -1,8 +1,8 @@
 """License keys: importing a pool per digital variant, and claiming keys for order lines.
 
 A key is never given to two lines: keys are claimed under the variant's lock (every path that
-hands out keys locks the variant first) and, on Postgres, with ``FOR UPDATE SKIP LOCKED``, then
-moved to ``assigned`` with the line's id in the same transaction.
+hands out keys locks the variant first) and, on Postgres, with ``FOR NO KEY UPDATE SKIP
+LOCKED``, then moved to ``assigned`` with the line's id in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import begin_write
 from app.models import KeyState, LicenseKey, ProductKind, Variant
 
-from . import audit, inventory
+from . import audit, inventory, locks
 from .errors import DomainError
+from .transactions import unit_of_work
 
 MAX_KEY_LENGTH = 200
 
@@ -33,6 +33,7 @@ class ImportReport:
     variant_id: int
 
 
+@unit_of_work
 def import_keys(
     session: Session, sku: str, lines: Iterable[str], *, actor: str = "system",
     now: datetime | None = None,
@@ -41,11 +42,12 @@ def import_keys(
     file and against every key already known). The variant's stock grows by the number
     imported, through the ledger."""
     now = now or datetime.now(UTC)
-    begin_write(session)
-    variant = session.scalar(select(Variant).where(Variant.sku == sku))
-    if variant is None:
+    variant_id = session.scalar(select(Variant.id).where(Variant.sku == sku))
+    if variant_id is None:
         session.rollback()
         raise DomainError(f"No variant with SKU {sku}.")
+    # The variant first (its stock grows below), before the keys that reference it.
+    variant = locks.lock_variants(session, [variant_id])[variant_id]
     if variant.product.kind is not ProductKind.DIGITAL:
         session.rollback()
         raise DomainError(f"{sku} is not a digital product; it takes no license keys.")
@@ -83,10 +85,10 @@ def claim_keys(
     caller holds the variant's lock and owns the transaction."""
     if count <= 0:
         return []
-    keys = list(session.scalars(
+    keys = locks.skip_locked(session, locks.Kind.KEY, (
         select(LicenseKey)
         .where(LicenseKey.variant_id == variant_id, LicenseKey.state == KeyState.AVAILABLE)
-        .order_by(LicenseKey.id).limit(count).with_for_update(skip_locked=True)
+        .order_by(LicenseKey.id).limit(count)
     ))
     for key in keys:
         key.state = KeyState.ASSIGNED

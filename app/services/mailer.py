@@ -37,13 +37,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import begin_write
 from app.models import OutboxMessage, OutboxState
 from app.models.outbox import TRANSITIONS
 from app.money import format_money
 
+from . import locks
 from .errors import Conflict, NotFound
 from .notifications import SECRET_FIELDS, TEMPLATE_DIR
+from .transactions import unit_of_work
 
 log = logging.getLogger("holdfast.mail")
 
@@ -285,15 +286,15 @@ def send_pending(
     return report
 
 
+@unit_of_work
 def _claim_next(session: Session, config: Mapping[str, Any], now: datetime) -> Claim | None:
-    begin_write(session)
-    message = session.scalars(
+    claimed = locks.skip_locked(session, locks.Kind.LEAF, (
         select(OutboxMessage)
         .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
+    ))
+    message = claimed[0] if claimed else None
     if message is None:
         session.commit()
         return None
@@ -322,13 +323,10 @@ def _deliver(claim: Claim, transport: Transport, config: Mapping[str, Any]) -> E
     return None
 
 
+@unit_of_work
 def _record(session: Session, config: Mapping[str, Any], claim: Claim,
             error: Exception | None, now: datetime, report: SendReport) -> None:
-    begin_write(session)
-    message = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.id == claim.id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    message = locks.lock_leaf(session, OutboxMessage, claim.id)
     ours = (message.state is OutboxState.SENDING and message.attempts == claim.attempts
             and message.claimed_at == claim.claimed_at)
     if error is None:
@@ -369,19 +367,18 @@ def _mark_sent(message: OutboxMessage, now: datetime) -> None:
         message.context = {k: (ERASED if k in secrets else v) for k, v in message.context.items()}
 
 
+@unit_of_work
 def fail_interrupted(session: Session, config: Mapping[str, Any], *,
                      now: datetime | None = None) -> int:
     """Mark ``failed`` every message left ``sending`` longer than the sending timeout (its
     sender died mid-send; it may have gone out, so it is not resent). Returns how many."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(minutes=config["MAIL_SENDING_TIMEOUT_MINUTES"])
-    begin_write(session)
-    stuck = session.scalars(
+    stuck = locks.skip_locked(session, locks.Kind.LEAF, (
         select(OutboxMessage)
         .where(OutboxMessage.state == OutboxState.SENDING, OutboxMessage.claimed_at <= cutoff)
         .order_by(OutboxMessage.id)
-        .with_for_update(skip_locked=True)
-    ).all()
+    ))
     for message in stuck:
         move(message, OutboxState.FAILED)
         message.last_error = f"{INTERRUPTED} for Message-ID {message.message_id}"
@@ -393,14 +390,12 @@ def fail_interrupted(session: Session, config: Mapping[str, Any], *,
 # ---------------------------------------------------------------- the owner's handles
 
 
+@unit_of_work
 def retry_message(session: Session, message_id: int, *, now: datetime | None = None
                   ) -> OutboxMessage:
     """Send a failed (or waiting) message again at the next run, with a fresh set of attempts.
     Refuses a sent message and one being sent right now."""
-    begin_write(session)
-    message = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
-    ).first()
+    message = locks.lock_leaf(session, OutboxMessage, message_id)
     if message is None:
         session.rollback()
         raise NotFound(f"No email {message_id}.")

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from app.db import begin_write
 from app.models import PasswordResetToken, User
 
-from . import accounts, audit
+from . import accounts, audit, locks
 from .errors import DomainError
+from .transactions import unit_of_work
 
 TOKEN_TTL = timedelta(minutes=30)
 
@@ -60,18 +61,20 @@ def valid_token(session: Session, token: str, now: datetime | None = None) -> bo
     return row is not None and row.used_at is None and row.expires_at > now
 
 
+@unit_of_work
 def reset_password(
     session: Session, token: str, new_password: str, *, now: datetime | None = None
 ) -> User:
     now = now or datetime.now(UTC)
     accounts.validate_password(new_password)
     begin_write(session)
-    row = session.scalar(select(PasswordResetToken).where(
-        PasswordResetToken.token_hash == _hash(token)).with_for_update())
-    if row is None or row.used_at is not None or row.expires_at <= now:
+    found = session.scalar(select(PasswordResetToken).where(
+        PasswordResetToken.token_hash == _hash(token)))
+    user = locks.lock_user(session, found.user_id) if found is not None else None
+    row = locks.lock_leaf(session, PasswordResetToken, found.id) if found is not None else None
+    if row is None or user is None or row.used_at is not None or row.expires_at <= now:
         session.rollback()
         raise DomainError("This reset link has expired or was already used. Ask for a new one.")
-    user = session.get(User, row.user_id)
     user.password_hash = accounts.hash_password(new_password)
     user.failed_logins, user.locked_until = 0, None
     row.used_at = now

@@ -20,9 +20,15 @@ from sqlalchemy.orm import Session
 from app.db import begin_write
 from app.models import Checkout, CheckoutState, Payment, WebhookEvent, WebhookState
 from app.payments import provider_label
-from app.payments.base import PaymentProvider, PaymentRequest, PaymentStatus, ProviderError
+from app.payments.base import (
+    CreatedPayment,
+    PaymentProvider,
+    PaymentRequest,
+    PaymentStatus,
+    ProviderError,
+)
 
-from . import completion
+from . import completion, locks
 from .checkout import (
     CheckoutError,
     Phase,
@@ -35,6 +41,7 @@ from .checkout import (
     transition,
 )
 from .orders import OrderLinks
+from .transactions import unit_of_work
 
 
 def _now(now: datetime | None) -> datetime:
@@ -67,9 +74,33 @@ def authorize_payment(
 ) -> str:
     """Phase payment_authorization: create the payment with the provider for the snapshot total
     the shopper confirmed, and return the provider's approval URL. No lock is held during the
-    provider call. A provider failure undoes the earlier phases (the hold is released)."""
+    provider call. A provider failure undoes the earlier phases (the hold is released).
+
+    A double-clicked Pay is one payment: both clicks ask the provider with the same
+    idempotency key, get the same payment back, and are sent to the same approval page."""
     now = _now(now)
-    checkout = expire_if_due(session, session.get(Checkout, checkout_id), now)
+    expire_if_due(session, session.get(Checkout, checkout_id), now)
+    request = _prepare_payment(session, checkout_id, provider, urls, settings, now)
+    try:
+        created = provider.create(request)
+    except ProviderError as exc:
+        public_id = _payment_failed(session, checkout_id, provider.name, exc.message, now)
+        raise CheckoutError(
+            Phase.PAYMENT_AUTHORIZATION,
+            f"We could not reach {provider_label(provider.name)}. Nothing was charged and your "
+            "cart is as it was; please start checkout again.", status_code=502,
+            checkout_id=public_id,
+        ) from exc
+    return _record_payment(session, checkout_id, provider.name, request, created, now)
+
+
+@unit_of_work
+def _prepare_payment(
+    session: Session, checkout_id: int, provider: PaymentProvider, urls: Urls,
+    settings: Settings, now: datetime,
+) -> PaymentRequest:
+    """Check the checkout can be paid and its prices stand (under its lock); the request to
+    send. The attempt number in the idempotency key counts the payments recorded so far."""
     checkout = lock_checkout(session, checkout_id)
     if checkout.state is CheckoutState.EXPIRED:
         session.rollback()
@@ -106,28 +137,38 @@ def authorize_payment(
         idempotency_key=f"{checkout.public_id}-{attempt}", customer_email=checkout.email,
     )
     session.commit()
-    try:
-        created = provider.create(request)
-    except ProviderError as exc:
-        checkout = lock_checkout(session, checkout_id)
-        fail_checkout(session, checkout, Phase.PAYMENT_AUTHORIZATION,
-                      f"{provider.name}: {exc.message}", now=now)
-        session.commit()
-        raise CheckoutError(
-            Phase.PAYMENT_AUTHORIZATION,
-            f"We could not reach {provider_label(provider.name)}. Nothing was charged and your "
-            "cart is as it was; please start checkout again.", status_code=502,
-            checkout_id=checkout.public_id,
-        ) from exc
+    return request
+
+
+@unit_of_work
+def _payment_failed(session: Session, checkout_id: int, provider: str, message: str,
+                    now: datetime) -> str:
     checkout = lock_checkout(session, checkout_id)
+    fail_checkout(session, checkout, Phase.PAYMENT_AUTHORIZATION, f"{provider}: {message}",
+                  now=now)
+    session.commit()
+    return checkout.public_id
+
+
+@unit_of_work
+def _record_payment(
+    session: Session, checkout_id: int, provider: str, request: PaymentRequest,
+    created: CreatedPayment, now: datetime,
+) -> str:
+    """Record the provider's payment (once: a second click with the same key finds it)."""
+    checkout = lock_checkout(session, checkout_id)
+    payment = completion.find_payment(session, provider, created.provider_ref)
+    if payment is not None:
+        session.commit()
+        return payment.approval_url or created.approval_url
     session.add(Payment(
-        checkout_id=checkout.id, provider=provider.name, provider_ref=created.provider_ref,
+        checkout_id=checkout.id, provider=provider, provider_ref=created.provider_ref,
         status=created.status, amount_cents=request.amount_cents, currency=request.currency,
         approval_url=created.approval_url, created_at=now, updated_at=now,
     ))
     if checkout.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT):
         transition(session, checkout, CheckoutState.AWAITING_PAYMENT, Phase.PAYMENT_AUTHORIZATION,
-                   f"payment created with {provider.name}", now=now,
+                   f"payment created with {provider}", now=now,
                    provider_ref=created.provider_ref)
     session.commit()
     return created.approval_url
@@ -142,10 +183,16 @@ def receive_webhook(
     """Verify (raises InvalidSignature) and store a webhook. Returns the stored event and
     whether it is new (False: a duplicate, to acknowledge and ignore)."""
     event = provider.parse_webhook(headers, body)
-    now = _now(now)
+    return _store_webhook(session, provider.name, event, _now(now))
+
+
+@unit_of_work
+def _store_webhook(
+    session: Session, provider: str, event, now: datetime
+) -> tuple[WebhookEvent, bool]:
     begin_write(session)
     row = WebhookEvent(
-        provider=provider.name, event_id=event.event_id, kind=event.kind.value,
+        provider=provider, event_id=event.event_id, kind=event.kind.value,
         provider_ref=event.provider_ref, amount_cents=event.amount_cents,
         currency=event.currency, payload=dict(event.payload), state=WebhookState.RECEIVED,
         received_at=now,
@@ -156,7 +203,7 @@ def receive_webhook(
     except IntegrityError:
         session.rollback()
         existing = session.scalar(select(WebhookEvent).where(
-            WebhookEvent.provider == provider.name, WebhookEvent.event_id == event.event_id))
+            WebhookEvent.provider == provider, WebhookEvent.event_id == event.event_id))
         return existing, False
     return row, True
 
@@ -184,8 +231,14 @@ def process_webhook(
     except ProviderError as exc:
         session.rollback()
         state, error = WebhookState.FAILED, exc.message
-    begin_write(session)
-    row = session.get(WebhookEvent, webhook_id, populate_existing=True)
+    _record_processing(session, webhook_id, state, error, now)
+    return session.get(WebhookEvent, webhook_id)
+
+
+@unit_of_work
+def _record_processing(session: Session, webhook_id: int, state: WebhookState,
+                       error: str | None, now: datetime) -> None:
+    row = locks.lock_leaf(session, WebhookEvent, webhook_id)
     row.attempts += 1
     row.error = error
     if row.state is not WebhookState.PROCESSED:
@@ -193,7 +246,6 @@ def process_webhook(
     if state in (WebhookState.PROCESSED, WebhookState.IGNORED):
         row.processed_at = now
     session.commit()
-    return row
 
 
 # ---------------------------------------------------------------- reconciliation

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import begin_write
 from app.models import (
     MovementReason,
     Order,
@@ -27,9 +26,10 @@ from app.models import (
 )
 from app.payments.base import PaymentProvider, PaymentState
 
-from . import audit, inventory, notifications, orders
+from . import audit, inventory, locks, notifications, orders
 from .completion import CAPTURED_STATES, refund_through_provider
 from .errors import DomainError, NotFound
+from .transactions import unit_of_work
 
 REFUNDABLE = (OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.PARTIALLY_FULFILLED,
               OrderStatus.AWAITING_STOCK, OrderStatus.SHIPPED, OrderStatus.PARTIALLY_REFUNDED,
@@ -38,6 +38,13 @@ REFUNDABLE = (OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.PARTIALLY_FUL
 
 class RefundError(DomainError):
     status_code = 409
+
+
+def succeeded(session: Session, idempotency_key: str) -> bool:
+    """Whether a refund with this key went through."""
+    return session.scalar(select(Refund.id).where(
+        Refund.idempotency_key == idempotency_key,
+        Refund.status == RefundStatus.SUCCEEDED)) is not None
 
 
 def _captured_payment(session: Session, order_id: int) -> Payment:
@@ -63,38 +70,53 @@ def refund_order(
     idempotency_key: str | None = None,
     links: orders.OrderLinks | None = None,
     now: datetime | None = None,
+    also: Callable[[Session, Order], None] | None = None,
+    also_variants: list[int] = (),
 ) -> Refund:
     """Refund ``amount_cents`` (default: all that is left) of an order's payment and return
-    ``restock`` units ({order line id: quantity}) to stock."""
+    ``restock`` units ({order line id: quantity}) to stock.
+
+    Idempotent per ``idempotency_key``: a second call with the key (a double click) asks the
+    provider with the same key, and the order records the refund, its restock and its email
+    once. ``also(session, order)`` runs in the transaction that records it (a cancellation
+    cancels the order there too), after ``also_variants`` are locked with the restocked ones.
+    """
     now = now or datetime.now(UTC)
     key = idempotency_key or f"refund-{secrets.token_hex(12)}"
-    existing = session.scalar(select(Refund).where(Refund.idempotency_key == key))
-    if existing is not None and existing.status is RefundStatus.SUCCEEDED:
-        return existing
     order = session.scalar(select(Order).where(Order.number == order_number))
     if order is None:
         raise NotFound(f"No order {order_number}.")
-    if order.status not in REFUNDABLE:
-        raise RefundError(f"Order {order.number} is {order.status.value}; it cannot be refunded.")
-    if not reason.strip():
-        raise RefundError("Say why you are refunding.")
+    existing = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+    if existing is None or existing.status is not RefundStatus.SUCCEEDED:
+        if order.status not in REFUNDABLE:
+            raise RefundError(f"Order {order.number} is {order.status.value}; it cannot be "
+                              "refunded.")
+        if not reason.strip():
+            raise RefundError("Say why you are refunding.")
     payment = _captured_payment(session, order.id)
-    left = payment.captured_cents - payment.refunded_cents
-    amount = left if amount_cents is None else amount_cents
-    if amount <= 0 or amount > left:
-        raise RefundError(f"You can refund between 0.01 and {left / 100:.2f} {payment.currency} "
-                          "on this order.")
     lines = _restock_lines(session, order.id, restock or {})
-    state = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
-                         payment.currency, payment.captured_cents, payment.refunded_cents,
-                         payment.capture_ref)
-    refund = refund_through_provider(
-        session, providers(payment.provider), payment.id, state, amount, key, reason,
-        order_id=order.id, restock=bool(lines), actor=actor,
-    )
-    if refund.status is RefundStatus.FAILED:
-        raise RefundError(f"The provider refused the refund: {refund.error}")
-    _record(session, order.id, refund, lines, actor, now, links)
+    if existing is not None and existing.status is RefundStatus.SUCCEEDED:
+        refund = existing
+    else:
+        left = payment.captured_cents - payment.refunded_cents
+        amount = left if amount_cents is None else amount_cents
+        if amount <= 0 or amount > left:
+            raise RefundError(f"You can refund between 0.01 and {left / 100:.2f} "
+                              f"{payment.currency} on this order.")
+        state = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
+                             payment.currency, payment.captured_cents, payment.refunded_cents,
+                             payment.capture_ref)
+        refund = refund_through_provider(
+            session, providers(payment.provider), payment.id, state, amount, key, reason,
+            order_id=order.id, restock=bool(lines), actor=actor,
+        )
+        if refund.status is RefundStatus.FAILED:
+            raise RefundError(f"The provider refused the refund: {refund.error}")
+        if refund.status is RefundStatus.REQUESTED:
+            raise RefundError("This refund is still being processed; please check again in a "
+                              "minute.")
+    _record(session, order.id, refund.id, [(line.id, q) for line, q in lines], actor, now,
+            links, also, list(also_variants))
     return refund
 
 
@@ -113,30 +135,40 @@ def _restock_lines(
     return lines
 
 
+@unit_of_work
 def _record(
-    session: Session, order_id: int, refund: Refund, lines: list[tuple[OrderLine, int]],
+    session: Session, order_id: int, refund_id: int, lines: list[tuple[int, int]],
     actor: str, now: datetime, links: orders.OrderLinks | None,
+    also: Callable[[Session, Order], None] | None, also_variants: list[int],
 ) -> None:
-    begin_write(session)
-    order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    """The order's side of a refund, once per refund, in one transaction. Locks, in the one
+    order: the order, its payment, every variant restocked (and ``also_variants``) together in
+    id order, then whatever ``also`` needs after them (hold rows)."""
+    order = locks.lock_order(session, order_id)
     payment = _captured_payment(session, order.id)
-    if any(e.message.endswith(f"[refund {refund.id}]") for e in order.events):
-        session.commit()
-        return
-    for line, quantity in lines:
-        inventory.adjust_stock(session, line.variant_id, quantity, reason=f"refund {refund.id}",
-                               kind=MovementReason.RETURN, actor=actor, commit=False, now=now)
-    full = payment.refunded_cents >= payment.captured_cents
-    if order.status is not OrderStatus.CANCELLED:
-        order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
-    amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
-    orders.add_event(order, order.status, f"Refunded {amount}: {refund.reason} "
-                     f"[refund {refund.id}]", now)
-    if links is not None:
-        notifications.refunded(session, order, link=links.link(order),
-                               amount_cents=refund.amount_cents, currency=refund.currency,
-                               reason=refund.reason, refund_id=refund.id)
-    audit.record(session, "order.refunded", actor=actor, subject_type="order",
-                 subject_id=order.id, refund_id=refund.id, amount_cents=refund.amount_cents,
-                 restocked={str(line.id): q for line, q in lines})
+    locks.lock_payment(session, payment.id)
+    refund = session.get(Refund, refund_id)
+    restocked = [(session.get(OrderLine, line_id), q) for line_id, q in lines]
+    locks.lock_variants(session, [line.variant_id for line, _q in restocked] + also_variants)
+    if not any(e.message.endswith(f"[refund {refund.id}]") for e in order.events):
+        for line, quantity in sorted(restocked, key=lambda lq: lq[0].variant_id):
+            inventory.adjust_stock(session, line.variant_id, quantity,
+                                   reason=f"refund {refund.id}", kind=MovementReason.RETURN,
+                                   actor=actor, commit=False, now=now)
+        full = payment.refunded_cents >= payment.captured_cents
+        if order.status is not OrderStatus.CANCELLED:
+            order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+        amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
+        orders.add_event(order, order.status, f"Refunded {amount}: {refund.reason} "
+                         f"[refund {refund.id}]", now)
+        if links is not None:
+            notifications.refunded(session, order, link=links.link(order),
+                                   amount_cents=refund.amount_cents, currency=refund.currency,
+                                   reason=refund.reason, refund_id=refund.id)
+        audit.record(session, "order.refunded", actor=actor, subject_type="order",
+                     subject_id=order.id, refund_id=refund.id,
+                     amount_cents=refund.amount_cents,
+                     restocked={str(line.id): q for line, q in restocked})
+    if also is not None:
+        also(session, order)
     session.commit()

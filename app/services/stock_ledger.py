@@ -15,8 +15,8 @@ Promises:
 - A hold line is inserted only if its variant can give it, in one statement run after the
   variant row is locked (:func:`_insert_hold_line`), so live holds never claim more than is on
   hand.
-- Variant rows are locked in id order (``FOR UPDATE`` on Postgres, ``BEGIN IMMEDIATE`` on
-  SQLite), so two writers never deadlock.
+- Variant rows are locked in id order (``FOR NO KEY UPDATE`` on Postgres, ``BEGIN IMMEDIATE``
+  on SQLite), through :mod:`app.services.locks`, so two writers never deadlock.
 
 The helpers every stock service shares live here too: :func:`_clock` (``now`` must be
 timezone-aware UTC; read after the locks when not given) and :func:`_unit` (commit on success
@@ -47,9 +47,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.db import begin_write
 from app.models import HoldState, MovementReason, Reservation, StockMovement, Variant
 
+from . import locks
 from .errors import Conflict, DomainError, NotFound
 
 # ---------------------------------------------------------------- errors
@@ -184,7 +184,7 @@ def _statements() -> _Statements:
         lock=select(_V.id, _V.sku, _V.on_hand, _V.allow_backorder)
         .where(_V.id.in_(bindparam("ids", expanding=True)))
         .order_by(_V.id)
-        .with_for_update(),
+        .with_for_update(key_share=True),
         insert_hold_line=_insert_hold_line(),
     )
 
@@ -247,26 +247,15 @@ def _claims(session: Session, variant_ids: Iterable[int], now: datetime) -> dict
 
 
 def lock_variants(session: Session, variant_ids: Iterable[int]) -> dict[int, Variant]:
-    """Lock variant rows in id order (Postgres ``FOR UPDATE``; on SQLite the transaction's
-    BEGIN IMMEDIATE already serialises writers), so two transactions never deadlock."""
-    ids = sorted(set(variant_ids))
-    begin_write(session)
-    rows = session.scalars(
-        select(Variant)
-        .where(Variant.id.in_(ids))
-        .order_by(Variant.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
-    return {v.id: v for v in rows}
+    """Lock variant rows in id order (Postgres ``FOR NO KEY UPDATE``; on SQLite the
+    transaction's BEGIN IMMEDIATE already serialises writers), so two transactions never
+    deadlock (``services.locks``)."""
+    return locks.lock_variants(session, variant_ids)
 
 
 def _lock_stock_rows(session: Session, variant_ids: Iterable[int]) -> dict[int, Row]:
     """Like :func:`lock_variants` but reads only the stock columns (the hot path of a hold)."""
-    ids = sorted(set(variant_ids))
-    begin_write(session)
-    rows = _core(session).execute(_statements().lock, {"ids": ids}).all()
-    return {row.id: row for row in rows}
+    return locks.lock_variant_rows(session, _statements().lock, variant_ids)
 
 
 def record_movement(

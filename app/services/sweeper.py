@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session
 from app.db import begin_write
 from app.models import HoldState, Reservation, SweepRun
 
+from . import locks
+from .transactions import unit_of_work
+
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -43,10 +46,11 @@ def _expire_batch(session: Session, now: datetime, batch_size: int) -> int:
         .where(Reservation.state == HoldState.ACTIVE, Reservation.expires_at <= now)
         .order_by(Reservation.expires_at)
         .limit(batch_size)
-        .with_for_update(skip_locked=True)
+        .with_for_update(key_share=True, skip_locked=True)
     ).all()
     if not ids:
         return 0
+    locks.note_locked(session, locks.Kind.HOLD, ids, waits=False)
     session.execute(
         update(Reservation)
         .where(Reservation.id.in_(ids))
@@ -70,26 +74,52 @@ def sweep_expired_holds(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     now = now or datetime.now(UTC)
-    begin_write(session)
-    run = SweepRun(started_at=datetime.now(UTC), trigger=trigger[:32], expired_count=0, batches=0)
-    session.add(run)
-    session.commit()
+    run_id = _start_run(session, trigger)
+    batches = expired = 0
     try:
-        while max_batches is None or run.batches < max_batches:
-            begin_write(session)
-            expired = _expire_batch(session, now, batch_size)
-            if expired == 0:
+        while max_batches is None or batches < max_batches:
+            done = _sweep_batch(session, run_id, now, batch_size)
+            if done == 0:
                 break
-            run.expired_count += expired
-            run.batches += 1
-            session.commit()
-        begin_write(session)
-        run.finished_at = datetime.now(UTC)
-        session.commit()
+            expired += done
+            batches += 1
+        run = _finish_run(session, run_id)
     except BaseException:
         session.rollback()  # the run keeps the batches it committed and no finished_at
         raise
     return SweepResult(run.id, run.expired_count, run.batches, run.started_at, run.finished_at)
+
+
+@unit_of_work
+def _start_run(session: Session, trigger: str) -> int:
+    begin_write(session)
+    run = SweepRun(started_at=datetime.now(UTC), trigger=trigger[:32], expired_count=0, batches=0)
+    session.add(run)
+    session.commit()
+    return run.id
+
+
+@unit_of_work
+def _sweep_batch(session: Session, run_id: int, now: datetime, batch_size: int) -> int:
+    """One batch, and the run's count of it, in one short transaction (the run row has one
+    writer, its sweeper)."""
+    begin_write(session)
+    expired = _expire_batch(session, now, batch_size)
+    if expired:
+        run = session.get(SweepRun, run_id)
+        run.expired_count += expired
+        run.batches += 1
+    session.commit()
+    return expired
+
+
+@unit_of_work
+def _finish_run(session: Session, run_id: int) -> SweepRun:
+    begin_write(session)
+    run = session.get(SweepRun, run_id)
+    run.finished_at = datetime.now(UTC)
+    session.commit()
+    return run
 
 
 def last_sweep(session: Session) -> SweepRun | None:

@@ -27,7 +27,7 @@ from app.models import (
     OutboxMessage,
     OutboxState,
 )
-from app.services import mailer, notifications
+from app.services import locks, mailer, notifications
 from app.services.orders import new_order_number
 from tests.conftest import make_test_app
 from tests.factories import VariantFactory
@@ -133,8 +133,7 @@ def outbox(db) -> list[OutboxMessage]:
 def test_an_email_of_a_rolled_back_change_is_never_sent_and_a_committed_one_arrives_once(
     session, config, order, sink, db
 ):
-    begin_write(session)
-    order.status = OrderStatus.FULFILLED
+    locks.lock_order(session, order.id).status = OrderStatus.FULFILLED
     notifications.order_confirmed(session, order, link=link(order))
     session.rollback()
     assert mailer.send_pending(session, config, now=T0).sent == 0
@@ -470,9 +469,8 @@ def test_a_reset_link_is_erased_once_sent_and_never_sent_after_it_expired(
                                  expires_minutes=30, user_id=2, now=T0)
     session.commit()
     sent_in_time, _late = outbox(db)
-    begin_write(session)
-    session.get(OutboxMessage, sent_in_time.id).next_attempt_at = T0
-    session.get(OutboxMessage, _late.id).next_attempt_at = at(31)
+    locks.lock_leaf(session, OutboxMessage, sent_in_time.id).next_attempt_at = T0
+    locks.lock_leaf(session, OutboxMessage, _late.id).next_attempt_at = at(31)
     session.commit()
 
     assert mailer.send_pending(session, config, now=at(1)).sent == 1

@@ -1,0 +1,281 @@
+"""A flash sale on the real stack: B buyers race through HTTP for S units of one variant.
+
+    .venv/bin/python bench/flash_sale.py                       # 1,000 buyers, 100 units
+    .venv/bin/python bench/flash_sale.py --buyers 200 --stock 20 --workers 4 --threads 4
+    .venv/bin/python bench/flash_sale.py --database sqlite --no-redis
+
+It starts the stack (``bench/stack.py``: gunicorn with production settings, Postgres, Redis and
+an RQ worker), sets the variant to S units, and sends every buyer at once through the flow a
+browser takes: the product page, add to cart, the checkout form, place the order, pay with
+testpay (its approval page, Approve), the return from the provider, and the "Confirming your
+payment" page polled until the order shows. testpay's webhook is delivered by the RQ worker (a
+thread without Redis), so the return and the webhook race each other as in production.
+
+It prints one JSON object: orders, units sold, oversold, refused with a message, 5xx, paid
+without an order, p50/p99 per step, buyers per second; then runs ``flask holdfast verify``.
+Figures are kept in docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from bench.stack import DEFAULT_PG, Stack, set_stock
+
+SKU = "BEANIE-GREY"
+PRODUCT_SLUG = "ribbed-knit-beanie"
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+POLL_SECONDS = 2.0  # what the settling page's hx-trigger asks of a browser
+REFUSAL_WORDS = ("sold out", "left", "try again", "no longer")
+
+
+def _token(html: str) -> str | None:
+    match = CSRF.search(html)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+@dataclass
+class Tally:
+    """What the buyers saw. ``timings[step]`` are seconds per request."""
+
+    outcomes: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+    timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    server_errors: list[str] = field(default_factory=list)
+    refusals: Counter = field(default_factory=Counter)
+
+
+class Buyer:
+    def __init__(self, base: str, variant_id: int, n: int, tally: Tally, timeout: float) -> None:
+        self.base = base
+        self.variant_id = variant_id
+        self.n = n
+        self.tally = tally
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def request(self, http: aiohttp.ClientSession, step: str, method: str, url: str,
+                      **kwargs: Any) -> tuple[int, str, aiohttp.ClientResponse]:
+        started = time.perf_counter()
+        async with http.request(method, url if url.startswith("http") else self.base + url,
+                                allow_redirects=False, **kwargs) as response:
+            body = await response.text()
+        self.tally.timings[step].append(time.perf_counter() - started)
+        self.tally.statuses[response.status] += 1
+        if response.status >= 500:
+            self.tally.server_errors.append(f"{step} {response.status}: {body[:200]!r}")
+        return response.status, body, response
+
+    async def follow(self, http, step: str, response: aiohttp.ClientResponse):
+        location = response.headers.get("Location", "")
+        return await self.request(http, step, "GET", location)
+
+    async def run(self) -> str:
+        jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+        async with aiohttp.ClientSession(cookie_jar=jar, timeout=self.timeout) as http:
+            try:
+                return await self._shop(http)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                self.tally.server_errors.append(f"buyer {self.n}: {type(exc).__name__}: {exc}")
+                return "gave_up"
+
+    def _refused(self, step: str, status: int, body: str) -> str:
+        if 400 <= status < 500 and any(word in body.lower() for word in REFUSAL_WORDS):
+            self.tally.refusals[step] += 1
+            return "refused"
+        return "error" if status >= 500 else f"unexpected_{step}_{status}"
+
+    async def _shop(self, http: aiohttp.ClientSession) -> str:
+        status, body, _ = await self.request(
+            http, "product_page", "GET", f"/products/{PRODUCT_SLUG}?variant={self.variant_id}")
+        if status != 200:
+            return self._refused("product_page", status, body)
+        token = _token(body)
+        status, body, _ = await self.request(
+            http, "cart_add", "POST", "/cart/add", headers={"HX-Request": "true"},
+            data={"csrf_token": token, "variant_id": str(self.variant_id), "quantity": "1"})
+        if status != 200:
+            return self._refused("cart_add", status, body)
+        status, body, _ = await self.request(http, "checkout_form", "GET", "/checkout")
+        if status != 200:
+            return self._refused("checkout_form", status, body)
+        token = _token(body)
+        status, body, response = await self.request(
+            http, "place_order", "POST", "/checkout", data={
+                "csrf_token": token, "email": f"buyer{self.n}@example.com",
+                "full_name": f"Buyer {self.n}", "address_line1": f"{self.n} Harbour Road",
+                "city": "Portsmouth", "postal_code": "PO1 2AB", "country": "GB"})
+        if status != 303:
+            return self._refused("place_order", status, body)
+        status, body, _ = await self.follow(http, "review_page", response)
+        if status != 200:
+            return self._refused("review_page", status, body)
+        pay_url = re.search(r'action="([^"]+/pay)"', body)
+        status, body, response = await self.request(
+            http, "pay", "POST", pay_url.group(1),
+            data={"csrf_token": _token(body), "payment_provider": "testpay"})
+        if status != 303:
+            return self._refused("pay", status, body)
+        status, body, _ = await self.follow(http, "provider_page", response)
+        approve = re.search(r'action="([^"]+/approve)"', body)
+        status, body, response = await self.request(
+            http, "approve", "POST", approve.group(1), data={"csrf_token": _token(body)})
+        if status != 303:
+            return self._refused("approve", status, body)
+        status, body, response = await self.follow(http, "return", response)
+        return await self._settle(http, status, body, response)
+
+    async def _settle(self, http, status: int, body: str, response) -> str:
+        """Follow the return like a browser: to the order page, or poll the settling page."""
+        deadline = time.monotonic() + 60
+        while True:
+            if status == 303 and "/orders/" in response.headers.get("Location", ""):
+                status, body, _ = await self.follow(http, "order_page", response)
+                return "ordered" if status == 200 and "HF-" in body else f"order_page_{status}"
+            redirect = response.headers.get("HX-Redirect")
+            if redirect:
+                status, body, _ = await self.request(http, "order_page", "GET", redirect)
+                return "ordered" if status == 200 else f"order_page_{status}"
+            if status != 200 or "Confirming your payment" not in body:
+                return self._refused("return", status, body)
+            if time.monotonic() > deadline:
+                return "never_confirmed"
+            await asyncio.sleep(POLL_SECONDS)
+            poll = re.search(r'hx-get="([^"]+/status)"', body)
+            status, body, response = await self.request(
+                http, "status_poll", "GET", poll.group(1), headers={"HX-Request": "true"})
+
+
+async def race(base_url: str, variant_id: int, buyers: int, timeout: float = 120) -> Tally:
+    tally = Tally()
+    crowd = [Buyer(base_url, variant_id, n, tally, timeout) for n in range(buyers)]
+    results = await asyncio.gather(*(buyer.run() for buyer in crowd))
+    tally.outcomes.update(results)
+    return tally
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def _sale_facts(session, variant_id: int) -> dict[str, int]:
+    """From the rows: orders, units sold from this variant, captured testpay payments that
+    have no live order and no full refund."""
+    from sqlalchemy import func, select
+
+    from app.models import Order, OrderLine, OrderStatus, Payment, TestpayPayment
+
+    live = (OrderStatus.CANCELLED, OrderStatus.PENDING_PAYMENT)
+    orders = session.scalar(select(func.count(Order.id)).where(Order.status.not_in(live)))
+    sold = session.scalar(
+        select(func.coalesce(func.sum(OrderLine.quantity), 0))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(OrderLine.variant_id == variant_id, Order.status.not_in(live))
+    )
+    captured = session.execute(
+        select(TestpayPayment.ref, TestpayPayment.captured_cents, TestpayPayment.refunded_cents)
+        .where(TestpayPayment.captured_cents > 0)
+    ).all()
+    with_order = set(session.scalars(
+        select(Payment.provider_ref).join(Order, Order.id == Payment.order_id)
+        .where(Payment.provider == "testpay", Order.status.not_in(live))
+    ))
+    orphans = sum(1 for ref, cap, refunded in captured if ref not in with_order and refunded < cap)
+    return {"orders": int(orders), "units_sold": int(sold), "paid_without_order": orphans,
+            "captured_payments": len(captured)}
+
+
+def report(tally: Tally, facts: dict[str, int], stock: int, buyers: int, seconds: float,
+           verify: tuple[int, str]) -> dict[str, Any]:
+    steps = {
+        step: {"n": len(values), "p50_ms": round(statistics.median(values) * 1000, 1),
+               "p99_ms": round(_percentile(values, 99) * 1000, 1)}
+        for step, values in tally.timings.items()
+    }
+    server_errors = sum(n for status, n in tally.statuses.items() if status >= 500)
+    return {
+        "buyers": buyers,
+        "stock": stock,
+        "orders": facts["orders"],
+        "units_sold": facts["units_sold"],
+        "oversold": max(0, facts["units_sold"] - stock),
+        "refused_with_message": tally.outcomes.get("refused", 0),
+        "refused_at": dict(tally.refusals),
+        "outcomes": dict(tally.outcomes),
+        "http_5xx": server_errors,
+        "paid_without_order": facts["paid_without_order"],
+        "seconds": round(seconds, 2),
+        "buyers_per_second": round(buyers / seconds, 1) if seconds else None,
+        "requests": sum(tally.statuses.values()),
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+        "steps": steps,
+        "verify": {"exit_code": verify[0], "output": verify[1].strip()[-2000:]},
+        "first_errors": tally.server_errors[:5],
+    }
+
+
+def run_flash_sale(stack: Stack, *, buyers: int, stock: int, timeout: float = 120) -> dict:
+    """Set the variant to ``stock`` units, race ``buyers`` at it, and report (stack started)."""
+    variant_id = stack.run_in_app(set_stock, SKU, stock)
+    started = time.perf_counter()
+    tally = asyncio.run(race(stack.base_url, variant_id, buyers, timeout))
+    seconds = time.perf_counter() - started
+    stack.wait_for_queue()
+    facts = stack.run_in_app(_sale_facts, variant_id)
+    verify = stack.flask("holdfast", "verify")
+    return report(tally, facts, stock, buyers, seconds,
+                  (verify.returncode, verify.stdout + verify.stderr))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buyers", type=int, default=1000)
+    parser.add_argument("--stock", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--pg-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_PG),
+                        help="a Postgres server to create the sale's database on")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL",
+                                                              "redis://127.0.0.1:6379/9"))
+    parser.add_argument("--no-redis", action="store_true", help="no Redis, no RQ worker")
+    parser.add_argument("--keep", action="store_true", help="keep the database and logs")
+    args = parser.parse_args(argv)
+
+    stack = Stack(database=args.database, workers=args.workers, threads=args.threads,
+                  redis_url=None if args.no_redis else args.redis_url, pg_base_url=args.pg_url,
+                  keep=args.keep)
+    with stack:
+        result = run_flash_sale(stack, buyers=args.buyers, stock=args.stock)
+        result["stack"] = {"database": args.database, "workers": args.workers,
+                           "threads": args.threads, "redis": not args.no_redis,
+                           "cpus": os.cpu_count()}
+        if args.keep:
+            result["stack"]["dir"] = str(stack.dir)
+    print(json.dumps(result, indent=2))
+    ok = (result["http_5xx"] == 0 and result["oversold"] == 0
+          and result["paid_without_order"] == 0 and result["verify"]["exit_code"] == 0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
