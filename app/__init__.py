@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import load_config
+from .config import check_payment_providers, load_config
 from .db import Database, Timeouts, close_session, get_session
 
 
@@ -28,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if overrides:
         app.config.update(overrides)
+    check_payment_providers(app.config)
 
     app.extensions["holdfast.db"] = Database(app.config["DATABASE_URL"],
                                              Timeouts.from_config(app.config))
@@ -36,6 +37,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     transactions.configure(app.config.get("DB_RETRY_ATTEMPTS", transactions.ATTEMPTS))
 
+    from . import input_guard
+
+    input_guard.install(app)  # before the blueprints: their <int:…> rules use its converter
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -68,6 +72,8 @@ def _finish_session(exc: BaseException | None = None) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     from .extensions import csrf, htmx, limiter, login_manager
     from .models import User
 
@@ -84,9 +90,14 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        if not user_id.isdigit():
+        if not user_id.isdigit() or len(user_id) > 10:
             return None
-        user = get_session().get(User, int(user_id))
+        try:
+            user = get_session().get(User, int(user_id))
+        except DBAPIError:  # the database is down: this request goes on (to its 503) anonymous
+            get_session().rollback()
+            app.logger.warning("could not load user %s: the database did not answer", user_id)
+            return None
         return user if user is not None and user.active else None
 
 

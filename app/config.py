@@ -74,6 +74,39 @@ def secret_key_from_instance(instance_path: str) -> str:
     return key
 
 
+REAL_PROVIDERS = {
+    "paypal": ("PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_ID"),
+    "stripe": ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"),
+    "razorpay": ("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"),
+}
+
+
+def check_payment_providers(config: dict[str, Any]) -> None:
+    """Refuse a payment set-up that cannot take money: an unknown provider anywhere; in
+    production, no real provider, a real one without its keys, or testpay listed while it is
+    disabled (it is disabled in production unless ``TESTPAY_ENABLED=true``)."""
+    providers = config.get("PAYMENT_PROVIDERS") or []
+    unknown = [p for p in providers if p not in REAL_PROVIDERS and p != "testpay"]
+    if unknown:
+        raise ConfigError(f"PAYMENT_PROVIDERS names an unknown provider: {', '.join(unknown)} "
+                          f"(known: testpay, {', '.join(REAL_PROVIDERS)})")
+    if config.get("ENV_NAME") != "production":
+        return
+    real = [p for p in providers if p in REAL_PROVIDERS]
+    if not real:
+        raise ConfigError("Production needs a real payment provider: set PAYMENT_PROVIDERS to "
+                          "paypal, stripe or razorpay (with its keys; see docs/PAYMENTS.md). "
+                          "testpay takes no money.")
+    for name in real:
+        missing = [key for key in REAL_PROVIDERS[name] if not config.get(key)]
+        if missing:
+            raise ConfigError(f"PAYMENT_PROVIDERS enables {name}, but {', '.join(missing)} "
+                              "is not set")
+    if "testpay" in providers and not config.get("TESTPAY_ENABLED"):
+        raise ConfigError("PAYMENT_PROVIDERS lists testpay, which is disabled in production: "
+                          "remove it, or set TESTPAY_ENABLED=true for a test shop")
+
+
 def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     environment = env.get("HOLDFAST_ENV", env.get("FLASK_ENV", "development")).lower()

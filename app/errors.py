@@ -1,14 +1,28 @@
 """Error pages: every error a visitor can cause answers a styled 4xx page (or JSON for JSON
-clients and HTMX fragments for swaps), never a bare 500."""
+clients and HTMX fragments for swaps), never a bare 500. A database that is busy, restarting
+or unreachable answers 503 with ``Retry-After`` and a page that says to try again; so does a
+payment provider that is not configured or cannot be reached."""
 
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from .input_guard import UnsafeInput, ValueTooLong
+from .payments import ProviderError, UnknownProvider
+from .services import transactions
 from .services.errors import DomainError
+from .services.transactions import TransientDatabaseError
 from .web import render_page
+
+
+def _discard_session() -> None:
+    """The request's session may sit on a broken connection: start the error page afresh."""
+    from .db import close_session
+
+    close_session()
 
 MESSAGES = {
     400: "That request could not be understood.",
@@ -21,7 +35,9 @@ MESSAGES = {
     422: "Some of what you sent is not valid.",
     429: "Too many requests. Please wait a moment and try again.",
     500: "Something went wrong on our side. Nothing was changed; please try again.",
+    503: "The shop is very busy right now. Nothing was changed; please try again in a moment.",
 }
+RETRY_AFTER_SECONDS = 2
 
 
 def _wants_json() -> bool:
@@ -32,15 +48,23 @@ def _wants_json() -> bool:
     )
 
 
-def error_response(status: int, message: str | None = None):
+def error_response(status: int, message: str | None = None, retry_after: int | None = None):
     message = message or MESSAGES.get(status, "Something went wrong.")
     if _wants_json():
         response = jsonify({"error": message, "status": status})
         response.status_code = status
-        return response
-    return render_page(
-        "errors/error.html", block="error", status=status, code=status, message=message
-    )
+    else:
+        response = render_page(
+            "errors/error.html", block="error", status=status, code=status, message=message
+        )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def busy_response(kind: str):
+    """503 for a database that could not do it now (counted by ``services.transactions``)."""
+    return error_response(503, TransientDatabaseError(kind).message, RETRY_AFTER_SECONDS)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -52,12 +76,37 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        return error_response(exc.status_code, exc.message)
+        return error_response(exc.status_code, exc.message, getattr(exc, "retry_after", None))
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        _discard_session()
+        kind = transactions.classify(exc)
+        if kind is None:
+            app.logger.exception("database error on %s %s", request.method, request.path)
+            return error_response(500)
+        transactions.give_up(kind, f"{request.method} {request.url_rule or request.path}", exc)
+        return busy_response(kind)
+
+    @app.errorhandler(ProviderError)
+    def provider_error(exc: ProviderError):
+        app.logger.warning("payment provider unavailable on %s %s: %s", request.method,
+                           request.path, exc.message)
+        return error_response(503, "That way of paying is not available right now. Nothing was "
+                              "charged; please try again later or choose another.",
+                              RETRY_AFTER_SECONDS)
+
+    @app.errorhandler(UnknownProvider)
+    def unknown_provider(exc: UnknownProvider):
+        app.logger.error("payment provider misconfigured: %s", exc)
+        return error_response(503, "That way of paying is not available right now. Nothing was "
+                              "charged; please choose another.", RETRY_AFTER_SECONDS)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         status = exc.code or 500
-        message = MESSAGES.get(status, exc.description)
+        ours = isinstance(exc, UnsafeInput | ValueTooLong)
+        message = exc.description if ours else MESSAGES.get(status, exc.description)
         response = error_response(status, message)
         if status == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)

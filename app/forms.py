@@ -14,11 +14,18 @@ from wtforms.validators import (
     Regexp,
 )
 
+from .input_guard import MAX_ID
 from .services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 
+def an_id(message: str) -> NumberRange:
+    """An id field: a whole number the database can hold (anything else names nothing)."""
+    return NumberRange(min=1, max=MAX_ID, message=message)
+
+
 class AddToCartForm(FlaskForm):
-    variant_id = IntegerField("Option", validators=[InputRequired("Choose an option.")])
+    variant_id = IntegerField("Option", validators=[
+        InputRequired("Choose an option."), an_id("That item is not in our catalogue.")])
     quantity = IntegerField(
         "Quantity",
         default=1,
@@ -30,7 +37,8 @@ class AddToCartForm(FlaskForm):
 
 
 class UpdateCartForm(FlaskForm):
-    variant_id = IntegerField("Item", validators=[InputRequired("Which item?")])
+    variant_id = IntegerField("Item", validators=[
+        InputRequired("Which item?"), an_id("That item is not in your cart.")])
     quantity = IntegerField(
         "Quantity",
         validators=[
@@ -114,7 +122,7 @@ class PayForm(FlaskForm):
 
 
 class ConfirmPricesForm(FlaskForm):
-    seen_total_cents = IntegerField(validators=[InputRequired()])
+    seen_total_cents = IntegerField(validators=[InputRequired(), NumberRange(min=0, max=MAX_ID)])
 
 
 class ActionForm(FlaskForm):
@@ -140,7 +148,8 @@ class ResetPasswordForm(FlaskForm):
 
 
 class ReturnForm(FlaskForm):
-    line_id = IntegerField(validators=[InputRequired("Which item?")])
+    line_id = IntegerField(validators=[
+        InputRequired("Which item?"), an_id("That item is not part of this order.")])
     quantity = IntegerField(
         "Quantity",
         validators=[InputRequired("How many?"), NumberRange(min=1, max=999,

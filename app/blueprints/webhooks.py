@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from app import jobs
 from app.db import get_session
 from app.extensions import csrf
-from app.payments import InvalidSignature, ProviderError, get_provider
+from app.payments import InvalidSignature, MalformedWebhook, ProviderError, get_provider
 from app.queue import enqueue
 from app.services import payments
 from app.services.orders import OrderLinks
@@ -27,6 +27,9 @@ def receive(provider: str):
     try:
         event, new = payments.receive_webhook(session, adapter, request.headers,
                                               request.get_data(cache=False))
+    except MalformedWebhook as exc:
+        current_app.logger.warning("webhook %s refused: %s", provider, exc)
+        return jsonify({"error": "malformed webhook"}), 400
     except InvalidSignature as exc:
         current_app.logger.warning("webhook %s refused: %s", provider, exc)
         return jsonify({"error": "invalid signature"}), 400

@@ -10,6 +10,7 @@ from typing import Any
 from .base import (
     CreatedPayment,
     InvalidSignature,
+    MalformedWebhook,
     PaymentProvider,
     PaymentRequest,
     PaymentState,
@@ -49,6 +50,7 @@ __all__ = [
     "PROVIDERS",
     "CreatedPayment",
     "InvalidSignature",
+    "MalformedWebhook",
     "PaymentProvider",
     "PaymentRequest",
     "PaymentState",

@@ -45,6 +45,11 @@ class InvalidSignature(Exception):
     """A webhook (or a return) whose signature is missing, forged, stale or malformed."""
 
 
+class MalformedWebhook(InvalidSignature):
+    """A webhook whose fields cannot be ours (an id, reference, currency or amount that no
+    payment of ours could have), whatever its signature says."""
+
+
 class PaymentStatus(enum.StrEnum):
     """What the provider says of a payment.
 

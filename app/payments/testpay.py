@@ -177,10 +177,12 @@ class TestpayProvider:
         try:
             t = int(parts["t"])
             given = parts["v1"]
-        except (KeyError, ValueError) as exc:
+            sign(b"", self.secret, t)  # a timestamp that cannot be formatted is malformed too
+        except (KeyError, ValueError, OverflowError) as exc:
             raise InvalidSignature("malformed Testpay-Signature header") from exc
         expected = sign(body, self.secret, t).split("v1=", 1)[1]
-        if not hmac.compare_digest(expected, given):
+        # Bytes, not str: compare_digest refuses a str with characters beyond ASCII.
+        if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
             raise InvalidSignature("signature does not match")
         if abs(time.time() - t) > TOLERANCE_SECONDS:
             raise InvalidSignature("signature is too old")
@@ -192,7 +194,7 @@ class TestpayProvider:
                 provider_ref=str(data["payment_ref"]), amount_cents=int(data["amount"]),
                 currency=str(data["currency"]), raw_type=str(payload["type"]), payload=payload,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise InvalidSignature(f"malformed webhook body: {exc}") from exc
 
     def verify_return(self, provider_ref: str, params: Mapping[str, str]) -> PaymentState:

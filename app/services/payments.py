@@ -22,11 +22,13 @@ from app.models import Checkout, CheckoutState, Payment, WebhookEvent, WebhookSt
 from app.payments import provider_label
 from app.payments.base import (
     CreatedPayment,
+    MalformedWebhook,
     PaymentProvider,
     PaymentRequest,
     PaymentStatus,
     ProviderError,
 )
+from app.payments.base import WebhookEvent as WebhookEventData
 
 from . import completion, locks
 from .checkout import (
@@ -183,7 +185,33 @@ def receive_webhook(
     """Verify (raises InvalidSignature) and store a webhook. Returns the stored event and
     whether it is new (False: a duplicate, to acknowledge and ignore)."""
     event = provider.parse_webhook(headers, body)
+    _check_fits(event)
     return _store_webhook(session, provider.name, event, _now(now))
+
+
+MAX_AMOUNT_CENTS = 2**31 - 1
+
+
+def _check_fits(event: WebhookEventData) -> None:
+    """Refuse (400) a verified event whose fields no payment of ours could have, before it
+    reaches a column too small for it."""
+    def text(value, limit: int) -> bool:
+        return isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value
+
+    problems = []
+    if not text(event.event_id, 200):
+        problems.append("event id")
+    if event.provider_ref is not None and not text(event.provider_ref, 120):
+        problems.append("payment reference")
+    if event.currency is not None and not (
+            text(event.currency, 3) and len(event.currency) == 3 and event.currency.isascii()
+            and event.currency.isalpha()):
+        problems.append("currency")
+    if event.amount_cents is not None and not (
+            isinstance(event.amount_cents, int) and 0 <= event.amount_cents <= MAX_AMOUNT_CENTS):
+        problems.append("amount")
+    if problems:
+        raise MalformedWebhook(f"malformed webhook: {', '.join(problems)} out of range")
 
 
 @unit_of_work

@@ -30,11 +30,12 @@ def test_health_answers_503_when_the_database_is_unreachable(url):
     assert body["checks"]["database"]["status"] == "error"
 
 
-def test_pages_answer_a_styled_500_not_a_crash_when_the_database_is_gone():
+def test_pages_answer_a_styled_503_not_a_crash_when_the_database_is_gone():
     app = make_test_app("sqlite:////nonexistent-dir/for/holdfast/shop.db")
     response = app.test_client().get("/")
-    assert response.status_code == 500
-    assert "Something went wrong" in response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert "please try again" in response.get_data(as_text=True)
 
 
 def test_health_checks_redis_when_configured(database_url, redis_url):
