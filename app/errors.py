@@ -68,6 +68,13 @@ def busy_response(kind: str):
 
 
 def register_error_handlers(app: Flask) -> None:
+    @app.after_request
+    def retry_after(response):
+        """Every 503 (a busy database refused in place by a view, too) says when to retry."""
+        if response.status_code == 503:
+            response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+        return response
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
         return error_response(
