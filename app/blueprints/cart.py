@@ -20,6 +20,11 @@ def _view():
     )
 
 
+def _summary():
+    """Enough of the cart for the add-to-cart answer and its badge (one query)."""
+    return cart_service.cart_summary(get_session(), current_cart_id())
+
+
 def _first_error(form) -> str:
     for errors in form.errors.values():
         if errors:
@@ -39,7 +44,7 @@ def _refused(message: str, status: int, back: str):
         block="result",
         ok=False,
         message=message,
-        cart=_view(),
+        cart=_summary(),
         back=back,
         status=status,
     )
@@ -67,7 +72,7 @@ def add():
         flash(change.notice, "info")
     if wants_fragment():
         return render_page(
-            "cart/result.html", block="result", ok=True, message=message, cart=_view()
+            "cart/result.html", block="result", ok=True, message=message, cart=_summary()
         )
     flash(message, "success")
     return redirect(url_for("cart.show"), code=303)

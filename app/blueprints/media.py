@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, make_response, request
+from sqlalchemy.orm import undefer
 
 from app.db import get_session
 from app.models import ProductImage
@@ -12,7 +13,7 @@ bp = Blueprint("media", __name__, url_prefix="/media")
 
 @bp.get("/images/<int:image_id>")
 def image(image_id: int):
-    img = get_session().get(ProductImage, image_id)
+    img = get_session().get(ProductImage, image_id, options=[undefer(ProductImage.data)])
     if img is None:
         abort(404)
     response = make_response(img.data)

@@ -239,6 +239,17 @@ def cart_view(session: Session, cart_id: int | None, currency: str = "USD") -> C
     return CartView(cart_id, views, views[0].variant.currency if views else currency)
 
 
+@dataclass(frozen=True)
+class CartSummary:
+    """What the badge and the add-to-cart answer show: how many items."""
+
+    count: int
+
+
+def cart_summary(session: Session, cart_id: int | None) -> CartSummary:
+    return CartSummary(cart_count(session, cart_id))
+
+
 def cart_count(session: Session, cart_id: int | None) -> int:
     if cart_id is None:
         return 0

@@ -436,8 +436,9 @@ def cancel_active_for_carts(
                  if c.active_cart_id in cart_ids
                  and c.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)]
     refs = [c.hold_ref for c in checkouts if c.hold_ref]
-    held = session.scalars(select(Reservation.variant_id).where(Reservation.hold_ref.in_(refs)))
-    locks.lock_variants(session, [*held, *also_variants])
+    held = list(session.scalars(select(Reservation.variant_id)
+                                .where(Reservation.hold_ref.in_(refs)))) if refs else []
+    inventory.lock_stock(session, [*held, *also_variants])
     for checkout in checkouts:
         outcome = _undo_hold(session, checkout, now)
         transition(session, checkout, CheckoutState.CANCELLED, checkout.phase, reason, now=now,

@@ -68,6 +68,7 @@ from .stock_ledger import (
     _claims,
     _clock,
     _core,
+    _lock_stock_rows,
     _statements,
     _unit,
     lock_variants,
@@ -84,6 +85,7 @@ __all__ = [
     "ADJUSTABLE",
     "Adjustment",
     "adjust_stock",
+    "lock_stock",
     "lock_variants",
     "receive_stock",
     "record_movement",
@@ -163,6 +165,12 @@ def availability_of(session: Session, variant_id: int, now: datetime | None = No
 
 
 # ---------------------------------------------------------------- receiving stock
+
+
+def lock_stock(session: Session, variant_ids: Iterable[int]) -> None:
+    """Lock variants (in id order) without loading them: for a caller about to change holds
+    on them, which must hold their locks first."""
+    _lock_stock_rows(session, variant_ids)
 
 
 def _resolve_variant_id(session: Session, sku_or_id: str | int) -> int:
