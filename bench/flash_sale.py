@@ -233,17 +233,58 @@ def report(tally: Tally, facts: dict[str, int], stock: int, buyers: int, seconds
     }
 
 
+def _cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time so far of the stack's processes (with their children), of every Postgres
+    process on this machine, and of this process (the load generator). Linux only."""
+    tick = os.sysconf("SC_CLK_TCK")
+    usage: dict[str, float] = {}
+    parents: dict[int, int] = {}
+    own: dict[int, float] = {}
+    names: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                head, _, tail = f.read().rpartition(")")
+        except OSError:
+            continue
+        fields = tail.split()
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        own[pid] = (int(fields[11]) + int(fields[12])) / tick
+        names[pid] = head.partition("(")[2]
+    roots = {proc.pid: name for name, proc in stack.processes}
+    for pid in own:
+        ancestor, hops = pid, 0
+        while ancestor not in roots and ancestor in parents and hops < 10:
+            ancestor, hops = parents[ancestor], hops + 1
+        if ancestor in roots:
+            key = "app_servers" if roots[ancestor] == "gunicorn" else "rq_workers"
+            usage[key] = usage.get(key, 0.0) + own[pid]
+        elif names[pid].startswith("postgres"):
+            usage["postgres"] = usage.get("postgres", 0.0) + own[pid]
+    times = os.times()
+    usage["load_generator"] = times.user + times.system
+    return usage
+
+
 def run_flash_sale(stack: Stack, *, buyers: int, stock: int, timeout: float = 120) -> dict:
     """Set the variant to ``stock`` units, race ``buyers`` at it, and report (stack started)."""
     variant_id = stack.run_in_app(set_stock, SKU, stock)
+    cpu_before = _cpu_seconds(stack)
     started = time.perf_counter()
     tally = asyncio.run(race(stack.base_url, variant_id, buyers, timeout))
     seconds = time.perf_counter() - started
     stack.wait_for_queue()
+    cpu_after = _cpu_seconds(stack)
     facts = stack.run_in_app(_sale_facts, variant_id)
     verify = stack.flask("holdfast", "verify")
-    return report(tally, facts, stock, buyers, seconds,
-                  (verify.returncode, verify.stdout + verify.stderr))
+    result = report(tally, facts, stock, buyers, seconds,
+                    (verify.returncode, verify.stdout + verify.stderr))
+    result["cpu_seconds"] = {k: round(v - cpu_before.get(k, 0.0), 2)
+                             for k, v in sorted(cpu_after.items())}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

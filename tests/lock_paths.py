@@ -316,6 +316,59 @@ PATHS: dict[str, LockPath] = {p.name: p for p in [
 ]}
 
 
+# ---------------------------------------------------------------- double clicks
+
+
+def run_refund_once(ctx, session, world, number):
+    """The owner's refund button, clicked twice: one idempotency key per click of the page."""
+    refunds.refund_order(session, ctx.providers, number, amount_cents=700, reason="race",
+                         actor="race", idempotency_key=f"page-{number}", links=ctx.links)
+
+
+def check_cancelled_once(session, items) -> None:
+    from app.models import OrderStatus, Payment, Refund
+
+    for number in items:
+        order = session.scalar(select(Order).where(Order.number == number))
+        assert order.status is OrderStatus.CANCELLED, (number, order.status)
+        payment = session.scalar(select(Payment).where(Payment.order_id == order.id))
+        assert payment.refunded_cents == payment.captured_cents, number
+        assert len(session.scalars(select(Refund).where(Refund.order_id == order.id)).all()) == 1
+
+
+def check_paid_once(session, items) -> None:
+    from app.models import Payment
+
+    for checkout_id in items:
+        assert len(session.scalars(
+            select(Payment).where(Payment.checkout_id == checkout_id)).all()) == 1, checkout_id
+
+
+def check_refunded_once(session, items) -> None:
+    from app.models import Payment
+
+    for number in items:
+        order = session.scalar(select(Order).where(Order.number == number))
+        payment = session.scalar(select(Payment).where(Payment.order_id == order.id))
+        assert payment.refunded_cents == 700, (number, payment.refunded_cents)
+
+
+@dataclass(frozen=True)
+class DoubleClick:
+    name: str
+    build: Callable
+    run: Callable
+    check: Callable
+    items: int
+
+
+DOUBLE_CLICKS: dict[str, DoubleClick] = {d.name: d for d in [
+    DoubleClick("cancel_twice", build_paid, run_cancel, check_cancelled_once, 5),
+    DoubleClick("pay_twice", build_reserved, run_pay, check_paid_once, 5),
+    DoubleClick("refund_twice", build_paid, run_refund_once, check_refunded_once, 5),
+]}
+
+
 def returns_of(session) -> list[int]:
     return list(session.scalars(select(Return.id)))
 

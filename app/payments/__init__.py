@@ -33,6 +33,14 @@ class UnknownProvider(LookupError):
     pass
 
 
+# The settings a provider cannot work without; missing, it is not offered (a 503, never a 500).
+REQUIRED_SETTINGS = {
+    "paypal": ("PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET"),
+    "stripe": ("STRIPE_SECRET_KEY",),
+    "razorpay": ("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET"),
+}
+
+
 def provider_label(name: str) -> str:
     return PROVIDERS[name][2] if name in PROVIDERS else name
 
@@ -41,6 +49,9 @@ def get_provider(name: str, settings: Mapping[str, Any]) -> PaymentProvider:
     """The adapter for ``name``, configured from ``settings`` (the app's config)."""
     if name not in PROVIDERS:
         raise UnknownProvider(f"unknown payment provider {name!r}")
+    missing = [key for key in REQUIRED_SETTINGS.get(name, ()) if not settings.get(key)]
+    if missing:
+        raise ProviderError(f"{name} is not configured: {', '.join(missing)} not set")
     module_name, class_name, _label = PROVIDERS[name]
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(settings)

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from app.db import begin_write
 from app.models import Cart, CartLine, Product, Variant, utcnow
@@ -227,7 +227,7 @@ def cart_view(session: Session, cart_id: int | None, currency: str = "USD") -> C
         session.scalars(
             select(CartLine)
             .where(CartLine.cart_id == cart_id)
-            .options(selectinload(CartLine.variant).selectinload(Variant.product))
+            .options(joinedload(CartLine.variant).joinedload(Variant.product))
             .order_by(CartLine.id)
         )
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import Category, Product, Variant
 
@@ -110,7 +110,7 @@ def category_products(
 def get_product(session: Session, slug: str) -> Product:
     product = session.scalar(
         _listing(select(Product))
-        .options(selectinload(Product.category))
+        .options(joinedload(Product.category))
         .where(Product.slug == slug)
     )
     if product is None:

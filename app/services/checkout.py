@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.db import begin_write
 from app.models import (
@@ -242,7 +242,7 @@ def _validated_lines(session: Session, cart_id: int, max_per_line: int) -> list[
     """Phase cart_validation: a cart with lines of active products in one currency."""
     lines = list(session.scalars(
         select(CartLine).where(CartLine.cart_id == cart_id)
-        .options(selectinload(CartLine.variant).selectinload(Variant.product))
+        .options(joinedload(CartLine.variant).joinedload(Variant.product))
         .order_by(CartLine.id)
     ))
     if not lines:

@@ -78,11 +78,15 @@ def authorize_payment(
     the shopper confirmed, and return the provider's approval URL. No lock is held during the
     provider call. A provider failure undoes the earlier phases (the hold is released).
 
-    A double-clicked Pay is one payment: both clicks ask the provider with the same
-    idempotency key, get the same payment back, and are sent to the same approval page."""
+    A double-clicked Pay is one payment: a click that finds a payment still waiting for the
+    shopper's approval (same provider, same amount) is sent to its approval page, and two
+    clicks at the same instant ask the provider with the same idempotency key and get the
+    same payment back."""
     now = _now(now)
     expire_if_due(session, session.get(Checkout, checkout_id), now)
     request = _prepare_payment(session, checkout_id, provider, urls, settings, now)
+    if isinstance(request, str):
+        return request
     try:
         created = provider.create(request)
     except ProviderError as exc:
@@ -96,13 +100,19 @@ def authorize_payment(
     return _record_payment(session, checkout_id, provider.name, request, created, now)
 
 
+# A payment still waiting for the shopper is offered again for this long (a second click on
+# Pay, or a shopper back from the provider's page without paying); later, a new one is made.
+REUSE_WAITING_PAYMENT_FOR = timedelta(minutes=10)
+
+
 @unit_of_work
 def _prepare_payment(
     session: Session, checkout_id: int, provider: PaymentProvider, urls: Urls,
     settings: Settings, now: datetime,
-) -> PaymentRequest:
+) -> PaymentRequest | str:
     """Check the checkout can be paid and its prices stand (under its lock); the request to
-    send. The attempt number in the idempotency key counts the payments recorded so far."""
+    send, or the approval URL of the payment already waiting for the shopper. The attempt
+    number in the idempotency key counts the payments recorded so far."""
     checkout = lock_checkout(session, checkout_id)
     if checkout.state is CheckoutState.EXPIRED:
         session.rollback()
@@ -126,6 +136,16 @@ def _prepare_payment(
                      phase=Phase.PRICE_LOCK, snapshot_total_cents=drift.snapshot_total_cents,
                      current_total_cents=drift.current_total_cents,
                      percent=round(drift.percent, 3))
+    waiting = session.scalar(
+        select(Payment).where(Payment.checkout_id == checkout.id,
+                              Payment.provider == provider.name,
+                              Payment.status == PaymentStatus.PENDING,
+                              Payment.amount_cents == checkout.total_cents,
+                              Payment.created_at > now - REUSE_WAITING_PAYMENT_FOR)
+        .order_by(Payment.id.desc()).limit(1))
+    if waiting is not None and waiting.approval_url:
+        session.commit()
+        return waiting.approval_url
     attempt = (session.scalar(select(func.count(Payment.id)).where(
         Payment.checkout_id == checkout.id)) or 0) + 1
     checkout.payment_provider = provider.name

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from app.services import verify
 from tests.conftest import make_test_app
-from tests.lock_paths import PATHS, Context, make_world
+from tests.lock_paths import DOUBLE_CLICKS, PATHS, Context, make_world
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def _worker(url: str, name: str, conn) -> None:  # runs in a spawned process
         if task is None:
             break
         path_name, world, items, start_at = task
-        path = PATHS[path_name]
+        path = PATHS.get(path_name) or DOUBLE_CLICKS[path_name]
         before = metrics.snapshot()
         done = refused = 0
         errors: list[str] = []
@@ -104,6 +104,25 @@ def _deadlocks(url: str) -> int:
     return int(count)
 
 
+def _race(workers, url: str, tasks: list[tuple[str, object, list]]) -> list[dict]:
+    """Send each worker its task at one start instant; assert neither failed nor deadlocked."""
+    deadlocks_before = _deadlocks(url)
+    start_at = time.time() + 0.3
+    for conn, (name, world, items) in zip(workers, tasks, strict=True):
+        conn.send((name, world, items, start_at))
+    results = []
+    for conn in workers:
+        assert conn.poll(180), "a race worker never finished"
+        results.append(conn.recv())
+    errors = [e for r in results for e in r["errors"]]
+    assert not errors, "\n".join(errors[:3])
+    assert _deadlocks(url) == deadlocks_before, "Postgres detected a deadlock"
+    retried = {k: v for r in results for k, v in r["counters"].items() if "deadlock" in k}
+    assert not retried, f"deadlocks were retried: {retried}"
+    assert sum(r["done"] for r in results) > 0, results
+    return results
+
+
 @pytest.mark.parametrize("first,second", PAIRS, ids=[f"{a}-vs-{b}" for a, b in PAIRS])
 def test_two_paths_racing_on_the_same_rows_never_deadlock(first, second, workers, pg_migrated,
                                                            request):
@@ -119,24 +138,37 @@ def test_two_paths_racing_on_the_same_rows_never_deadlock(first, second, workers
     finally:
         session.close()
     database.engine.dispose()
-    deadlocks_before = _deadlocks(pg_migrated)
-
-    start_at = time.time() + 0.3
-    for conn, name, its in zip(workers, (first, second), items, strict=True):
-        conn.send((name, world, its, start_at))
-    results = []
-    for conn in workers:
-        assert conn.poll(180), "a race worker never finished"
-        results.append(conn.recv())
-
-    errors = [e for r in results for e in r["errors"]]
-    assert not errors, "\n".join(errors[:3])
-    assert _deadlocks(pg_migrated) == deadlocks_before, "Postgres detected a deadlock"
-    retried = {k: v for r in results for k, v in r["counters"].items() if "deadlock" in k}
-    assert not retried, f"deadlocks were retried: {retried}"
-    assert sum(r["done"] for r in results) > 0, results
+    _race(workers, pg_migrated, [(first, world, items[0]), (second, world, items[1])])
     session = database.session_factory()
     try:
+        assert verify.check_all(session) == []
+    finally:
+        session.close()
+        database.dispose()
+
+
+@pytest.mark.parametrize("name", list(DOUBLE_CLICKS))
+def test_a_double_click_raced_in_two_processes_is_one_action(name, workers, pg_migrated,
+                                                              request):
+    """Both processes act on the same items at the same instant, as a double-clicked button
+    does: one cancellation, one payment, one refund each, and both clicks succeed."""
+    request.getfixturevalue("_truncated_pg")
+    click = DOUBLE_CLICKS[name]
+    app = make_test_app(pg_migrated)
+    database = app.extensions["holdfast.db"]
+    ctx = Context(database.session_factory, dict(app.config))
+    session = database.session_factory()
+    try:
+        world = make_world(session)
+        items = click.build(ctx, session, world, click.items)
+    finally:
+        session.close()
+    database.engine.dispose()
+    results = _race(workers, pg_migrated, [(name, world, items), (name, world, items)])
+    assert [r["done"] for r in results] == [click.items, click.items], results
+    session = database.session_factory()
+    try:
+        click.check(session, items)
         assert verify.check_all(session) == []
     finally:
         session.close()

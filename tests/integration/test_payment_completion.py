@@ -3,7 +3,7 @@
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.models import Checkout as CheckoutRow
 from app.models import (
@@ -165,7 +165,12 @@ def test_a_second_captured_payment_for_one_checkout_is_refunded(app, db):
     fill_cart(browser, (variant, 1))
     path = checkout_path(start_checkout(browser))
     first = approval_ref(pay(browser, path))
-    second = approval_ref(pay(browser, path))  # the shopper opened two payment tabs
+    assert approval_ref(pay(browser, path)) == first  # a second click: the same payment
+    # Eleven minutes later the shopper, who left that tab open, pays again in another.
+    db.execute(update(Payment).values(
+        created_at=datetime.now(UTC) - timedelta(minutes=11)))
+    second = approval_ref(pay(browser, path))
+    assert second != first
     for ref in (first, second):
         browser.get(f"/testpay/pay/{ref}")
         browser.post(f"/testpay/pay/{ref}/approve")
