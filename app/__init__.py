@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from .config import check_payment_providers, load_config
-from .db import Database, Timeouts, close_session, get_session
+from .db import Timeouts, close_session, get_session
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -30,10 +30,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
     check_payment_providers(app.config)
 
-    app.extensions["holdfast.db"] = Database(app.config["DATABASE_URL"],
-                                             Timeouts.from_config(app.config))
-    app.teardown_appcontext(_finish_session)
     from .services import transactions
+
+    app.extensions["holdfast.db"] = transactions.open_database(
+        app.config["DATABASE_URL"], Timeouts.from_config(app.config))
+    app.teardown_appcontext(_finish_session)
 
     transactions.configure(app.config.get("DB_RETRY_ATTEMPTS", transactions.ATTEMPTS))
 

@@ -20,7 +20,7 @@ CLI commands, jobs and tests open their own with ``session_factory()``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,16 +125,19 @@ def _refuse_deferred_sqlite_writes(session: Session, _ctx, _instances) -> None:
 class Database:
     """The engine and session factory of one app, stored in ``app.extensions['holdfast.db']``."""
 
-    def __init__(self, url: str, timeouts: Timeouts = Timeouts()) -> None:
-        from app.services import locks, transactions
-
+    def __init__(
+        self, url: str, timeouts: Timeouts = Timeouts(),
+        session_hooks: Iterable[Callable[[sessionmaker], None]] = (),
+    ) -> None:
+        """``session_hooks`` each get the session factory to listen on (the app's are the
+        lock-order check and the commit watch: ``services.transactions.open_database``)."""
         self.url = url
         self.engine = make_engine(url, timeouts=timeouts)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         if is_sqlite(url):
             event.listen(self.session_factory, "before_flush", _refuse_deferred_sqlite_writes)
-        locks.install(self.session_factory)
-        transactions.install(self.session_factory)
+        for hook in session_hooks:
+            hook(self.session_factory)
 
     def dispose(self) -> None:
         self.engine.dispose()

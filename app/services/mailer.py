@@ -455,12 +455,14 @@ def dispatch(config: Mapping[str, Any]) -> threading.Thread | None:
 
 
 def _send_in_thread(config: dict[str, Any], factory: Callable[[], Session] | None) -> None:
-    from app.db import Database
+    from app.db import Timeouts
+
+    from .transactions import open_database
 
     own = None
     try:
         if factory is None:
-            own = Database(config["DATABASE_URL"])
+            own = open_database(config["DATABASE_URL"], Timeouts.from_config(config))
             factory = own.session_factory
         with factory() as session:
             send_all_due(session, config)

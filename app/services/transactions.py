@@ -39,7 +39,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import metrics
+from app.db import WRITE_OPTION, Database, Timeouts
 
+from . import locks
 from .errors import DomainError
 
 log = logging.getLogger("holdfast.db")
@@ -127,8 +129,6 @@ def _is_nested(session: Session, kwargs: dict[str, Any]) -> bool:
         return True
     if not session.in_transaction():
         return False
-    from app.db import WRITE_OPTION
-
     return bool(session.connection().get_execution_options().get(WRITE_OPTION))
 
 
@@ -170,6 +170,12 @@ def _safe_rollback(session: Session) -> None:
         session.rollback()
     except DBAPIError:  # the connection is gone; the session starts over with a new one
         session.close()
+
+
+def open_database(url: str, timeouts: Timeouts = Timeouts()) -> Database:
+    """The app's database: sessions checked for the lock order (``services.locks``) and
+    watched while committing (a connection lost then is never retried)."""
+    return Database(url, timeouts, session_hooks=(locks.install, install))
 
 
 def install(session_factory) -> None:
