@@ -36,7 +36,9 @@ FORM_FIELDS = sorted({
     for name, value in vars(cls).items()
     if hasattr(value, "field_class") and name != "csrf_token"
 })
-QUERY_NAMES = ["q", "page", "sort", "variant", "variant_id", "next", "t"]
+QUERY_NAMES = ["q", "page", "sort", "variant", "variant_id", "next", "t",  # and what providers
+               "razorpay_payment_id", "razorpay_order_id", "razorpay_signature",  # return with
+               "session_id", "token", "PayerID"]
 
 nul_text = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=12), st.text(max_size=12))
 long_text = st.text(alphabet="xyz é€", min_size=300, max_size=3000)
@@ -79,7 +81,15 @@ def _fingerprint(engine) -> tuple:
 def shop(database_url):
     """A shop with something behind every route: a product, a shopper with a reserved
     checkout, a paid order, a payment waiting at testpay."""
-    app = make_test_app(database_url, RATELIMIT_ENABLED=False)
+    unreachable = "http://127.0.0.1:9"  # every provider is enabled; none can be reached
+    app = make_test_app(
+        database_url, RATELIMIT_ENABLED=False,
+        PAYMENT_PROVIDERS=["testpay", "paypal", "stripe", "razorpay"],
+        PAYPAL_CLIENT_ID="id", PAYPAL_CLIENT_SECRET="secret", PAYPAL_WEBHOOK_ID="wh",
+        PAYPAL_BASE_URL=unreachable, STRIPE_SECRET_KEY="sk_test_x",
+        STRIPE_WEBHOOK_SECRET="whsec_x", STRIPE_API_BASE=unreachable, RAZORPAY_KEY_ID="rzp",
+        RAZORPAY_KEY_SECRET="secret", RAZORPAY_WEBHOOK_SECRET="wh",
+        RAZORPAY_BASE_URL=unreachable)
     engine = app.extensions["holdfast.db"].engine.execution_options(isolation_level="AUTOCOMMIT")
     from sqlalchemy.orm import sessionmaker
 
@@ -100,7 +110,7 @@ def shop(database_url):
         "ref": [ref],
         "order_id": [ref],
         "token": ["not-a-token"],
-        "provider": ["testpay"],
+        "provider": ["testpay", "paypal", "stripe", "razorpay"],
         "image_id": ["1"],
     }
     yield app, browser, engine, valid, db
