@@ -202,16 +202,7 @@ def returned(public_id: str):
 def status(public_id: str):
     """Polled by the 'confirming your payment' page until the payment settles."""
     checkout = _checkout(public_id)
-    order = orders.order_for_checkout(get_session(), checkout.id)
-    if checkout.state is CheckoutState.COMPLETED and order is not None:
-        result = completion.Completion("completed", "Your order is confirmed.", order.number)
-    elif checkout.state in (CheckoutState.FAILED, CheckoutState.EXPIRED,
-                            CheckoutState.CANCELLED):
-        result = completion.Completion("failed", checkout.failure_reason
-                                       or "This checkout has ended.")
-    else:
-        result = completion.Completion("pending", "Confirming your payment…")
-    return _answer(public_id, result)
+    return _answer(public_id, completion.outcome_of(get_session(), checkout.id))
 
 
 def _answer(public_id: str, result: completion.Completion):

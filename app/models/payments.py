@@ -69,6 +69,11 @@ class Refund(Base):
     # When the refund was last claimed or answered (a claim older than a few minutes belongs
     # to a caller that died while asking the provider, and may be taken over).
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the order recorded the refund (its status, timeline, restock and email); a
+    # succeeded refund without it is repaired by reconciliation.
+    applied_at: Mapped[datetime | None] = mapped_column(default=None)
+    # {order line id: units} returned to stock with this refund.
+    restock_lines: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
 
 
 class WebhookState(enum.StrEnum):

@@ -42,7 +42,14 @@ from app.models import (
 from app.payments.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 
 from . import fulfillment, inventory, locks, notifications, orders
-from .checkout import Phase, fail_checkout, lock_checkout, record_event, transition
+from .checkout import (
+    TRANSITIONS,
+    Phase,
+    fail_checkout,
+    lock_checkout,
+    record_event,
+    transition,
+)
 from .transactions import unit_of_work
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
@@ -64,6 +71,43 @@ class Completion:
 
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
+
+
+LATE_REFUNDED = ("Your payment arrived after your reservation ended and the items had sold "
+                 "out. We have refunded it in full.")
+
+
+def outcome_of(session: Session, checkout_id: int) -> Completion:
+    """What the shopper is told of a checkout whose payment was reported, asked again and
+    again (the return, the status page's polls, a second report): the same answer as the
+    first report gave."""
+    checkout = session.get(Checkout, checkout_id, populate_existing=True)
+    order = orders.order_for_checkout(session, checkout_id)
+    refunded = session.scalar(
+        select(Payment.id).where(Payment.checkout_id == checkout_id,
+                                 Payment.captured_cents > 0, Payment.refunded_cents > 0)
+    ) is not None
+    if checkout.state is CheckoutState.COMPLETED and order is not None:
+        if order.status is OrderStatus.CANCELLED:
+            return Completion("refunded", "This order was cancelled and your payment refunded "
+                              "in full.", order.number, checkout.public_id)
+        return Completion("completed", "Your order is confirmed.", order.number,
+                          checkout.public_id)
+    if checkout.state in (CheckoutState.FAILED, CheckoutState.EXPIRED,
+                          CheckoutState.CANCELLED):
+        if refunded:
+            message = (LATE_REFUNDED if checkout.failure_phase == Phase.STOCK_COMMIT.value
+                       else "We could not complete your order and have refunded your payment "
+                       "in full.")
+            return Completion("refunded", message, checkout_public_id=checkout.public_id)
+        if checkout.state is CheckoutState.EXPIRED:
+            message = "Your hold expired before your payment arrived. Nothing was charged."
+        elif checkout.failure_phase == Phase.PAYMENT_AUTHORIZATION.value:
+            message = "We could not complete your payment. Nothing was charged."
+        else:
+            message = "This checkout has ended. Nothing was charged."
+        return Completion("failed", message, checkout_public_id=checkout.public_id)
+    return Completion("pending", "Confirming your payment…", checkout_public_id=checkout.public_id)
 
 
 def find_payment(session: Session, provider: str, provider_ref: str) -> Payment | None:
@@ -146,21 +190,39 @@ def _refunded_at_provider(
     session: Session, payment_id: int, state: PaymentState, now: datetime
 ) -> Completion:
     """The provider reports money already returned for a payment with no order (for example
-    a refund event that arrived before the capture): record the refund; make no order."""
+    a refund event that arrived before the capture): record the refund, make no order, and
+    end the checkout if it still holds stock (its hold is released). Locks: the checkout, its
+    pending order, the payment, then the hold's variants and rows."""
     payment = session.get(Payment, payment_id)
     checkout = lock_checkout(session, payment.checkout_id)
+    order = locks.lock_order(session, payment.order_id) if payment.order_id else None
+    locks.lock_payment(session, payment_id)
     key = f"provider-{payment.provider}-{payment.provider_ref}"
     if session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is None:
         session.add(Refund(
             payment_id=payment.id, idempotency_key=key, amount_cents=state.refunded_cents,
             currency=state.currency, reason="refunded at the provider before an order existed",
-            status=RefundStatus.SUCCEEDED, created_at=now,
+            status=RefundStatus.SUCCEEDED, created_at=now, updated_at=now, applied_at=now,
         ))
         record_event(session, checkout, "refund", "payment refunded at the provider; no order",
                      phase=Phase.PAYMENT_CAPTURE, amount_cents=state.refunded_cents)
+    if CheckoutState.FAILED in TRANSITIONS[checkout.state] and \
+            checkout.state is not CheckoutState.FAILED:
+        def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
+            if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
+                return "no order to cancel"
+            order.status = OrderStatus.CANCELLED
+            orders.add_event(order, OrderStatus.CANCELLED, "Payment refunded before it "
+                             "completed; nothing is owed.", at)
+            return f"order {order.number} cancelled"
+
+        fail_checkout(session, checkout, Phase.PAYMENT_CAPTURE,
+                      "the payment was refunded at the provider before it was captured",
+                      now=now, extra_undo={Phase.ORDER_CREATION: cancel_order,
+                                           Phase.PAYMENT_AUTHORIZATION: lambda *_: "refunded"})
     session.commit()
-    return Completion("refunded", "This payment was refunded.",
-                      checkout_public_id=checkout.public_id)
+    return Completion("refunded", "This payment was refunded; your order was not placed and "
+                      "nothing is owed.", checkout_public_id=checkout.public_id)
 
 
 @dataclass(frozen=True)
@@ -217,8 +279,7 @@ def _complete(
     payment = session.get(Payment, payment_id)
     checkout = session.get(Checkout, payment.checkout_id)
     if claim.outcome == "done":
-        return Completion("completed", "Your order is confirmed.", claim.order_number,
-                          checkout.public_id)
+        return outcome_of(session, checkout.id)
     if claim.outcome == "busy":
         return Completion("in_progress", "Confirming your payment…", claim.order_number,
                           checkout.public_id)
@@ -322,7 +383,7 @@ REFUND_WAIT_SECONDS = 15.0
 def refund_through_provider(
     session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
     amount_cents: int, key: str, reason: str, *, order_id: int | None = None,
-    restock: bool = False, actor: str = "system",
+    restock_lines: dict[str, int] | None = None, actor: str = "system",
 ) -> Refund:
     """Refund through the provider and record it, once per ``key``.
 
@@ -333,7 +394,7 @@ def refund_through_provider(
     payment counts a refund once. A provider failure is recorded as a failed refund for the
     owner to see and retry, never hidden."""
     claim, refund = _claim_refund(session, payment_id, state, amount_cents, key, reason,
-                                  order_id, restock, actor)
+                                  order_id, restock_lines or {}, actor)
     if claim == "done":
         return refund
     if claim == "busy":
@@ -353,7 +414,7 @@ def refund_through_provider(
 @unit_of_work
 def _claim_refund(
     session: Session, payment_id: int, state: PaymentState, amount_cents: int, key: str,
-    reason: str, order_id: int | None, restock: bool, actor: str,
+    reason: str, order_id: int | None, restock_lines: dict[str, int], actor: str,
 ) -> tuple[str, Refund]:
     """``claimed`` (ask the provider), ``busy`` (another caller is asking) or ``done``."""
     if order_id is not None:
@@ -364,8 +425,9 @@ def _claim_refund(
     if refund is None:
         refund = Refund(payment_id=payment_id, order_id=order_id, idempotency_key=key,
                         amount_cents=amount_cents, currency=state.currency, reason=reason,
-                        restock=restock, actor=actor, status=RefundStatus.REQUESTED,
-                        created_at=now, updated_at=now)
+                        restock=bool(restock_lines), restock_lines=restock_lines or None,
+                        actor=actor, status=RefundStatus.REQUESTED, created_at=now,
+                        updated_at=now)
         session.add(refund)
         session.commit()
         return "claimed", refund
@@ -411,6 +473,8 @@ def _record_refund(
     refund.status, refund.error, refund.provider_refund_id = status, error, provider_refund_id
     refund.updated_at = datetime.now(UTC)
     if status is RefundStatus.SUCCEEDED:
+        if order_id is None:  # nothing else records it: no order, nothing to restock
+            refund.applied_at = refund.updated_at
         payment.refunded_cents += refund.amount_cents
         payment.status = (PaymentStatus.REFUNDED if payment.refunded_cents >= state.captured_cents
                           else PaymentStatus.PARTIALLY_REFUNDED)
@@ -439,8 +503,7 @@ def _abort(
             money = f"void failed: {exc.message}"
     checkout = _abort_record(session, payment_id, captured, phase, reason, now, money, late)
     if late:
-        message = ("Your payment arrived after your reservation ended and the items had sold "
-                   "out. We have refunded it in full.")
+        message = LATE_REFUNDED
     elif captured is not None:
         message = "We could not complete your order and have refunded your payment in full."
     else:
@@ -486,6 +549,11 @@ def _abort_record(
             items=[(line.name, line.quantity) for line in checkout.lines],
             payment_ref=payment.provider_ref,
         )
+    abort_refund = session.scalar(select(Refund.id).where(
+        Refund.idempotency_key == f"abort-{payment.provider}-{payment.provider_ref}",
+        Refund.status == RefundStatus.SUCCEEDED, Refund.applied_at.is_(None)))
+    if abort_refund is not None:  # the leaf row last, as the lock order asks
+        locks.lock_leaf(session, Refund, abort_refund).applied_at = now
     session.commit()
     return checkout
 

@@ -243,6 +243,7 @@ def adjust_stock(
     *,
     reason: str,
     kind: MovementReason = MovementReason.ADJUST,
+    reference: str | None = None,
     actor: str = "system",
     actor_id: int | None = None,
     force: bool = False,
@@ -277,7 +278,8 @@ def adjust_stock(
                 )
             released = _release_newest_holds(session, variant_id, held - (before + delta), now)
         movement = record_movement(
-            session, variant, delta, kind, actor=actor, note=reason.strip(), now=now
+            session, variant, delta, kind, reference=reference, actor=actor,
+            note=reason.strip(), now=now
         )
         session.flush()
         audit.record(

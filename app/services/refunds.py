@@ -108,15 +108,16 @@ def refund_order(
                              payment.capture_ref)
         refund = refund_through_provider(
             session, providers(payment.provider), payment.id, state, amount, key, reason,
-            order_id=order.id, restock=bool(lines), actor=actor,
+            order_id=order.id, restock_lines={str(line.id): q for line, q in lines},
+            actor=actor,
         )
         if refund.status is RefundStatus.FAILED:
             raise RefundError(f"The provider refused the refund: {refund.error}")
         if refund.status is RefundStatus.REQUESTED:
             raise RefundError("This refund is still being processed; please check again in a "
                               "minute.")
-    _record(session, order.id, refund.id, [(line.id, q) for line, q in lines], actor, now,
-            links, also, list(also_variants))
+    apply_refund(session, refund.id, actor=actor, links=links, now=now, also=also,
+                 also_variants=list(also_variants))
     return refund
 
 
@@ -136,25 +137,33 @@ def _restock_lines(
 
 
 @unit_of_work
-def _record(
-    session: Session, order_id: int, refund_id: int, lines: list[tuple[int, int]],
-    actor: str, now: datetime, links: orders.OrderLinks | None,
-    also: Callable[[Session, Order], None] | None, also_variants: list[int],
+def apply_refund(
+    session: Session, refund_id: int, *, actor: str = "system",
+    links: orders.OrderLinks | None = None, now: datetime | None = None,
+    also: Callable[[Session, Order], None] | None = None, also_variants: list[int] = (),
 ) -> None:
-    """The order's side of a refund, once per refund, in one transaction. Locks, in the one
-    order: the order, its payment, every variant restocked (and ``also_variants``) together in
-    id order, then whatever ``also`` needs after them (hold rows)."""
-    order = locks.lock_order(session, order_id)
-    payment = _captured_payment(session, order.id)
-    locks.lock_payment(session, payment.id)
+    """The order's side of a succeeded refund, once (``applied_at``), in one transaction: its
+    units back in stock (movements referencing the order), its status, timeline, email and
+    audit row; then ``also``. Safe to repeat, and what reconciliation calls for a refund the
+    provider made that the order never recorded. Locks, in the one order: the order, its
+    payment, every variant restocked (and ``also_variants``) together in id order, then
+    whatever ``also`` needs after them (hold rows, a return), then the refund row."""
+    now = now or datetime.now(UTC)
     refund = session.get(Refund, refund_id)
-    restocked = [(session.get(OrderLine, line_id), q) for line_id, q in lines]
-    locks.lock_variants(session, [line.variant_id for line, _q in restocked] + also_variants)
-    if not any(e.message.endswith(f"[refund {refund.id}]") for e in order.events):
-        for line, quantity in sorted(restocked, key=lambda lq: lq[0].variant_id):
+    order = locks.lock_order(session, refund.order_id)
+    payment = locks.lock_payment(session, refund.payment_id)
+    lines = [(session.get(OrderLine, int(line_id)), int(q))
+             for line_id, q in (refund.restock_lines or {}).items()]
+    locks.lock_variants(session, [line.variant_id for line, _q in lines] + list(also_variants))
+    # The order's lock serialises everyone who applies this refund; the row is locked last.
+    refund = session.get(Refund, refund_id, populate_existing=True)
+    applying = refund.applied_at is None and refund.status is RefundStatus.SUCCEEDED
+    if applying:
+        for line, quantity in sorted(lines, key=lambda lq: lq[0].variant_id):
             inventory.adjust_stock(session, line.variant_id, quantity,
                                    reason=f"refund {refund.id}", kind=MovementReason.RETURN,
-                                   actor=actor, commit=False, now=now)
+                                   reference=f"order:{order.number}", actor=actor,
+                                   commit=False, now=now)
         full = payment.refunded_cents >= payment.captured_cents
         if order.status is not OrderStatus.CANCELLED:
             order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
@@ -168,7 +177,9 @@ def _record(
         audit.record(session, "order.refunded", actor=actor, subject_type="order",
                      subject_id=order.id, refund_id=refund.id,
                      amount_cents=refund.amount_cents,
-                     restocked={str(line.id): q for line, q in restocked})
+                     restocked={str(line.id): q for line, q in lines})
     if also is not None:
         also(session, order)
+    if applying:
+        locks.lock_leaf(session, Refund, refund_id).applied_at = now
     session.commit()

@@ -1,4 +1,5 @@
-"""refund claims: when a refund was last claimed or answered
+"""refund claims: when a refund was last claimed or answered, when the order recorded it,
+and which lines it returns to stock
 
 Revision ID: 0007
 Revises: 0006
@@ -18,8 +19,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.add_column(sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('applied_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('restock_lines', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('refunds', schema=None) as batch_op:
+        batch_op.drop_column('restock_lines')
+        batch_op.drop_column('applied_at')
         batch_op.drop_column('updated_at')
