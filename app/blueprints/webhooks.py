@@ -44,6 +44,8 @@ def receive(provider: str):
                 inline=lambda: payments.process_webhook(
                     session, event_id, adapter,
                     links=OrderLinks.from_config(current_app.config)))
-    except ProviderError as exc:  # stored; reconciliation or a replay finishes it
-        current_app.logger.warning("webhook %s stored, processing deferred: %s", provider, exc)
+    except Exception as exc:  # noqa: BLE001 - it is stored: reconciliation processes it later
+        session.rollback()
+        current_app.logger.warning("webhook %s stored, processing deferred: %s", provider,
+                                   type(exc).__name__)
     return jsonify({"status": "received", "id": event.event_id}), 200

@@ -20,10 +20,11 @@ from .base import Base, str_enum, utcnow
 
 class OutboxState(enum.StrEnum):
     """pending: waiting to be sent at ``next_attempt_at`` (again, after a failed attempt).
-    sending: claimed by a sender that is talking to the mail server right now.
+    sending: claimed by a sender that is talking to the mail server right now (one that dies
+    mid-send leaves it here; after the sending timeout it is sent again: at least once).
     sent: the mail server accepted it (or, without a mail server, it was written to a file).
-    failed: given up: too many attempts, refused for good, expired, or interrupted while sending
-    (never resent automatically, as it may have gone out); ``flask mail retry`` sends it again."""
+    failed: given up: too many attempts, refused for good or expired; ``flask mail retry``
+    sends it again."""
 
     PENDING = "pending"
     SENDING = "sending"

@@ -1,4 +1,4 @@
-"""Sending the outbox: each email at most once per dedupe key, retried until sent or failed.
+"""Sending the outbox: each email at least once per dedupe key, retried until sent or failed.
 
 ``send_pending`` claims one due message at a time (Postgres: ``FOR UPDATE SKIP LOCKED``, so any
 number of senders run at once; SQLite: the write lock serialises claims), marks it ``sending``
@@ -7,10 +7,10 @@ the outcome: ``sent``, or back to ``pending`` with a backoff, or ``failed`` afte
 ``MAIL_MAX_ATTEMPTS`` (or at once when the server refuses it for good).
 
 A message still ``sending`` after ``MAIL_SENDING_TIMEOUT_MINUTES`` belongs to a sender that died
-between talking to the server and writing down the answer: it may well have gone out, so it is
-never resent automatically. It becomes ``failed`` with an error saying so, and the owner decides
-(``flask mail retry ID``). Every attempt of one message carries the same Message-ID (derived from
-the dedupe key), so a resend can be matched in the mail server's log and by mail clients.
+between claiming it and writing down the answer. It may or may not have gone out; losing a
+confirmation is worse than a second copy, so it is sent again (at least once), with the note
+saying so. Every attempt of one message carries the same Message-ID (derived from the dedupe
+key), so a second copy can be matched in the mail server's log and folded by mail clients.
 
 Without ``MAIL_SERVER`` (development) messages are written as ``.eml`` files into
 ``MAIL_FILE_DIR`` and marked sent. Rendering needs no request or app context.
@@ -51,7 +51,8 @@ log = logging.getLogger("holdfast.mail")
 # Minutes to wait after the 1st, 2nd, ... failed attempt (the last repeats).
 BACKOFF_MINUTES = (1, 5, 15, 60, 120, 240, 480)
 INTERRUPTED = (
-    "interrupted while sending; not resent to avoid a duplicate — check the mail server log"
+    "interrupted while sending; sent again (if the first attempt reached the mail server, the "
+    "recipient gets two copies with one Message-ID)"
 )
 ERASED = "(erased after sending)"
 
@@ -269,7 +270,7 @@ def send_pending(
     clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
     start = clock()
     report = SendReport()
-    report.interrupted = fail_interrupted(session, config, now=start)
+    report.interrupted = retry_interrupted(session, config, now=start)
     transport = transport or make_transport(config)
     try:
         for _ in range(limit):
@@ -361,17 +362,19 @@ def _record(session: Session, config: Mapping[str, Any], claim: Claim,
 def _mark_sent(message: OutboxMessage, now: datetime) -> None:
     move(message, OutboxState.SENT)
     message.sent_at = now
-    message.last_error = None
+    if not (message.last_error or "").startswith(INTERRUPTED):  # keep why it went twice
+        message.last_error = None
     secrets = SECRET_FIELDS.get(message.template, ())
     if secrets:
         message.context = {k: (ERASED if k in secrets else v) for k, v in message.context.items()}
 
 
 @unit_of_work
-def fail_interrupted(session: Session, config: Mapping[str, Any], *,
-                     now: datetime | None = None) -> int:
-    """Mark ``failed`` every message left ``sending`` longer than the sending timeout (its
-    sender died mid-send; it may have gone out, so it is not resent). Returns how many."""
+def retry_interrupted(session: Session, config: Mapping[str, Any], *,
+                      now: datetime | None = None) -> int:
+    """Send again every message left ``sending`` longer than the sending timeout (its sender
+    died mid-send): back to ``pending``, due now, or ``failed`` when it has had its attempts.
+    Returns how many."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(minutes=config["MAIL_SENDING_TIMEOUT_MINUTES"])
     stuck = locks.skip_locked(session, locks.Kind.LEAF, (
@@ -380,9 +383,13 @@ def fail_interrupted(session: Session, config: Mapping[str, Any], *,
         .order_by(OutboxMessage.id)
     ))
     for message in stuck:
-        move(message, OutboxState.FAILED)
-        message.last_error = f"{INTERRUPTED} for Message-ID {message.message_id}"
-        log.error("email %s: %s", message.id, message.last_error)
+        message.last_error = f"{INTERRUPTED}: {message.message_id}"
+        if message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
+            move(message, OutboxState.FAILED)
+        else:
+            move(message, OutboxState.PENDING)
+            message.next_attempt_at = now
+        log.warning("email %s: %s", message.id, message.last_error)
     session.commit()
     return len(stuck)
 
@@ -440,15 +447,12 @@ def dispatch(config: Mapping[str, Any]) -> threading.Thread | None:
     from app import queue
 
     try:
-        if config.get("REDIS_URL"):
-            queue.enqueue(config, send_outbox_job, retry=None)
-            return None
         factory = (current_app.extensions["holdfast.db"].session_factory
                    if has_app_context() else None)
-        thread = threading.Thread(target=_send_in_thread, args=(dict(config), factory),
-                                  daemon=True, name="holdfast-mail")
-        thread.start()
-        return thread
+        settings = dict(config)
+        queued = queue.enqueue(config, send_outbox_job, retry=None, background=True,
+                               inline=lambda: _send_in_thread(settings, factory))
+        return queued if isinstance(queued, threading.Thread) else None
     except Exception:  # noqa: BLE001 - never break the caller's request
         log.exception("could not dispatch the outbox; the next run will send it")
         return None
