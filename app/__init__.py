@@ -73,8 +73,6 @@ def _finish_session(exc: BaseException | None = None) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from sqlalchemy.exc import DBAPIError
-
     from .extensions import csrf, htmx, limiter, login_manager
     from .models import User
 
@@ -91,14 +89,11 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        if not user_id.isdigit() or len(user_id) > 10:
-            return None
-        try:
-            user = get_session().get(User, int(user_id))
-        except DBAPIError:  # the database is down: this request goes on (to its 503) anonymous
-            get_session().rollback()
-            app.logger.warning("could not load user %s: the database did not answer", user_id)
-            return None
+        from flask import g
+
+        if not user_id.isdigit() or len(user_id) > 10 or g.get("db_down"):
+            return None  # the 503 page of a database outage is rendered anonymous
+        user = get_session().get(User, int(user_id))
         return user if user is not None and user.active else None
 
 

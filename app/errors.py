@@ -5,7 +5,9 @@ payment provider that is not configured or cannot be reached."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+import time
+
+from flask import Flask, current_app, g, jsonify, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
@@ -16,6 +18,20 @@ from .services import transactions
 from .services.errors import DomainError
 from .services.transactions import TransientDatabaseError
 from .web import render_page
+
+# After the database was found unreachable, answer 503 at once for this long instead of
+# making every request wait for its own connect timeout (then try the database again).
+OUTAGE_SECONDS = 2.0
+NEEDS_NO_DATABASE = {"health.check", "static"}
+
+
+def database_is_down() -> bool:
+    return time.monotonic() < getattr(current_app.extensions["holdfast.db"], "down_until", 0.0)
+
+
+def _mark_database_down() -> None:
+    current_app.extensions["holdfast.db"].down_until = time.monotonic() + OUTAGE_SECONDS
+    g.db_down = True
 
 
 def _discard_session() -> None:
@@ -68,6 +84,13 @@ def busy_response(kind: str):
 
 
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def refuse_during_an_outage():
+        if database_is_down() and request.endpoint not in NEEDS_NO_DATABASE:
+            g.db_down = True
+            return busy_response("unavailable")
+        return None
+
     @app.after_request
     def retry_after(response):
         """Every 503 (a busy database refused in place by a view, too) says when to retry."""
@@ -83,6 +106,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
+        if isinstance(exc, TransientDatabaseError) and exc.kind in ("unavailable",
+                                                                    "connection_lost"):
+            _mark_database_down()
         return error_response(exc.status_code, exc.message, getattr(exc, "retry_after", None))
 
     @app.errorhandler(DBAPIError)
@@ -92,6 +118,8 @@ def register_error_handlers(app: Flask) -> None:
         if kind is None:
             app.logger.exception("database error on %s %s", request.method, request.path)
             return error_response(500)
+        if kind in ("unavailable", "connection_lost"):
+            _mark_database_down()
         transactions.give_up(kind, f"{request.method} {request.url_rule or request.path}", exc)
         return busy_response(kind)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, g
-from sqlalchemy.exc import SQLAlchemyError
 
 from .db import get_session
 from .money import format_money
@@ -38,23 +37,18 @@ def register_templating(app: Flask) -> None:
 
     @app.context_processor
     def shop_context():
-        # Both tolerate a database that is down, so the error page itself still renders.
+        # A page needs the database like its view does (down: the 503 page, which is rendered
+        # with ``g.db_down`` set and asks the database nothing).
         def cart_count() -> int:
             if "cart_count" not in g:
-                try:
-                    g.cart_count = cart_service.cart_count(get_session(), current_cart_id())
-                except SQLAlchemyError:
-                    get_session().rollback()
-                    g.cart_count = 0
+                g.cart_count = 0 if g.get("db_down") else cart_service.cart_count(
+                    get_session(), current_cart_id())
             return g.cart_count
 
         def nav_categories():
             if "nav_categories" not in g:
-                try:
-                    g.nav_categories = catalog.list_categories(get_session())
-                except SQLAlchemyError:
-                    get_session().rollback()
-                    g.nav_categories = []
+                g.nav_categories = [] if g.get("db_down") else catalog.list_categories(
+                    get_session())
             return g.nav_categories
 
         return {

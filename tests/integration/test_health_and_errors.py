@@ -27,7 +27,10 @@ def test_health_answers_503_when_the_database_is_unreachable(url):
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "unhealthy"
-    assert body["checks"]["database"]["status"] == "error"
+    assert body["checks"]["database"] == {"status": "down"}
+    assert body["down"] == ["database"]
+    text = response.get_data(as_text=True)
+    assert "127.0.0.1" not in text and "nonexistent" not in text and "Error" not in text
 
 
 def test_pages_answer_a_styled_503_not_a_crash_when_the_database_is_gone():
@@ -50,6 +53,8 @@ def test_health_is_degraded_not_down_when_redis_is_unreachable(database_url):
     response = app.test_client().get("/health")
     assert response.status_code == 200
     assert response.get_json()["status"] == "degraded"
+    assert response.get_json()["down"] == ["redis"]
+    assert ":1" not in response.get_data(as_text=True)
 
 
 def test_wrong_methods_answer_405_with_allow(client, db):
