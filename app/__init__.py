@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from .config import check_payment_providers, load_config
-from .db import Timeouts, close_session, get_session
+from .db import PoolSettings, Timeouts, close_session, get_session
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -33,7 +33,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .services import transactions
 
     app.extensions["holdfast.db"] = transactions.open_database(
-        app.config["DATABASE_URL"], Timeouts.from_config(app.config))
+        app.config["DATABASE_URL"], Timeouts.from_config(app.config),
+        PoolSettings.from_config(app.config))
     app.teardown_appcontext(_finish_session)
 
     transactions.configure(app.config.get("DB_RETRY_ATTEMPTS", transactions.ATTEMPTS))

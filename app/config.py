@@ -184,4 +184,7 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": _int(env, "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
                                                   60_000, minimum=1),
         "DB_RETRY_ATTEMPTS": _int(env, "DB_RETRY_ATTEMPTS", 3, minimum=1),
+        "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 4, minimum=1),
+        "DB_MAX_OVERFLOW": _int(env, "DB_MAX_OVERFLOW", 4, minimum=0),
+        "DB_POOL_TIMEOUT_SECONDS": _positive(env, "DB_POOL_TIMEOUT_SECONDS", 10),
     }

@@ -20,6 +20,7 @@ CLI commands, jobs and tests open their own with ``session_factory()``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connections one process keeps to Postgres (``DB_POOL_SIZE``, ``DB_MAX_OVERFLOW``,
+    ``DB_POOL_TIMEOUT_SECONDS``; docs/CONFIGURATION.md says what N servers need)."""
+
+    size: int = 4
+    max_overflow: int = 4
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PoolSettings:
+        return cls(int(config.get("DB_POOL_SIZE", cls.size)),
+                   int(config.get("DB_MAX_OVERFLOW", cls.max_overflow)),
+                   float(config.get("DB_POOL_TIMEOUT_SECONDS", cls.timeout_seconds)))
 
 
 @dataclass(frozen=True)
@@ -50,8 +67,26 @@ class Timeouts:
                                   cls.idle_in_transaction_ms)))
 
 
+_ENGINES: dict[tuple[str, Timeouts, PoolSettings], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def shared_engine(url: str, timeouts: Timeouts = Timeouts(),
+                  pool: PoolSettings = PoolSettings()) -> Engine:
+    """One engine (one pool) per process for a database and its settings: every app object,
+    job and provider of the process shares it, so a process never holds more connections than
+    its pool allows."""
+    key = (url, timeouts, pool)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = make_engine(url, timeouts=timeouts, pool=pool)
+        return engine
+
+
 def make_engine(
-    url: str, *, for_migrations: bool = False, timeouts: Timeouts = Timeouts(), **kwargs: Any
+    url: str, *, for_migrations: bool = False, timeouts: Timeouts = Timeouts(),
+    pool: PoolSettings = PoolSettings(), **kwargs: Any
 ) -> Engine:
     """Create an engine. ``for_migrations`` leaves out the SQLite hooks (Alembic's batch table
     copy must run without foreign keys enforced and without BEGIN IMMEDIATE) and the statement
@@ -70,8 +105,9 @@ def make_engine(
     connect_args.setdefault("options", " ".join(options))
     connect_args.setdefault("connect_timeout", 5)
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", pool.size)
+    kwargs.setdefault("max_overflow", pool.max_overflow)
+    kwargs.setdefault("pool_timeout", pool.timeout_seconds)
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 
@@ -128,11 +164,12 @@ class Database:
     def __init__(
         self, url: str, timeouts: Timeouts = Timeouts(),
         session_hooks: Iterable[Callable[[sessionmaker], None]] = (),
+        pool: PoolSettings = PoolSettings(),
     ) -> None:
         """``session_hooks`` each get the session factory to listen on (the app's are the
         lock-order check and the commit watch: ``services.transactions.open_database``)."""
         self.url = url
-        self.engine = make_engine(url, timeouts=timeouts)
+        self.engine = shared_engine(url, timeouts, pool)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         if is_sqlite(url):
             event.listen(self.session_factory, "before_flush", _refuse_deferred_sqlite_writes)
@@ -140,6 +177,7 @@ class Database:
             hook(self.session_factory)
 
     def dispose(self) -> None:
+        """Close the pooled connections (the engine stays usable and opens new ones)."""
         self.engine.dispose()
 
 

@@ -10,6 +10,7 @@ import time
 from flask import Flask, current_app, g, jsonify, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .input_guard import UnsafeInput, ValueTooLong
@@ -111,8 +112,9 @@ def register_error_handlers(app: Flask) -> None:
             _mark_database_down()
         return error_response(exc.status_code, exc.message, getattr(exc, "retry_after", None))
 
+    @app.errorhandler(PoolTimeout)
     @app.errorhandler(DBAPIError)
-    def database_error(exc: DBAPIError):
+    def database_error(exc: DBAPIError | PoolTimeout):
         _discard_session()
         kind = transactions.classify(exc)
         if kind is None:

@@ -184,7 +184,8 @@ def returned(public_id: str):
         return redirect(url_for("checkout.review", public_id=public_id), code=303)
     provider = get_provider(payment.provider, current_app.config)
     try:
-        state = provider.verify_return(payment.provider_ref, request.args.to_dict())
+        state = completion.verify_return(get_session(), provider, payment.provider_ref,
+                                         request.args.to_dict())
     except InvalidSignature as exc:
         raise CheckoutError(checkout_service.Phase.PAYMENT_CAPTURE,
                             "We could not confirm that payment from the link you followed. If "

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import begin_write, make_engine
+from app.db import PoolSettings, Timeouts, begin_write, shared_engine
 from app.models import TestpayPayment
 
 from .base import (
@@ -50,22 +50,12 @@ KINDS = {
 }
 
 
-_FACTORIES: dict[str, sessionmaker] = {}
-
-
-def _sessions(url: str) -> sessionmaker:
-    """testpay's own sessions (it plays a remote provider: never the caller's transaction)."""
-    factory = _FACTORIES.get(url)
-    if factory is None:
-        factory = _FACTORIES.setdefault(url, sessionmaker(make_engine(url),
-                                                          expire_on_commit=False))
-    return factory
-
-
-def dispose_engines() -> None:
-    """Close testpay's pooled connections (a process about to fork, or a test cleaning up)."""
-    for factory in _FACTORIES.values():
-        factory.kw["bind"].dispose()
+def _sessions(settings: Mapping[str, Any]) -> sessionmaker:
+    """testpay's own sessions (it plays a remote provider: never the caller's transaction), on
+    the process's one engine for the shop's database."""
+    engine = shared_engine(settings["DATABASE_URL"], Timeouts.from_config(settings),
+                           PoolSettings.from_config(settings))
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 def webhook_secret(settings: Mapping[str, Any]) -> str:
@@ -91,7 +81,7 @@ class TestpayProvider:
             raise ProviderError("testpay is disabled here (set TESTPAY_ENABLED=true to allow it)")
         self.settings = settings
         self.secret = webhook_secret(settings)
-        self._sessions = _sessions(settings["DATABASE_URL"])
+        self._sessions = _sessions(settings)
 
     # -- helpers
 

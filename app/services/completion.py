@@ -110,6 +110,16 @@ def outcome_of(session: Session, checkout_id: int) -> Completion:
     return Completion("pending", "Confirming your payment…", checkout_public_id=checkout.public_id)
 
 
+def verify_return(
+    session: Session, provider: PaymentProvider, provider_ref: str, params: dict[str, str]
+) -> PaymentState:
+    """Ask the provider about the payment the shopper says they made (``params`` are never
+    trusted), holding no database connection meanwhile. Raises ``InvalidSignature`` or
+    ``ProviderError``."""
+    session.rollback()
+    return provider.verify_return(provider_ref, params)
+
+
 def find_payment(session: Session, provider: str, provider_ref: str) -> Payment | None:
     return session.scalar(
         select(Payment).where(Payment.provider == provider, Payment.provider_ref == provider_ref)
@@ -287,6 +297,7 @@ def _complete(
         return _refund_duplicate(session, provider, payment_id, state, now)
     try:
         # Keys name the provider's payment, unique across every shop on the same account.
+        session.rollback()  # no connection held while the provider is asked
         captured = state if state.status in CAPTURED_STATES else provider.capture(
             payment.provider_ref, f"capture-{payment.provider}-{payment.provider_ref}")
     except ProviderError as exc:
@@ -496,6 +507,7 @@ def _abort(
         )
         money = f"refund {refund.status.value}" + (f": {refund.error}" if refund.error else "")
     else:
+        session.rollback()  # no connection held while the provider is asked
         try:
             provider.void(payment.provider_ref)
             money = "payment voided"
@@ -566,6 +578,7 @@ def _refund_duplicate(
     payment = session.get(Payment, payment_id)
     checkout = session.get(Checkout, payment.checkout_id)
     order = orders.order_for_checkout(session, checkout.id)
+    session.rollback()  # no connection held while the provider is asked
     if state.status not in CAPTURED_STATES:
         with contextlib.suppress(ProviderError):
             provider.void(payment.provider_ref)

@@ -459,22 +459,18 @@ def dispatch(config: Mapping[str, Any]) -> threading.Thread | None:
 
 
 def _send_in_thread(config: dict[str, Any], factory: Callable[[], Session] | None) -> None:
-    from app.db import Timeouts
+    from app.db import PoolSettings, Timeouts
 
     from .transactions import open_database
 
-    own = None
     try:
-        if factory is None:
-            own = open_database(config["DATABASE_URL"], Timeouts.from_config(config))
-            factory = own.session_factory
+        if factory is None:  # the process's one engine, so nothing to dispose afterwards
+            factory = open_database(config["DATABASE_URL"], Timeouts.from_config(config),
+                                    PoolSettings.from_config(config)).session_factory
         with factory() as session:
             send_all_due(session, config)
     except Exception:  # noqa: BLE001 - a thread has no caller to tell
         log.exception("sending the outbox failed; the next run will retry")
-    finally:
-        if own is not None:
-            own.dispose()
 
 
 def send_all_due(session: Session, config: Mapping[str, Any], *, now: datetime | None = None,

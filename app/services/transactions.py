@@ -15,9 +15,9 @@ database refuses it for a reason that trying again can cure:
 Up to ``ATTEMPTS`` tries (``DB_RETRY_ATTEMPTS``), with exponential backoff and full jitter
 between them. Each retry and each give-up is a JSON log line (``holdfast.db`` logger) and a
 counter (``app.metrics``: ``db.retry.<kind>``, ``db.gave_up.<kind>``). Giving up, or an error
-that retrying cannot cure (``statement_timeout``, ``unavailable``, SQLite's "database is
-locked" after its busy timeout), raises :class:`TransientDatabaseError`: a 503 page that says
-to try again, with ``Retry-After``, never a 500.
+that retrying cannot cure (``statement_timeout``, ``unavailable``, ``pool_timeout``, SQLite's
+"database is locked" after its busy timeout), raises :class:`TransientDatabaseError`: a 503
+page that says to try again, with ``Retry-After``, never a 500.
 
 A unit called inside another unit's transaction, or with ``commit=False``, is part of the outer
 one and is not retried on its own.
@@ -36,10 +36,11 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from app import metrics
-from app.db import WRITE_OPTION, Database, Timeouts
+from app.db import WRITE_OPTION, Database, PoolSettings, Timeouts
 
 from . import locks
 from .errors import DomainError
@@ -90,6 +91,8 @@ def classify(exc: BaseException) -> str | None:
     """What kind of transient database error ``exc`` is, or None if it is not one."""
     if isinstance(exc, TransientDatabaseError):
         return exc.kind
+    if isinstance(exc, PoolTimeout):
+        return "pool_timeout"  # every connection of this process is busy: answer, not wait
     if not isinstance(exc, DBAPIError):
         return None
     orig = exc.orig
@@ -146,7 +149,7 @@ def unit_of_work(fn: Callable[P, R]) -> Callable[P, R]:
             session.info[_COMMITTING] = False
             try:
                 return fn(session, *args, **kwargs)
-            except DBAPIError as exc:
+            except (DBAPIError, PoolTimeout) as exc:
                 kind = classify(exc)
                 committing = session.info.get(_COMMITTING, False)
                 _safe_rollback(session)
@@ -172,10 +175,12 @@ def _safe_rollback(session: Session) -> None:
         session.close()
 
 
-def open_database(url: str, timeouts: Timeouts = Timeouts()) -> Database:
+def open_database(url: str, timeouts: Timeouts = Timeouts(),
+                  pool: PoolSettings = PoolSettings()) -> Database:
     """The app's database: sessions checked for the lock order (``services.locks``) and
-    watched while committing (a connection lost then is never retried)."""
-    return Database(url, timeouts, session_hooks=(locks.install, install))
+    watched while committing (a connection lost then is never retried), on the process's one
+    engine for the URL."""
+    return Database(url, timeouts, session_hooks=(locks.install, install), pool=pool)
 
 
 def install(session_factory) -> None:

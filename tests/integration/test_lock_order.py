@@ -32,7 +32,6 @@ PAIRS = list(itertools.combinations_with_replacement(NAMES, 2))
 
 def _worker(url: str, name: str, conn) -> None:  # runs in a spawned process
     from app import metrics
-    from app.payments import testpay
     from app.services.errors import DomainError
 
     app = make_test_app(f"{url}?application_name={name}")
@@ -60,8 +59,7 @@ def _worker(url: str, name: str, conn) -> None:  # runs in a spawned process
                 errors.append(traceback.format_exc(limit=6))
             finally:
                 session.close()
-        database.engine.dispose()
-        testpay.dispose_engines()
+        database.engine.dispose()  # testpay's sessions share it: one engine per process
         conn.send({"done": done, "refused": refused, "errors": errors,
                    "counters": metrics.delta(before)})
     database.dispose()
