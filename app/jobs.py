@@ -100,14 +100,16 @@ def expire_checkouts() -> dict[str, Any]:
 
 
 def reconcile_payments() -> dict[str, Any]:
-    """RQ (periodic): ask providers about payments that never reported back."""
+    """RQ (periodic): finish what was left half-done: payments that never reported back or hide
+    money without an order, webhook events never processed, refunds never recorded on their
+    orders (services.reconcile)."""
     from datetime import timedelta
 
     from app.payments import get_provider
-    from app.services import payments
+    from app.services import reconcile
 
     with job_session() as (session, config):
-        report = payments.reconcile_payments(
+        report = reconcile.reconcile(
             session, lambda name: get_provider(name, config),
             timedelta(minutes=config["PAYMENT_RECONCILE_AFTER_MINUTES"]),
             links=OrderLinks.from_config(config),

@@ -10,8 +10,8 @@ from flask.cli import AppGroup
 
 from app.db import get_session
 from app.payments import get_provider
+from app.services import reconcile as reconciliation
 from app.services.orders import OrderLinks
-from app.services.payments import reconcile_payments
 
 payments_group = AppGroup("payments", help="Payments.")
 
@@ -21,15 +21,21 @@ payments_group = AppGroup("payments", help="Payments.")
               help="Minutes a payment must have been pending (default "
                    "PAYMENT_RECONCILE_AFTER_MINUTES).")
 def reconcile(minutes: float | None) -> None:
-    """Ask providers about pending payments and complete or fail their checkouts."""
+    """Finish what was left half-done: ask providers about payments that never reported back
+    or hide money without an order, process webhook events never processed, and record on
+    their orders refunds that never were."""
     config = current_app.config
     if minutes is None:
         minutes = config["PAYMENT_RECONCILE_AFTER_MINUTES"]
-    report = reconcile_payments(get_session(), lambda name: get_provider(name, config),
-                                timedelta(minutes=minutes),
-                                links=OrderLinks.from_config(config))
+    report = reconciliation.reconcile(get_session(), lambda name: get_provider(name, config),
+                                      timedelta(minutes=minutes),
+                                      links=OrderLinks.from_config(config))
     click.echo(f"checked {report.checked}: {report.completed} completed, {report.failed} "
-               f"failed, {report.pending} still pending, {report.errors} errors")
+               f"failed, {report.pending} still pending, {report.errors} errors; "
+               f"{report.webhooks} webhook(s) processed, {report.refunds_applied} refund(s) "
+               f"recorded on their orders, {report.refunds_retried} retried")
+    for problem in report.problems:
+        click.echo(f"needs the owner: {problem}", err=True)
 
 
 @payments_group.command("refund")

@@ -187,7 +187,7 @@ def _declined(
         transition(session, checkout, CheckoutState.RESERVED, Phase.PAYMENT_AUTHORIZATION,
                    "payment declined; the shopper may try again", now=now, source=source,
                    provider=payment.provider, provider_ref=payment.provider_ref)
-    else:
+    elif source != "reconcile":  # reconciliation asks again and again; it says nothing new
         record_event(session, checkout, "payment_declined", "payment declined",
                      phase=Phase.PAYMENT_AUTHORIZATION, source=source)
     session.commit()
@@ -206,9 +206,10 @@ def _refunded_at_provider(
     payment = session.get(Payment, payment_id)
     checkout = lock_checkout(session, payment.checkout_id)
     order = locks.lock_order(session, payment.order_id) if payment.order_id else None
-    locks.lock_payment(session, payment_id)
+    payment = locks.lock_payment(session, payment_id)
     key = f"provider-{payment.provider}-{payment.provider_ref}"
     if session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is None:
+        payment.refunded_cents += state.refunded_cents
         session.add(Refund(
             payment_id=payment.id, idempotency_key=key, amount_cents=state.refunded_cents,
             currency=state.currency, reason="refunded at the provider before an order existed",
@@ -522,6 +523,20 @@ def _abort(
         message = "We could not complete your payment. Nothing was charged."
     return Completion("refunded" if captured else "failed", message,
                       checkout_public_id=checkout.public_id)
+
+
+def finish_abort(session: Session, refund_id: int, *, now: datetime | None = None) -> None:
+    """Finish an abort whose money went back but whose shop side was never recorded (the
+    order cancelled, the checkout failed and its hold released, the shopper told). Safe to
+    repeat."""
+    now = _now(now)
+    refund = session.get(Refund, refund_id)
+    payment = session.get(Payment, refund.payment_id)
+    captured = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
+                            payment.currency, payment.captured_cents, payment.refunded_cents,
+                            payment.capture_ref)
+    _abort_record(session, payment.id, captured, Phase.PAYMENT_CAPTURE, refund.reason, now,
+                  "refund succeeded", False)
 
 
 @unit_of_work

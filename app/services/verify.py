@@ -12,7 +12,7 @@ stock through SALE movements referencing it, and nothing else did.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -218,6 +218,153 @@ def delivered_keys_match_lines(session: Session, now: datetime) -> list[str]:
     return [f"order line {lid}: {done} delivered but {n} keys assigned" for lid, done, n in rows]
 
 
+# ---------------------------------------------------------------- money and orders
+
+GRACE = timedelta(minutes=2)  # work that may still be in flight is not a broken promise yet
+LIVE = ("paid", "fulfilled", "partially_fulfilled", "awaiting_stock", "shipped",
+        "return_requested")
+
+
+def refunds_within_capture(session: Session, now: datetime) -> list[str]:
+    """No payment gives back more than it took, and its refunded total is its refunds' sum."""
+    from app.models import Payment, Refund, RefundStatus
+
+    succeeded = (
+        select(Refund.payment_id, func.sum(Refund.amount_cents).label("total"))
+        .where(Refund.status == RefundStatus.SUCCEEDED).group_by(Refund.payment_id).subquery()
+    )
+    rows = session.execute(
+        select(Payment.provider, Payment.provider_ref, Payment.captured_cents,
+               Payment.refunded_cents, func.coalesce(succeeded.c.total, 0))
+        .outerjoin(succeeded, succeeded.c.payment_id == Payment.id)
+        .where(or_(Payment.refunded_cents > Payment.captured_cents,
+                   func.coalesce(succeeded.c.total, 0) > Payment.captured_cents,
+                   func.coalesce(succeeded.c.total, 0) != Payment.refunded_cents))
+    ).all()
+    return [f"{provider} payment {ref}: captured {captured}, counts {counted} refunded, its "
+            f"refunds sum to {total}" for provider, ref, captured, counted, total in rows]
+
+
+def refunds_reach_their_orders(session: Session, now: datetime) -> list[str]:
+    """A refund the provider made is on its order: recorded (and restocked, cancelled, ...) and
+    no order paid in full back still reads as live."""
+    from app.models import Order, Payment, Refund, RefundStatus
+
+    unapplied = session.execute(
+        select(Refund.id, Order.number, Refund.amount_cents)
+        .join(Order, Order.id == Refund.order_id)
+        .where(Refund.status == RefundStatus.SUCCEEDED, Refund.applied_at.is_(None),
+               Refund.created_at <= now - GRACE)
+    ).all()
+    live_but_refunded = session.execute(
+        select(Order.number, Order.status, Payment.refunded_cents)
+        .join(Payment, Payment.order_id == Order.id)
+        .where(Payment.captured_cents > 0, Payment.refunded_cents >= Payment.captured_cents,
+               Order.status.in_(LIVE))
+    ).all()
+    return [f"refund {rid} ({amount}) succeeded but order {number} never recorded it"
+            for rid, number, amount in unapplied] + [
+        f"order {number} is {status.value} but its payment was refunded in full ({cents})"
+        for number, status, cents in live_but_refunded]
+
+
+def cancelled_orders_are_restocked(session: Session, now: datetime) -> list[str]:
+    """Units a cancelled order took from the shelf are back on it (RETURN movements naming
+    the order), physical goods only (delivered keys stop a cancellation)."""
+    from app.models import Checkout, Order, OrderStatus, Product, ProductKind
+
+    problems = []
+    cancelled = session.execute(
+        select(Order.number, Checkout.hold_ref)
+        .join(Checkout, Checkout.id == Order.checkout_id)
+        .where(Order.status == OrderStatus.CANCELLED, Checkout.hold_ref.is_not(None))
+    ).all()
+    physical = select(Variant.id).join(Product, Product.id == Variant.product_id).where(
+        Product.kind == ProductKind.PHYSICAL)
+    for number, hold_ref in cancelled:
+        taken = dict(session.execute(
+            select(StockMovement.variant_id, -func.sum(StockMovement.delta))
+            .where(StockMovement.reference == f"{HOLD_REFERENCE}{hold_ref}",
+                   StockMovement.reason == MovementReason.SALE,
+                   StockMovement.variant_id.in_(physical))
+            .group_by(StockMovement.variant_id)).all())
+        back = dict(session.execute(
+            select(StockMovement.variant_id, func.sum(StockMovement.delta))
+            .where(StockMovement.reference == f"order:{number}",
+                   StockMovement.reason == MovementReason.RETURN)
+            .group_by(StockMovement.variant_id)).all())
+        for vid in sorted(set(taken) | set(back)):
+            if int(taken.get(vid, 0) or 0) != int(back.get(vid, 0) or 0):
+                problems.append(f"order {number} is cancelled but variant {vid}: "
+                                f"{taken.get(vid, 0)} taken from stock, {back.get(vid, 0)} "
+                                "put back")
+    return problems
+
+
+def webhooks_are_processed(session: Session, now: datetime) -> list[str]:
+    """No webhook event waits: each is processed (or ignored) soon after it arrives."""
+    from app.models import WebhookEvent, WebhookState
+
+    rows = session.execute(
+        select(WebhookEvent.provider, WebhookEvent.event_id, WebhookEvent.state,
+               WebhookEvent.received_at)
+        .where(WebhookEvent.state.in_([WebhookState.RECEIVED, WebhookState.FAILED]),
+               WebhookEvent.received_at <= now - STUCK_WEBHOOK_AFTER)
+    ).all()
+    return [f"{provider} webhook {event_id} is still {state.value} since "
+            f"{received:%Y-%m-%d %H:%M}Z" for provider, event_id, state, received in rows]
+
+
+STUCK_WEBHOOK_AFTER = timedelta(minutes=15)
+
+
+def provider_captures_have_orders(session: Session, now: datetime,
+                                  providers: Callable | None = None) -> list[str]:
+    """Money a provider took has a live order or went back, whatever our payments table says:
+    testpay's own ledger is read directly; other providers are asked (``providers``) about
+    recent payments our table does not count as captured."""
+    from app.models import Order, OrderStatus, Payment, TestpayPayment
+    from app.payments.base import PaymentStatus
+
+    dead = (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
+    captured: dict[tuple[str, str], tuple[int, int]] = {
+        ("testpay", ref): (cap, refunded) for ref, cap, refunded in session.execute(
+            select(TestpayPayment.ref, TestpayPayment.captured_cents,
+                   TestpayPayment.refunded_cents).where(TestpayPayment.captured_cents > 0))
+    }
+    if providers is not None:
+        for name, ref in session.execute(
+            select(Payment.provider, Payment.provider_ref).where(
+                Payment.provider != "testpay",
+                Payment.status.not_in([PaymentStatus.CAPTURED, PaymentStatus.REFUNDED,
+                                       PaymentStatus.PARTIALLY_REFUNDED]),
+                Payment.created_at >= now - timedelta(days=7))
+        ).all():
+            try:
+                state = providers(name).fetch(ref)
+            except Exception:  # noqa: BLE001, S112 - a provider that cannot answer is no verdict
+                continue
+            if state.captured_cents:
+                captured[(name, ref)] = (state.captured_cents, state.refunded_cents)
+    problems = []
+    for (name, ref), (cap, refunded) in sorted(captured.items()):
+        if refunded >= cap:
+            continue
+        row = session.execute(
+            select(Payment.created_at, Order.number, Order.status)
+            .outerjoin(Order, Order.id == Payment.order_id)
+            .where(Payment.provider == name, Payment.provider_ref == ref)).first()
+        if row is not None and row[1] is not None and row[2] not in dead:
+            continue
+        if row is not None and row[0] > now - GRACE:
+            continue  # being completed right now
+        where = "no payment of ours" if row is None else (
+            f"order {row[1]} is {row[2].value}" if row[1] else "no order")
+        problems.append(f"{name} payment {ref}: the provider captured {cap} (refunded "
+                        f"{refunded}) but {where}")
+    return problems
+
+
 CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     ledger_matches_on_hand,
     on_hand_not_negative,
@@ -230,12 +377,22 @@ CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     one_order_per_checkout,
     digital_stock_matches_keys,
     delivered_keys_match_lines,
+    refunds_within_capture,
+    refunds_reach_their_orders,
+    cancelled_orders_are_restocked,
+    webhooks_are_processed,
+    provider_captures_have_orders,
 ]
 
 
-def check_all(session: Session, now: datetime | None = None) -> list[str]:
+def check_all(session: Session, now: datetime | None = None, *,
+              providers: Callable | None = None) -> list[str]:
+    """Every check; ``providers(name)`` (an adapter factory) lets the money check ask real
+    providers about payments our table does not count as captured."""
     now = now or datetime.now(UTC)
     violations: list[str] = []
     for check in CHECKS:
-        violations.extend(f"[{check.__name__}] {v}" for v in check(session, now))
+        found = (check(session, now, providers) if check is provider_captures_have_orders
+                 else check(session, now))
+        violations.extend(f"[{check.__name__}] {v}" for v in found)
     return violations
