@@ -20,6 +20,7 @@ CLI commands, jobs and tests open their own with ``session_factory()``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 
 from flask import current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -193,6 +195,13 @@ def get_session() -> Session:
 
 
 def close_session(_exc: BaseException | None = None) -> None:
+    """Close the request's session. Never raises: a connection the server dropped (a restart)
+    fails its rollback; it is thrown away and the pool opens a new one next time."""
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except SQLAlchemyError:
+        with contextlib.suppress(SQLAlchemyError):
+            session.invalidate()

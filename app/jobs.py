@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.services.orders import OrderLinks
@@ -38,7 +39,10 @@ def job_session() -> Iterator[tuple[Session, dict[str, Any]]]:
             try:
                 yield session, dict(app.config)
             finally:
-                session.close()
+                try:
+                    session.close()
+                except SQLAlchemyError:  # its connection was dropped: throw it away
+                    session.invalidate()
     finally:
         database.dispose()
 

@@ -126,6 +126,8 @@ class Buyer:
         if status != 200:
             return self._refused("review_page", status, body)
         pay_url = re.search(r'action="([^"]+/pay)"', body)
+        if pay_url is None:
+            return self._refused("review_page", status, body)
         status, body, response = await self.request(
             http, "pay", "POST", pay_url.group(1),
             data={"csrf_token": _token(body), "payment_provider": "testpay"})
@@ -133,6 +135,8 @@ class Buyer:
             return self._refused("pay", status, body)
         status, body, _ = await self.follow(http, "provider_page", response)
         approve = re.search(r'action="([^"]+/approve)"', body)
+        if status != 200 or approve is None:
+            return self._refused("provider_page", status, body)
         status, body, response = await self.request(
             http, "approve", "POST", approve.group(1), data={"csrf_token": _token(body)})
         if status != 303:
@@ -157,13 +161,18 @@ class Buyer:
                 return "never_confirmed"
             await asyncio.sleep(POLL_SECONDS)
             poll = re.search(r'hx-get="([^"]+/status)"', body)
+            if poll is None:
+                return self._refused("return", status, body)
             status, body, response = await self.request(
                 http, "status_poll", "GET", poll.group(1), headers={"HX-Request": "true"})
 
 
-async def race(base_url: str, variant_id: int, buyers: int, timeout: float = 120) -> Tally:
+async def race(base_url: str | list[str], variant_id: int, buyers: int,
+               timeout: float = 120) -> Tally:
+    """Every buyer at once; with several base URLs (app servers), buyers take turns."""
     tally = Tally()
-    crowd = [Buyer(base_url, variant_id, n, tally, timeout) for n in range(buyers)]
+    bases = [base_url] if isinstance(base_url, str) else base_url
+    crowd = [Buyer(bases[n % len(bases)], variant_id, n, tally, timeout) for n in range(buyers)]
     results = await asyncio.gather(*(buyer.run() for buyer in crowd))
     tally.outcomes.update(results)
     return tally

@@ -78,6 +78,10 @@ class Stack:
     rq_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
     keep: bool = False
+    # Run on this database instead of a new one (another stack may already serve it);
+    # ``prepare`` migrates and seeds it first.
+    database_url_given: str | None = None
+    prepare: bool = True
 
     def __post_init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="holdfast-stack-"))
@@ -118,13 +122,17 @@ class Stack:
 
     def prepare_database(self) -> None:
         from app import migrate
+        from app.config import normalize_database_url
 
-        if self.database == "postgres":
+        if self.database_url_given:
+            self.database_url = normalize_database_url(self.database_url_given)
+        elif self.database == "postgres":
             self.database_url = create_pg_database(self.pg_base_url, self.db_name)
         else:
             self.database_url = f"sqlite:///{self.dir / 'shop.db'}"
-        migrate.upgrade(self.database_url)
-        self.run_in_app(_seed_demo)
+        if self.prepare:
+            migrate.upgrade(self.database_url)
+            self.run_in_app(_seed_demo)
 
     def run_in_app(self, fn, *args):
         """Call ``fn(session, *args)`` in an app of this stack's settings (this process)."""
@@ -145,6 +153,10 @@ class Stack:
 
     # ------------------------------------------------------------ processes
 
+    def spawn_worker(self, name: str) -> subprocess.Popen:
+        """Another RQ worker of this stack (a replacement for one that was killed)."""
+        return self._spawn(name, [sys.executable, "worker.py"])
+
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -153,7 +165,7 @@ class Stack:
         return proc
 
     def start(self) -> Stack:
-        if self.redis_url:
+        if self.redis_url and self.prepare:
             from redis import Redis
 
             Redis.from_url(self.redis_url).flushdb()
@@ -165,7 +177,7 @@ class Stack:
         ])
         if self.redis_url:
             for n in range(self.rq_workers):
-                self._spawn(f"rq-worker-{n}", [sys.executable, "worker.py"])
+                self.spawn_worker(f"rq-worker-{n}")
         self.wait_healthy()
         return self
 
@@ -223,7 +235,7 @@ class Stack:
                 proc.wait(timeout=5)
         if self.keep:
             return
-        if self.database == "postgres" and self.database_url:
+        if self.database == "postgres" and self.database_url and not self.database_url_given:
             drop_pg_database(self.pg_base_url, self.db_name)
         shutil.rmtree(self.dir, ignore_errors=True)
 

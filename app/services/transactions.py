@@ -172,7 +172,10 @@ def _safe_rollback(session: Session) -> None:
     try:
         session.rollback()
     except DBAPIError:  # the connection is gone; the session starts over with a new one
-        session.close()
+        try:
+            session.close()
+        except DBAPIError:
+            session.invalidate()
 
 
 def open_database(url: str, timeouts: Timeouts = Timeouts(),

@@ -14,6 +14,8 @@ The same test helpers on every fake:
   webhook signed as the provider signs it (``forged``: with a wrong key or signature).
 - ``fake.fail_next(status, times=1)``: the next requests answer with this HTTP status.
 - ``fake.calls``: ``"METHOD /path"`` of every request served.
+- ``fake.lose_next_answer(times=1)``: the next requests are done, but their answers are lost
+  (a 504 reaches the caller): a capture that timed out after it happened.
 - ``fake.stop()``: close the port, so calls fail as on a network outage.
 """
 
@@ -68,6 +70,7 @@ class FakeProvider:
         self.lock = threading.RLock()
         self.calls: list[str] = []
         self._failures: list[int] = []
+        self._lost_answers = 0
         self._replies: dict[tuple[str, str], Answer] = {}
         self._routes = [(method, pattern.split("/")) for method, pattern in self.routes()]
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -98,6 +101,10 @@ class FakeProvider:
         with self.lock:
             self._failures.extend([status] * times)
 
+    def lose_next_answer(self, times: int = 1) -> None:
+        with self.lock:
+            self._lost_answers += times
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self._server.shutdown()
@@ -116,7 +123,11 @@ class FakeProvider:
                 params = _match(pattern, request.path.split("/"))
                 if method == request.method and params is not None:
                     request.params = params
-                    return self.handle(f"{method} {'/'.join(pattern)}", request)
+                    answer = self.handle(f"{method} {'/'.join(pattern)}", request)
+                    if self._lost_answers and request.method == "POST":
+                        self._lost_answers -= 1
+                        return self.error(504, "gateway timeout (the work was done)")
+                    return answer
             return self.error(404, f"no route {request.method} {request.path}")
 
     def once(self, key: str | None, route: str, compute: Callable[[], Answer]) -> Answer:
