@@ -105,3 +105,38 @@ def test_a_replay_days_later_changes_nothing(app, browser, db):
     body, headers = signed_webhook(app, ref, 1500, event_id="evt_late_resend")
     assert client.post("/webhooks/testpay", data=body, headers=headers).status_code == 200
     _one_order_one_email_one_sale(db)
+
+
+def test_a_stored_webhook_is_answered_2xx_even_when_processing_fails_and_done_later(
+    app, browser, db, monkeypatch
+):
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import WebhookState
+    from app.payments import get_provider
+    from app.services import payments, reconcile
+    from app.services.orders import OrderLinks
+    from app.services.transactions import TransientDatabaseError
+
+    tee = variant_with_stock(db, 5, price_cents=1500)
+    _path, ref = paid_checkout(browser, tee)
+
+    def busy(*args, **kwargs):
+        raise TransientDatabaseError("lock_timeout")
+
+    monkeypatch.setattr(payments, "process_webhook", busy)
+    body, headers = signed_webhook(app, ref, 1500, event_id="evt_busy")
+    answer = app.test_client().post("/webhooks/testpay", data=body, headers=headers)
+    assert answer.status_code == 200 and answer.get_json()["status"] == "received"
+    assert db.scalar(select(WebhookEvent.state)) is WebhookState.RECEIVED
+    monkeypatch.undo()
+    session = app.extensions["holdfast.db"].session_factory()
+    try:
+        reconcile.reconcile(session, lambda name: get_provider(name, app.config),
+                            timedelta(minutes=10), links=OrderLinks.from_config(app.config),
+                            now=datetime.now(UTC) + timedelta(minutes=3))
+    finally:
+        session.close()
+    db.expire_all()
+    assert db.scalar(select(WebhookEvent.state)) is WebhookState.PROCESSED
+    _one_order_one_email_one_sale(db)
