@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     Checkout,
+    MovementReason,
     Order,
     OrderStatus,
     ProductKind,
@@ -76,29 +77,37 @@ def cancel_order(
     if not can_cancel(session, order):
         raise OrderActionError("License keys from this order were already delivered, so it "
                                "cannot be cancelled. Please contact us.")
-    restock = {line.id: line.quantity_fulfilled for line in order.lines
-               if line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL}
     checkout = session.get(Checkout, order.checkout_id)
     hold_ref = checkout.hold_ref if checkout else None
     held = inventory.get_hold(session, hold_ref).lines if hold_ref else ()
+    variants = [line.variant_id for line in order.lines] + [h.variant_id for h in held]
 
     def cancel(session: Session, order: Order) -> None:
-        if order.status is OrderStatus.CANCELLED:
-            return
+        """Under the order's and its variants' locks, so what is put back is what is set
+        aside now (a back-order filled a moment ago included)."""
+        if order.status is OrderStatus.CANCELLED or order.shipped_at is not None:
+            return  # done already; or the owner shipped it meanwhile: refunded, not cancelled
         released = inventory.cancel_owed(session, hold_ref, now=now, commit=False) \
             if hold_ref else 0
-        for line in order.lines:
-            if line.variant.product.kind is ProductKind.PHYSICAL:
+        restocked = {}
+        for line in sorted(order.lines, key=lambda x: x.variant_id):
+            if line.variant.product.kind is ProductKind.PHYSICAL and line.quantity_fulfilled:
+                inventory.adjust_stock(session, line.variant_id, line.quantity_fulfilled,
+                                       reason="order cancelled", kind=MovementReason.RETURN,
+                                       reference=f"order:{order.number}", actor=actor,
+                                       commit=False, now=now)
+                restocked[str(line.id)] = line.quantity_fulfilled
                 line.quantity_fulfilled = 0
         order.status = OrderStatus.CANCELLED
         orders.add_event(order, OrderStatus.CANCELLED, "Order cancelled; your payment was "
                          "refunded in full.", now)
         audit.record(session, "order.cancelled", actor=actor, subject_type="order",
-                     subject_id=order.id, reason=reason, owed_released=released)
+                     subject_id=order.id, reason=reason, owed_released=released,
+                     restocked=restocked)
 
-    refunds.refund_order(session, providers, number, reason=reason, restock=restock,
-                         actor=actor, idempotency_key=cancel_key(order), links=links, now=now,
-                         also=cancel, also_variants=[h.variant_id for h in held])
+    refunds.refund_order(session, providers, number, reason=reason, actor=actor,
+                         idempotency_key=cancel_key(order), links=links, now=now,
+                         also=cancel, also_variants=variants)
     return _order(session, number)
 
 

@@ -101,8 +101,16 @@ def refund_order(
         left = payment.captured_cents - payment.refunded_cents
         amount = left if amount_cents is None else amount_cents
         if amount <= 0 or amount > left:
-            raise RefundError(f"You can refund between 0.01 and {left / 100:.2f} "
-                              f"{payment.currency} on this order.")
+            # A twin request with this key may have refunded it since we looked: its answer
+            # is this request's answer.
+            session.rollback()
+            refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+            if refund is None or refund.status is not RefundStatus.SUCCEEDED:
+                raise RefundError(f"You can refund between 0.01 and {left / 100:.2f} "
+                                  f"{payment.currency} on this order.")
+            apply_refund(session, refund.id, actor=actor, links=links, now=now, also=also,
+                         also_variants=list(also_variants))
+            return refund
         state = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
                              payment.currency, payment.captured_cents, payment.refunded_cents,
                              payment.capture_ref)
