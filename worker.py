@@ -76,8 +76,12 @@ def free_dead_scheduler_locks(connection, queue_names) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="Quit when the queues are empty.")
-    parser.add_argument("--maintenance-seconds", type=int, default=30,
-                        help="How often to clean registries and try for the scheduler lock.")
+    parser.add_argument(
+        "--maintenance-seconds",
+        type=int,
+        default=30,
+        help="How often to clean registries and try for the scheduler lock.",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -104,15 +108,17 @@ def main(argv: list[str] | None = None) -> int:
             freed = free_dead_scheduler_locks(connection, QUEUES)
             if freed:
                 log.info("took over the scheduler lock of a dead worker for %s", freed)
-            worker = Worker(queues, connection=connection,
-                            maintenance_interval=args.maintenance_seconds)
+            worker = Worker(
+                queues, connection=connection, maintenance_interval=args.maintenance_seconds
+            )
             worker.work(with_scheduler=True, burst=args.burst)
             if args.burst or worker._stop_requested:
                 return 0
             wait = 1.0
         except RedisError as exc:
-            log.warning("Redis is unreachable (%s); starting again in %.0f s",
-                        type(exc).__name__, wait)
+            log.warning(
+                "Redis is unreachable (%s); starting again in %.0f s", type(exc).__name__, wait
+            )
             time.sleep(wait)
             wait = min(wait * 2, 30.0)
     return 0

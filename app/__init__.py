@@ -33,8 +33,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .services import transactions
 
     app.extensions["holdfast.db"] = transactions.open_database(
-        app.config["DATABASE_URL"], Timeouts.from_config(app.config),
-        PoolSettings.from_config(app.config))
+        app.config["DATABASE_URL"],
+        Timeouts.from_config(app.config),
+        PoolSettings.from_config(app.config),
+    )
     app.teardown_appcontext(_finish_session)
 
     transactions.configure(app.config.get("DB_RETRY_ATTEMPTS", transactions.ATTEMPTS))
@@ -110,6 +112,16 @@ def _register_blueprints(app: Flask) -> None:
     from .blueprints.testpay import bp as testpay_bp
     from .blueprints.webhooks import bp as webhooks_bp
 
-    for bp in (shop_bp, cart_bp, account_bp, checkout_bp, orders_bp, testpay_bp, razorpay_pay_bp,
-               webhooks_bp, health_bp, media_bp):
+    for bp in (
+        shop_bp,
+        cart_bp,
+        account_bp,
+        checkout_bp,
+        orders_bp,
+        testpay_bp,
+        razorpay_pay_bp,
+        webhooks_bp,
+        health_bp,
+        media_bp,
+    ):
         app.register_blueprint(bp)

@@ -88,23 +88,30 @@ def check_payment_providers(config: dict[str, Any]) -> None:
     providers = config.get("PAYMENT_PROVIDERS") or []
     unknown = [p for p in providers if p not in REAL_PROVIDERS and p != "testpay"]
     if unknown:
-        raise ConfigError(f"PAYMENT_PROVIDERS names an unknown provider: {', '.join(unknown)} "
-                          f"(known: testpay, {', '.join(REAL_PROVIDERS)})")
+        raise ConfigError(
+            f"PAYMENT_PROVIDERS names an unknown provider: {', '.join(unknown)} "
+            f"(known: testpay, {', '.join(REAL_PROVIDERS)})"
+        )
     if config.get("ENV_NAME") != "production":
         return
     real = [p for p in providers if p in REAL_PROVIDERS]
     if not real:
-        raise ConfigError("Production needs a real payment provider: set PAYMENT_PROVIDERS to "
-                          "paypal, stripe or razorpay (with its keys; see docs/PAYMENTS.md). "
-                          "testpay takes no money.")
+        raise ConfigError(
+            "Production needs a real payment provider: set PAYMENT_PROVIDERS to "
+            "paypal, stripe or razorpay (with its keys; see docs/PAYMENTS.md). "
+            "testpay takes no money."
+        )
     for name in real:
         missing = [key for key in REAL_PROVIDERS[name] if not config.get(key)]
         if missing:
-            raise ConfigError(f"PAYMENT_PROVIDERS enables {name}, but {', '.join(missing)} "
-                              "is not set")
+            raise ConfigError(
+                f"PAYMENT_PROVIDERS enables {name}, but {', '.join(missing)} is not set"
+            )
     if "testpay" in providers and not config.get("TESTPAY_ENABLED"):
-        raise ConfigError("PAYMENT_PROVIDERS lists testpay, which is disabled in production: "
-                          "remove it, or set TESTPAY_ENABLED=true for a test shop")
+        raise ConfigError(
+            "PAYMENT_PROVIDERS lists testpay, which is disabled in production: "
+            "remove it, or set TESTPAY_ENABLED=true for a test shop"
+        )
 
 
 def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -148,8 +155,9 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SENTRY_DSN": env.get("SENTRY_DSN") or None,
-        "PAYMENT_RECONCILE_AFTER_MINUTES": _int(env, "PAYMENT_RECONCILE_AFTER_MINUTES", 10,
-                                                minimum=1),
+        "PAYMENT_RECONCILE_AFTER_MINUTES": _int(
+            env, "PAYMENT_RECONCILE_AFTER_MINUTES", 10, minimum=1
+        ),
         "TESTPAY_ENABLED": _bool(env.get("TESTPAY_ENABLED"), not production),
         "TESTPAY_WEBHOOK_SECRET": env.get("TESTPAY_WEBHOOK_SECRET") or None,
         "PAYPAL_CLIENT_ID": env.get("PAYPAL_CLIENT_ID", ""),
@@ -164,8 +172,9 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "RAZORPAY_WEBHOOK_SECRET": env.get("RAZORPAY_WEBHOOK_SECRET", ""),
         "RAZORPAY_BASE_URL": env.get("RAZORPAY_BASE_URL", "https://api.razorpay.com"),
         # Links in emails. Without a setting, the address `make run` serves on.
-        "SHOP_BASE_URL": (env.get("SHOP_BASE_URL")
-                          or f"http://127.0.0.1:{env.get('PORT', '5000')}").rstrip("/"),
+        "SHOP_BASE_URL": (
+            env.get("SHOP_BASE_URL") or f"http://127.0.0.1:{env.get('PORT', '5000')}"
+        ).rstrip("/"),
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": _int(env, "MAIL_PORT", 587, minimum=1),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
@@ -181,8 +190,9 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         # No request waits for a minute (docs/CONFIGURATION.md, "Database").
         "DB_LOCK_TIMEOUT_MS": _int(env, "DB_LOCK_TIMEOUT_MS", 5_000, minimum=1),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 15_000, minimum=1),
-        "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": _int(env, "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
-                                                  60_000, minimum=1),
+        "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": _int(
+            env, "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60_000, minimum=1
+        ),
         "DB_RETRY_ATTEMPTS": _int(env, "DB_RETRY_ATTEMPTS", 3, minimum=1),
         "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 4, minimum=1),
         "DB_MAX_OVERFLOW": _int(env, "DB_MAX_OVERFLOW", 4, minimum=0),

@@ -47,9 +47,11 @@ class PoolSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PoolSettings:
-        return cls(int(config.get("DB_POOL_SIZE", cls.size)),
-                   int(config.get("DB_MAX_OVERFLOW", cls.max_overflow)),
-                   float(config.get("DB_POOL_TIMEOUT_SECONDS", cls.timeout_seconds)))
+        return cls(
+            int(config.get("DB_POOL_SIZE", cls.size)),
+            int(config.get("DB_MAX_OVERFLOW", cls.max_overflow)),
+            float(config.get("DB_POOL_TIMEOUT_SECONDS", cls.timeout_seconds)),
+        )
 
 
 @dataclass(frozen=True)
@@ -63,18 +65,20 @@ class Timeouts:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Timeouts:
-        return cls(int(config.get("DB_LOCK_TIMEOUT_MS", cls.lock_ms)),
-                   int(config.get("DB_STATEMENT_TIMEOUT_MS", cls.statement_ms)),
-                   int(config.get("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
-                                  cls.idle_in_transaction_ms)))
+        return cls(
+            int(config.get("DB_LOCK_TIMEOUT_MS", cls.lock_ms)),
+            int(config.get("DB_STATEMENT_TIMEOUT_MS", cls.statement_ms)),
+            int(config.get("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", cls.idle_in_transaction_ms)),
+        )
 
 
 _ENGINES: dict[tuple[str, Timeouts, PoolSettings], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def shared_engine(url: str, timeouts: Timeouts = Timeouts(),
-                  pool: PoolSettings = PoolSettings()) -> Engine:
+def shared_engine(
+    url: str, timeouts: Timeouts = Timeouts(), pool: PoolSettings = PoolSettings()
+) -> Engine:
     """One engine (one pool) per process for a database and its settings: every app object,
     job and provider of the process shares it, so a process never holds more connections than
     its pool allows."""
@@ -87,8 +91,12 @@ def shared_engine(url: str, timeouts: Timeouts = Timeouts(),
 
 
 def make_engine(
-    url: str, *, for_migrations: bool = False, timeouts: Timeouts = Timeouts(),
-    pool: PoolSettings = PoolSettings(), **kwargs: Any
+    url: str,
+    *,
+    for_migrations: bool = False,
+    timeouts: Timeouts = Timeouts(),
+    pool: PoolSettings = PoolSettings(),
+    **kwargs: Any,
 ) -> Engine:
     """Create an engine. ``for_migrations`` leaves out the SQLite hooks (Alembic's batch table
     copy must run without foreign keys enforced and without BEGIN IMMEDIATE) and the statement
@@ -101,8 +109,10 @@ def make_engine(
         return engine
     options = [f"-c lock_timeout={timeouts.lock_ms}"]
     if not for_migrations:
-        options += [f"-c statement_timeout={timeouts.statement_ms}",
-                    f"-c idle_in_transaction_session_timeout={timeouts.idle_in_transaction_ms}"]
+        options += [
+            f"-c statement_timeout={timeouts.statement_ms}",
+            f"-c idle_in_transaction_session_timeout={timeouts.idle_in_transaction_ms}",
+        ]
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("options", " ".join(options))
     connect_args.setdefault("connect_timeout", 5)
@@ -164,7 +174,9 @@ class Database:
     """The engine and session factory of one app, stored in ``app.extensions['holdfast.db']``."""
 
     def __init__(
-        self, url: str, timeouts: Timeouts = Timeouts(),
+        self,
+        url: str,
+        timeouts: Timeouts = Timeouts(),
         session_hooks: Iterable[Callable[[sessionmaker], None]] = (),
         pool: PoolSettings = PoolSettings(),
     ) -> None:

@@ -41,6 +41,7 @@ def _discard_session() -> None:
 
     close_session()
 
+
 MESSAGES = {
     400: "That request could not be understood.",
     401: "Please log in first.",
@@ -107,8 +108,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        if isinstance(exc, TransientDatabaseError) and exc.kind in ("unavailable",
-                                                                    "connection_lost"):
+        if isinstance(exc, TransientDatabaseError) and exc.kind in (
+            "unavailable",
+            "connection_lost",
+        ):
             _mark_database_down()
         return error_response(exc.status_code, exc.message, getattr(exc, "retry_after", None))
 
@@ -127,17 +130,25 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ProviderError)
     def provider_error(exc: ProviderError):
-        app.logger.warning("payment provider unavailable on %s %s: %s", request.method,
-                           request.path, exc.message)
-        return error_response(503, "That way of paying is not available right now. Nothing was "
-                              "charged; please try again later or choose another.",
-                              RETRY_AFTER_SECONDS)
+        app.logger.warning(
+            "payment provider unavailable on %s %s: %s", request.method, request.path, exc.message
+        )
+        return error_response(
+            503,
+            "That way of paying is not available right now. Nothing was "
+            "charged; please try again later or choose another.",
+            RETRY_AFTER_SECONDS,
+        )
 
     @app.errorhandler(UnknownProvider)
     def unknown_provider(exc: UnknownProvider):
         app.logger.error("payment provider misconfigured: %s", exc)
-        return error_response(503, "That way of paying is not available right now. Nothing was "
-                              "charged; please choose another.", RETRY_AFTER_SECONDS)
+        return error_response(
+            503,
+            "That way of paying is not available right now. Nothing was "
+            "charged; please choose another.",
+            RETRY_AFTER_SECONDS,
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -24,8 +24,13 @@ def an_id(message: str) -> NumberRange:
 
 
 class AddToCartForm(FlaskForm):
-    variant_id = IntegerField("Option", validators=[
-        InputRequired("Choose an option."), an_id("That item is not in our catalogue.")])
+    variant_id = IntegerField(
+        "Option",
+        validators=[
+            InputRequired("Choose an option."),
+            an_id("That item is not in our catalogue."),
+        ],
+    )
     quantity = IntegerField(
         "Quantity",
         default=1,
@@ -37,8 +42,9 @@ class AddToCartForm(FlaskForm):
 
 
 class UpdateCartForm(FlaskForm):
-    variant_id = IntegerField("Item", validators=[
-        InputRequired("Which item?"), an_id("That item is not in your cart.")])
+    variant_id = IntegerField(
+        "Item", validators=[InputRequired("Which item?"), an_id("That item is not in your cart.")]
+    )
     quantity = IntegerField(
         "Quantity",
         validators=[
@@ -138,8 +144,11 @@ class ResetPasswordForm(FlaskForm):
         "New password",
         validators=[
             DataRequired("Choose a password."),
-            Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
-                   message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Use at least {MIN_PASSWORD_LENGTH} characters.",
+            ),
         ],
     )
     confirm = PasswordField(
@@ -148,16 +157,17 @@ class ResetPasswordForm(FlaskForm):
 
 
 class ReturnForm(FlaskForm):
-    line_id = IntegerField(validators=[
-        InputRequired("Which item?"), an_id("That item is not part of this order.")])
+    line_id = IntegerField(
+        validators=[InputRequired("Which item?"), an_id("That item is not part of this order.")]
+    )
     quantity = IntegerField(
         "Quantity",
-        validators=[InputRequired("How many?"), NumberRange(min=1, max=999,
-                                                            message="Enter a quantity.")],
+        validators=[
+            InputRequired("How many?"),
+            NumberRange(min=1, max=999, message="Enter a quantity."),
+        ],
     )
-    reason = StringField(
-        "Reason", validators=[DataRequired("Tell us why."), Length(max=2000)]
-    )
+    reason = StringField("Reason", validators=[DataRequired("Tell us why."), Length(max=2000)])
     t = HiddenField()
 
 

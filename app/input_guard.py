@@ -38,8 +38,10 @@ class BoundedIntConverter(IntegerConverter):
 
 
 class UnsafeInput(BadRequest):
-    description = ("That request contains characters we cannot accept. Please check what you "
-                   "typed and try again.")
+    description = (
+        "That request contains characters we cannot accept. Please check what you "
+        "typed and try again."
+    )
 
 
 class ValueTooLong(RequestEntityTooLarge):

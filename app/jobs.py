@@ -114,7 +114,8 @@ def reconcile_payments() -> dict[str, Any]:
 
     with job_session() as (session, config):
         report = reconcile.reconcile(
-            session, lambda name: get_provider(name, config),
+            session,
+            lambda name: get_provider(name, config),
             timedelta(minutes=config["PAYMENT_RECONCILE_AFTER_MINUTES"]),
             links=OrderLinks.from_config(config),
         )
@@ -128,8 +129,12 @@ def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
     from app.services import payments
 
     with job_session() as (session, config):
-        row = payments.process_webhook(session, webhook_id, get_provider(provider, config),
-                                       links=OrderLinks.from_config(config))
+        row = payments.process_webhook(
+            session,
+            webhook_id,
+            get_provider(provider, config),
+            links=OrderLinks.from_config(config),
+        )
         _send_queued(session, config)
     return {"webhook": webhook_id, "state": row.state.value if row else None}
 
@@ -142,8 +147,7 @@ def fill_backorders_with(session: Session, config: Mapping[str, Any], variant_id
     same transaction and sent by whoever owns the session once it closes."""
     from app.services import fulfillment
 
-    deliveries = fulfillment.fill_waiting(session, variant_id,
-                                          links=OrderLinks.from_config(config))
+    deliveries = fulfillment.fill_waiting(session, variant_id, links=OrderLinks.from_config(config))
     return [d.order.number for d in deliveries]
 
 

@@ -41,8 +41,9 @@ def connection(redis_url: str) -> Redis:
     with _lock:
         client = _connections.get(redis_url)
         if client is None:
-            client = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2,
-                                    health_check_interval=30)
+            client = Redis.from_url(
+                redis_url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=30
+            )
             _connections[redis_url] = client
         return client
 
@@ -69,8 +70,11 @@ def enqueue(
         except RedisError as exc:
             _redis_down_until = time.monotonic() + SKIP_REDIS_AFTER_FAILURE_SECONDS
             metrics.incr("queue.fallback")
-            log.warning(json.dumps({"event": "queue.fallback", "job": job.__name__,
-                                    "error": type(exc).__name__}))
+            log.warning(
+                json.dumps(
+                    {"event": "queue.fallback", "job": job.__name__, "error": type(exc).__name__}
+                )
+            )
     elif redis_url:
         metrics.incr("queue.fallback")
     work = inline or (lambda: job(*args))

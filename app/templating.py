@@ -41,14 +41,18 @@ def register_templating(app: Flask) -> None:
         # with ``g.db_down`` set and asks the database nothing).
         def cart_count() -> int:
             if "cart_count" not in g:
-                g.cart_count = 0 if g.get("db_down") else cart_service.cart_count(
-                    get_session(), current_cart_id())
+                g.cart_count = (
+                    0
+                    if g.get("db_down")
+                    else cart_service.cart_count(get_session(), current_cart_id())
+                )
             return g.cart_count
 
         def nav_categories():
             if "nav_categories" not in g:
-                g.nav_categories = [] if g.get("db_down") else catalog.list_categories(
-                    get_session())
+                g.nav_categories = (
+                    [] if g.get("db_down") else catalog.list_categories(get_session())
+                )
             return g.nav_categories
 
         return {

@@ -69,11 +69,16 @@ class Buyer:
         self.tally = tally
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def request(self, http: aiohttp.ClientSession, step: str, method: str, url: str,
-                      **kwargs: Any) -> tuple[int, str, aiohttp.ClientResponse]:
+    async def request(
+        self, http: aiohttp.ClientSession, step: str, method: str, url: str, **kwargs: Any
+    ) -> tuple[int, str, aiohttp.ClientResponse]:
         started = time.perf_counter()
-        async with http.request(method, url if url.startswith("http") else self.base + url,
-                                allow_redirects=False, **kwargs) as response:
+        async with http.request(
+            method,
+            url if url.startswith("http") else self.base + url,
+            allow_redirects=False,
+            **kwargs,
+        ) as response:
             body = await response.text()
         self.tally.timings[step].append(time.perf_counter() - started)
         self.tally.statuses[response.status] += 1
@@ -102,13 +107,19 @@ class Buyer:
 
     async def _shop(self, http: aiohttp.ClientSession) -> str:
         status, body, _ = await self.request(
-            http, "product_page", "GET", f"/products/{PRODUCT_SLUG}?variant={self.variant_id}")
+            http, "product_page", "GET", f"/products/{PRODUCT_SLUG}?variant={self.variant_id}"
+        )
         if status != 200:
             return self._refused("product_page", status, body)
         token = _token(body)
         status, body, _ = await self.request(
-            http, "cart_add", "POST", "/cart/add", headers={"HX-Request": "true"},
-            data={"csrf_token": token, "variant_id": str(self.variant_id), "quantity": "1"})
+            http,
+            "cart_add",
+            "POST",
+            "/cart/add",
+            headers={"HX-Request": "true"},
+            data={"csrf_token": token, "variant_id": str(self.variant_id), "quantity": "1"},
+        )
         if status != 200:
             return self._refused("cart_add", status, body)
         status, body, _ = await self.request(http, "checkout_form", "GET", "/checkout")
@@ -116,10 +127,20 @@ class Buyer:
             return self._refused("checkout_form", status, body)
         token = _token(body)
         status, body, response = await self.request(
-            http, "place_order", "POST", "/checkout", data={
-                "csrf_token": token, "email": f"buyer{self.n}@example.com",
-                "full_name": f"Buyer {self.n}", "address_line1": f"{self.n} Harbour Road",
-                "city": "Portsmouth", "postal_code": "PO1 2AB", "country": "GB"})
+            http,
+            "place_order",
+            "POST",
+            "/checkout",
+            data={
+                "csrf_token": token,
+                "email": f"buyer{self.n}@example.com",
+                "full_name": f"Buyer {self.n}",
+                "address_line1": f"{self.n} Harbour Road",
+                "city": "Portsmouth",
+                "postal_code": "PO1 2AB",
+                "country": "GB",
+            },
+        )
         if status != 303:
             return self._refused("place_order", status, body)
         status, body, _ = await self.follow(http, "review_page", response)
@@ -129,8 +150,12 @@ class Buyer:
         if pay_url is None:
             return self._refused("review_page", status, body)
         status, body, response = await self.request(
-            http, "pay", "POST", pay_url.group(1),
-            data={"csrf_token": _token(body), "payment_provider": "testpay"})
+            http,
+            "pay",
+            "POST",
+            pay_url.group(1),
+            data={"csrf_token": _token(body), "payment_provider": "testpay"},
+        )
         if status != 303:
             return self._refused("pay", status, body)
         status, body, _ = await self.follow(http, "provider_page", response)
@@ -138,7 +163,8 @@ class Buyer:
         if status != 200 or approve is None:
             return self._refused("provider_page", status, body)
         status, body, response = await self.request(
-            http, "approve", "POST", approve.group(1), data={"csrf_token": _token(body)})
+            http, "approve", "POST", approve.group(1), data={"csrf_token": _token(body)}
+        )
         if status != 303:
             return self._refused("approve", status, body)
         status, body, response = await self.follow(http, "return", response)
@@ -164,11 +190,13 @@ class Buyer:
             if poll is None:
                 return self._refused("return", status, body)
             status, body, response = await self.request(
-                http, "status_poll", "GET", poll.group(1), headers={"HX-Request": "true"})
+                http, "status_poll", "GET", poll.group(1), headers={"HX-Request": "true"}
+            )
 
 
-async def race(base_url: str | list[str], variant_id: int, buyers: int,
-               timeout: float = 120) -> Tally:
+async def race(
+    base_url: str | list[str], variant_id: int, buyers: int, timeout: float = 120
+) -> Tally:
     """Every buyer at once; with several base URLs (app servers), buyers take turns."""
     tally = Tally()
     bases = [base_url] if isinstance(base_url, str) else base_url
@@ -201,23 +229,40 @@ def _sale_facts(session, variant_id: int) -> dict[str, int]:
         .where(OrderLine.variant_id == variant_id, Order.status.not_in(live))
     )
     captured = session.execute(
-        select(TestpayPayment.ref, TestpayPayment.captured_cents, TestpayPayment.refunded_cents)
-        .where(TestpayPayment.captured_cents > 0)
+        select(
+            TestpayPayment.ref, TestpayPayment.captured_cents, TestpayPayment.refunded_cents
+        ).where(TestpayPayment.captured_cents > 0)
     ).all()
-    with_order = set(session.scalars(
-        select(Payment.provider_ref).join(Order, Order.id == Payment.order_id)
-        .where(Payment.provider == "testpay", Order.status.not_in(live))
-    ))
+    with_order = set(
+        session.scalars(
+            select(Payment.provider_ref)
+            .join(Order, Order.id == Payment.order_id)
+            .where(Payment.provider == "testpay", Order.status.not_in(live))
+        )
+    )
     orphans = sum(1 for ref, cap, refunded in captured if ref not in with_order and refunded < cap)
-    return {"orders": int(orders), "units_sold": int(sold), "paid_without_order": orphans,
-            "captured_payments": len(captured)}
+    return {
+        "orders": int(orders),
+        "units_sold": int(sold),
+        "paid_without_order": orphans,
+        "captured_payments": len(captured),
+    }
 
 
-def report(tally: Tally, facts: dict[str, int], stock: int, buyers: int, seconds: float,
-           verify: tuple[int, str]) -> dict[str, Any]:
+def report(
+    tally: Tally,
+    facts: dict[str, int],
+    stock: int,
+    buyers: int,
+    seconds: float,
+    verify: tuple[int, str],
+) -> dict[str, Any]:
     steps = {
-        step: {"n": len(values), "p50_ms": round(statistics.median(values) * 1000, 1),
-               "p99_ms": round(_percentile(values, 99) * 1000, 1)}
+        step: {
+            "n": len(values),
+            "p50_ms": round(statistics.median(values) * 1000, 1),
+            "p99_ms": round(_percentile(values, 99) * 1000, 1),
+        }
         for step, values in tally.timings.items()
     }
     server_errors = sum(n for status, n in tally.statuses.items() if status >= 500)
@@ -289,10 +334,12 @@ def run_flash_sale(stack: Stack, *, buyers: int, stock: int, timeout: float = 12
     cpu_after = _cpu_seconds(stack)
     facts = stack.run_in_app(_sale_facts, variant_id)
     verify = stack.flask("holdfast", "verify")
-    result = report(tally, facts, stock, buyers, seconds,
-                    (verify.returncode, verify.stdout + verify.stderr))
-    result["cpu_seconds"] = {k: round(v - cpu_before.get(k, 0.0), 2)
-                             for k, v in sorted(cpu_after.items())}
+    result = report(
+        tally, facts, stock, buyers, seconds, (verify.returncode, verify.stdout + verify.stderr)
+    )
+    result["cpu_seconds"] = {
+        k: round(v - cpu_before.get(k, 0.0), 2) for k, v in sorted(cpu_after.items())
+    }
     return result
 
 
@@ -303,27 +350,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
-    parser.add_argument("--pg-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_PG),
-                        help="a Postgres server to create the sale's database on")
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL",
-                                                              "redis://127.0.0.1:6379/9"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("TEST_DATABASE_URL", DEFAULT_PG),
+        help="a Postgres server to create the sale's database on",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    )
     parser.add_argument("--no-redis", action="store_true", help="no Redis, no RQ worker")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     args = parser.parse_args(argv)
 
-    stack = Stack(database=args.database, workers=args.workers, threads=args.threads,
-                  redis_url=None if args.no_redis else args.redis_url, pg_base_url=args.pg_url,
-                  keep=args.keep)
+    stack = Stack(
+        database=args.database,
+        workers=args.workers,
+        threads=args.threads,
+        redis_url=None if args.no_redis else args.redis_url,
+        pg_base_url=args.pg_url,
+        keep=args.keep,
+    )
     with stack:
         result = run_flash_sale(stack, buyers=args.buyers, stock=args.stock)
-        result["stack"] = {"database": args.database, "workers": args.workers,
-                           "threads": args.threads, "redis": not args.no_redis,
-                           "cpus": os.cpu_count()}
+        result["stack"] = {
+            "database": args.database,
+            "workers": args.workers,
+            "threads": args.threads,
+            "redis": not args.no_redis,
+            "cpus": os.cpu_count(),
+        }
         if args.keep:
             result["stack"]["dir"] = str(stack.dir)
     print(json.dumps(result, indent=2))
-    ok = (result["http_5xx"] == 0 and result["oversold"] == 0
-          and result["paid_without_order"] == 0 and result["verify"]["exit_code"] == 0)
+    ok = (
+        result["http_5xx"] == 0
+        and result["oversold"] == 0
+        and result["paid_without_order"] == 0
+        and result["verify"]["exit_code"] == 0
+    )
     return 0 if ok else 1
 
 

@@ -98,20 +98,22 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "HOLDFAST_"))}
         env.pop("REDIS_URL", None)
-        env.update({
-            "HOLDFAST_ENV": "production",
-            "SECRET_KEY": self.secret,
-            "DATABASE_URL": self.database_url,
-            "PAYMENT_PROVIDERS": "testpay,stripe",
-            "TESTPAY_ENABLED": "true",
-            "STRIPE_SECRET_KEY": "sk_test_never_called",
-            "STRIPE_WEBHOOK_SECRET": "whsec_never_called",
-            "RATE_LIMIT_ENABLED": "false",
-            "SESSION_COOKIE_SECURE": "false",
-            "SHOP_BASE_URL": self.base_url,
-            "MAIL_FILE_DIR": str(self.dir / "mail"),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "HOLDFAST_ENV": "production",
+                "SECRET_KEY": self.secret,
+                "DATABASE_URL": self.database_url,
+                "PAYMENT_PROVIDERS": "testpay,stripe",
+                "TESTPAY_ENABLED": "true",
+                "STRIPE_SECRET_KEY": "sk_test_never_called",
+                "STRIPE_WEBHOOK_SECRET": "whsec_never_called",
+                "RATE_LIMIT_ENABLED": "false",
+                "SESSION_COOKIE_SECURE": "false",
+                "SHOP_BASE_URL": self.base_url,
+                "MAIL_FILE_DIR": str(self.dir / "mail"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
             env["RATELIMIT_STORAGE_URI"] = "memory://"
@@ -138,8 +140,14 @@ class Stack:
         """Call ``fn(session, *args)`` in an app of this stack's settings (this process)."""
         from app import create_app
 
-        app = create_app({"DATABASE_URL": self.database_url, "SECRET_KEY": self.secret,
-                          "TESTING": True, "MAIL_AUTO_DISPATCH": False})
+        app = create_app(
+            {
+                "DATABASE_URL": self.database_url,
+                "SECRET_KEY": self.secret,
+                "TESTING": True,
+                "MAIL_AUTO_DISPATCH": False,
+            }
+        )
         database = app.extensions["holdfast.db"]
         try:
             with app.app_context():
@@ -159,8 +167,14 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes.append((name, proc))
         return proc
 
@@ -170,11 +184,25 @@ class Stack:
 
             Redis.from_url(self.redis_url).flushdb()
         self.prepare_database()
-        self._spawn("gunicorn", [
-            str(VENV_BIN / "gunicorn"), "--workers", str(self.workers), "--threads",
-            str(self.threads), "--bind", f"127.0.0.1:{self.port}", "--backlog", "4096",
-            "--timeout", "60", "--graceful-timeout", "5", "wsgi:app",
-        ])
+        self._spawn(
+            "gunicorn",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--backlog",
+                "4096",
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+                "wsgi:app",
+            ],
+        )
         if self.redis_url:
             for n in range(self.rq_workers):
                 self.spawn_worker(f"rq-worker-{n}")
@@ -200,9 +228,15 @@ class Stack:
 
     def flask(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         """Run ``flask --app wsgi ARGS`` against this stack's database."""
-        return subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT,
-                              env=self.env, capture_output=True, text=True, check=check,
-                              timeout=300)
+        return subprocess.run(
+            [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
 
     def wait_for_queue(self, timeout: float = 60) -> None:
         """Wait until the RQ queues are empty and no job is running."""

@@ -46,13 +46,24 @@ def approval_ref(response) -> str:
     return match.group(1)
 
 
-def signed_webhook(app, ref: str, amount: int, event_type: str = "payment.captured",
-                   event_id: str = "evt_1", currency: str = "USD", timestamp: int | None = None):
+def signed_webhook(
+    app,
+    ref: str,
+    amount: int,
+    event_type: str = "payment.captured",
+    event_id: str = "evt_1",
+    currency: str = "USD",
+    timestamp: int | None = None,
+):
     import json
 
-    body = json.dumps({"id": event_id, "type": event_type,
-                       "data": {"payment_ref": ref, "amount": amount,
-                                "currency": currency}}).encode()
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": event_type,
+            "data": {"payment_ref": ref, "amount": amount, "currency": currency},
+        }
+    ).encode()
     header = sign(body, webhook_secret(app.config), timestamp)
     return body, {SIGNATURE_HEADER: header, "Content-Type": "application/json"}
 

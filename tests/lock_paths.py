@@ -47,8 +47,9 @@ from app.services import (
     sweeper,
 )
 
-ADDRESS = checkout.Address("race@example.com", "Race Tester", "1 Lock Lane", "Deadlock",
-                           "12345", "US")
+ADDRESS = checkout.Address(
+    "race@example.com", "Race Tester", "1 Lock Lane", "Deadlock", "12345", "US"
+)
 FAR_FUTURE = timedelta(minutes=20)
 
 
@@ -85,17 +86,30 @@ def make_world(session) -> World:
     category = Category(slug=f"c-{secrets.token_hex(3)}", name="Race", description="")
     session.add(category)
     ids = []
-    for n, (kind, backorder) in enumerate([
-        (ProductKind.PHYSICAL, False),
-        (ProductKind.PHYSICAL, False),
-        (ProductKind.PHYSICAL, True),
-        (ProductKind.DIGITAL, True),
-    ]):
-        product = Product(slug=f"p-{n}-{secrets.token_hex(3)}", name=f"Racer {n}",
-                          description="", kind=kind, category=category)
-        variant = Variant(product=product, sku=f"RACE-{n}-{secrets.token_hex(3)}", name="",
-                          price_cents=1000 + n * 100, currency="USD", on_hand=0,
-                          allow_backorder=backorder)
+    for n, (kind, backorder) in enumerate(
+        [
+            (ProductKind.PHYSICAL, False),
+            (ProductKind.PHYSICAL, False),
+            (ProductKind.PHYSICAL, True),
+            (ProductKind.DIGITAL, True),
+        ]
+    ):
+        product = Product(
+            slug=f"p-{n}-{secrets.token_hex(3)}",
+            name=f"Racer {n}",
+            description="",
+            kind=kind,
+            category=category,
+        )
+        variant = Variant(
+            product=product,
+            sku=f"RACE-{n}-{secrets.token_hex(3)}",
+            name="",
+            price_cents=1000 + n * 100,
+            currency="USD",
+            on_hand=0,
+            allow_backorder=backorder,
+        )
         session.add_all([product, variant])
         session.flush()
         ids.append(variant.id)
@@ -146,8 +160,7 @@ def _paid_order(ctx: Context, session, world: World, digital: bool = False) -> s
     ref = completion.latest_payment(session, c.id).provider_ref
     session.rollback()
     provider.decide(ref, True)
-    result = completion.complete_payment(session, provider, ref, source="return",
-                                         links=ctx.links)
+    result = completion.complete_payment(session, provider, ref, source="return", links=ctx.links)
     assert result.outcome == "completed", result
     return result.order_number
 
@@ -188,8 +201,9 @@ def build_shipped_with_return(ctx, session, world, n):
         number = _paid_order(ctx, session, world)
         order = session.scalar(select(Order).where(Order.number == number))
         # The back-ordered V3 unit must arrive before the order can ship whole; ship what is in.
-        aftersales.ship_order(session, number, carrier="Post", tracking="T1", actor="race",
-                              links=ctx.links)
+        aftersales.ship_order(
+            session, number, carrier="Post", tracking="T1", actor="race", links=ctx.links
+        )
         line = next(x for x in order.lines if x.variant_id == world.v1)
         ret = aftersales.request_return(session, number, line.id, 1, "too small", actor="race")
         out.append(ret.id)
@@ -231,18 +245,26 @@ def run_extend(ctx, session, world, checkout_id):
 
 def run_pay(ctx, session, world, checkout_id):
     urls = payments.Urls("http://shop.test/return", "http://shop.test/cancel")
-    payments.authorize_payment(session, checkout_id, ctx.providers("testpay"), urls,
-                               settings=ctx.settings())
+    payments.authorize_payment(
+        session, checkout_id, ctx.providers("testpay"), urls, settings=ctx.settings()
+    )
 
 
 def run_completion(ctx, session, world, ref):
-    completion.complete_payment(session, ctx.providers("testpay"), ref, source="return",
-                                links=ctx.links)
+    completion.complete_payment(
+        session, ctx.providers("testpay"), ref, source="return", links=ctx.links
+    )
 
 
 def run_late_payment(ctx, session, world, ref):
-    completion.complete_payment(session, ctx.providers("testpay"), ref, source="webhook",
-                                links=ctx.links, now=datetime.now(UTC) + FAR_FUTURE)
+    completion.complete_payment(
+        session,
+        ctx.providers("testpay"),
+        ref,
+        source="webhook",
+        links=ctx.links,
+        now=datetime.now(UTC) + FAR_FUTURE,
+    )
 
 
 def run_cancel(ctx, session, world, number):
@@ -253,8 +275,16 @@ def run_refund(ctx, session, world, number):
     order = session.scalar(select(Order).where(Order.number == number))
     restock = {line.id: 1 for line in order.lines if line.quantity_fulfilled}
     session.rollback()
-    refunds.refund_order(session, ctx.providers, number, amount_cents=500, reason="race",
-                         restock=restock, actor="race", links=ctx.links)
+    refunds.refund_order(
+        session,
+        ctx.providers,
+        number,
+        amount_cents=500,
+        reason="race",
+        restock=restock,
+        actor="race",
+        links=ctx.links,
+    )
 
 
 def run_returns(ctx, session, world, return_id):
@@ -277,8 +307,7 @@ def run_stock_adjust(ctx, session, world, n):
 def run_key_import(ctx, session, world, n):
     sku = session.get(Variant, world.d).sku
     session.rollback()
-    keys.import_keys(session, sku, [f"NEW-{secrets.token_hex(8)}" for _ in range(2)],
-                     actor="race")
+    keys.import_keys(session, sku, [f"NEW-{secrets.token_hex(8)}" for _ in range(2)], actor="race")
     fulfillment.fill_waiting(session, world.d, links=ctx.links)
 
 
@@ -299,21 +328,24 @@ class LockPath:
     items: int
 
 
-PATHS: dict[str, LockPath] = {p.name: p for p in [
-    LockPath("cart_change", build_cart_change, run_cart_change, 6),
-    LockPath("checkout_start", build_checkout_start, run_checkout_start, 6),
-    LockPath("extend", build_reserved, run_extend, 6),
-    LockPath("pay", build_reserved, run_pay, 6),
-    LockPath("completion", build_approved, run_completion, 6),
-    LockPath("late_payment", build_approved, run_late_payment, 6),
-    LockPath("cancel", build_paid, run_cancel, 6),
-    LockPath("refund", build_paid, run_refund, 6),
-    LockPath("returns", build_shipped_with_return, run_returns, 4),
-    LockPath("stock_adjust", build_count, run_stock_adjust, 6),
-    LockPath("key_import", build_waiting, run_key_import, 4),
-    LockPath("backorder_fill", build_waiting, run_backorder_fill, 6),
-    LockPath("sweep", build_expired_holds, run_sweep, 12),
-]}
+PATHS: dict[str, LockPath] = {
+    p.name: p
+    for p in [
+        LockPath("cart_change", build_cart_change, run_cart_change, 6),
+        LockPath("checkout_start", build_checkout_start, run_checkout_start, 6),
+        LockPath("extend", build_reserved, run_extend, 6),
+        LockPath("pay", build_reserved, run_pay, 6),
+        LockPath("completion", build_approved, run_completion, 6),
+        LockPath("late_payment", build_approved, run_late_payment, 6),
+        LockPath("cancel", build_paid, run_cancel, 6),
+        LockPath("refund", build_paid, run_refund, 6),
+        LockPath("returns", build_shipped_with_return, run_returns, 4),
+        LockPath("stock_adjust", build_count, run_stock_adjust, 6),
+        LockPath("key_import", build_waiting, run_key_import, 4),
+        LockPath("backorder_fill", build_waiting, run_backorder_fill, 6),
+        LockPath("sweep", build_expired_holds, run_sweep, 12),
+    ]
+}
 
 
 # ---------------------------------------------------------------- double clicks
@@ -321,8 +353,16 @@ PATHS: dict[str, LockPath] = {p.name: p for p in [
 
 def run_refund_once(ctx, session, world, number):
     """The owner's refund button, clicked twice: one idempotency key per click of the page."""
-    refunds.refund_order(session, ctx.providers, number, amount_cents=700, reason="race",
-                         actor="race", idempotency_key=f"page-{number}", links=ctx.links)
+    refunds.refund_order(
+        session,
+        ctx.providers,
+        number,
+        amount_cents=700,
+        reason="race",
+        actor="race",
+        idempotency_key=f"page-{number}",
+        links=ctx.links,
+    )
 
 
 def check_cancelled_once(session, items) -> None:
@@ -340,8 +380,10 @@ def check_paid_once(session, items) -> None:
     from app.models import Payment
 
     for checkout_id in items:
-        assert len(session.scalars(
-            select(Payment).where(Payment.checkout_id == checkout_id)).all()) == 1, checkout_id
+        assert (
+            len(session.scalars(select(Payment).where(Payment.checkout_id == checkout_id)).all())
+            == 1
+        ), checkout_id
 
 
 def check_refunded_once(session, items) -> None:
@@ -362,11 +404,14 @@ class DoubleClick:
     items: int
 
 
-DOUBLE_CLICKS: dict[str, DoubleClick] = {d.name: d for d in [
-    DoubleClick("cancel_twice", build_paid, run_cancel, check_cancelled_once, 5),
-    DoubleClick("pay_twice", build_reserved, run_pay, check_paid_once, 5),
-    DoubleClick("refund_twice", build_paid, run_refund_once, check_refunded_once, 5),
-]}
+DOUBLE_CLICKS: dict[str, DoubleClick] = {
+    d.name: d
+    for d in [
+        DoubleClick("cancel_twice", build_paid, run_cancel, check_cancelled_once, 5),
+        DoubleClick("pay_twice", build_reserved, run_pay, check_paid_once, 5),
+        DoubleClick("refund_twice", build_paid, run_refund_once, check_refunded_once, 5),
+    ]
+}
 
 
 def returns_of(session) -> list[int]:

@@ -35,8 +35,9 @@ class SmtpSink:
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
         if self.reject_with:
             return self.reject_with
-        parsed = message_from_bytes(envelope.original_content or envelope.content,
-                                    policy=policy.default)
+        parsed = message_from_bytes(
+            envelope.original_content or envelope.content, policy=policy.default
+        )
         with self._lock:
             self.messages.append(parsed)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))

@@ -111,7 +111,9 @@ def forgot_password():
     if reset is not None:
         base = str(current_app.config.get("SHOP_BASE_URL") or request.host_url).rstrip("/")
         notifications.password_reset(
-            session, to=reset.user.email, reset_link=f"{base}/password/reset/{reset.token}",
+            session,
+            to=reset.user.email,
+            reset_link=f"{base}/password/reset/{reset.token}",
             expires_minutes=int(password_reset.TOKEN_TTL.total_seconds() // 60),
             user_id=reset.user.id,
         )
@@ -133,7 +135,8 @@ def reset_password(token: str):
     try:
         password_reset.reset_password(session, token, form.password.data)
     except DomainError as exc:
-        return render_page("account/reset.html", form=form, invalid=True, error=exc.message,
-                           status=410)
+        return render_page(
+            "account/reset.html", form=form, invalid=True, error=exc.message, status=410
+        )
     flash("Your password is changed. Log in with the new one.", "success")
     return redirect(url_for("account.login"), code=303)

@@ -30,8 +30,11 @@ bp = Blueprint("checkout", __name__, url_prefix="/checkout")
 
 def settings() -> Settings:
     cfg = current_app.config
-    return Settings(cfg["HOLD_TTL_MINUTES"], cfg["HOLD_MAX_TTL_MINUTES"],
-                    cfg["CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT"])
+    return Settings(
+        cfg["HOLD_TTL_MINUTES"],
+        cfg["HOLD_MAX_TTL_MINUTES"],
+        cfg["CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT"],
+    )
 
 
 def _providers() -> list[tuple[str, str]]:
@@ -49,16 +52,21 @@ def checkout_error(exc: CheckoutError):
     """A friendly page, an HTMX fragment or JSON, as the request asks."""
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     if best == "application/json":
-        body = {"error": exc.message, "phase": str(exc.phase), "checkout": exc.checkout_id,
-                "short": [s.__dict__ for s in exc.shortfalls]}
+        body = {
+            "error": exc.message,
+            "phase": str(exc.phase),
+            "checkout": exc.checkout_id,
+            "short": [s.__dict__ for s in exc.shortfalls],
+        }
         return make_response(jsonify(body), exc.status_code)
     return render_page("checkout/error.html", block="error", error=exc, status=exc.status_code)
 
 
 @bp.get("")
 def start_form():
-    cart = cart_service.cart_view(get_session(), current_cart_id(),
-                                  current_app.config["SHOP_CURRENCY"])
+    cart = cart_service.cart_view(
+        get_session(), current_cart_id(), current_app.config["SHOP_CURRENCY"]
+    )
     if not cart.lines:
         flash("Your cart is empty.", "info")
         return redirect(url_for("cart.show"), code=303)
@@ -73,20 +81,31 @@ def start():
     form = CheckoutForm()
     session = get_session()
     if not form.validate():
-        cart = cart_service.cart_view(session, current_cart_id(),
-                                      current_app.config["SHOP_CURRENCY"])
+        cart = cart_service.cart_view(
+            session, current_cart_id(), current_app.config["SHOP_CURRENCY"]
+        )
         return render_page("checkout/start.html", form=form, cart=cart, status=422)
     cart_id = current_cart_id()
     if cart_id is None:
-        raise CheckoutError(checkout_service.Phase.CART_VALIDATION, "Your cart is empty.",
-                            status_code=400)
-    address = Address(form.email.data.strip().lower(), form.full_name.data.strip(),
-                      form.address_line1.data.strip(), form.city.data.strip(),
-                      form.postal_code.data.strip(), form.country.data)
+        raise CheckoutError(
+            checkout_service.Phase.CART_VALIDATION, "Your cart is empty.", status_code=400
+        )
+    address = Address(
+        form.email.data.strip().lower(),
+        form.full_name.data.strip(),
+        form.address_line1.data.strip(),
+        form.city.data.strip(),
+        form.postal_code.data.strip(),
+        form.country.data,
+    )
     checkout = checkout_service.start_checkout(
-        session, cart_id, address, owner_key=shopper_key(),
+        session,
+        cart_id,
+        address,
+        owner_key=shopper_key(),
         user_id=current_user.id if current_user.is_authenticated else None,
-        settings=settings(), max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
+        settings=settings(),
+        max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
     )
     return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
 
@@ -99,17 +118,26 @@ def review(public_id: str):
         return redirect(url_for("orders.show", number=order.number), code=303)
     drift = checkout_service.price_drift(get_session(), checkout)
     return render_page(
-        "checkout/review.html", checkout=checkout, drift=drift,
+        "checkout/review.html",
+        checkout=checkout,
+        drift=drift,
         needs_confirmation=drift.needs_confirmation(settings().drift_tolerance_percent),
-        providers=_providers(), form=ActionForm(), max_extensions=1,
+        providers=_providers(),
+        form=ActionForm(),
+        max_extensions=1,
     )
 
 
 @bp.get("/<public_id>/countdown")
 def countdown(public_id: str):
     checkout = _checkout(public_id)
-    return render_page("checkout/review.html", block="countdown", checkout=checkout,
-                       form=ActionForm(), max_extensions=1)
+    return render_page(
+        "checkout/review.html",
+        block="countdown",
+        checkout=checkout,
+        form=ActionForm(),
+        max_extensions=1,
+    )
 
 
 @bp.post("/<public_id>/extend")
@@ -118,8 +146,14 @@ def extend(public_id: str):
     checkout = _checkout(public_id)
     checkout = checkout_service.extend_checkout(get_session(), checkout.id, settings=settings())
     if wants_fragment():
-        return render_page("checkout/review.html", block="countdown", checkout=checkout,
-                           form=ActionForm(), max_extensions=1, notice="Hold extended.")
+        return render_page(
+            "checkout/review.html",
+            block="countdown",
+            checkout=checkout,
+            form=ActionForm(),
+            max_extensions=1,
+            notice="Hold extended.",
+        )
     flash("We have extended your hold.", "success")
     return redirect(url_for("checkout.review", public_id=public_id), code=303)
 
@@ -142,18 +176,28 @@ def pay(public_id: str):
     checkout = _checkout(public_id)
     name = form.payment_provider.data if form.validate() else None
     if name not in current_app.config["PAYMENT_PROVIDERS"]:
-        raise CheckoutError(checkout_service.Phase.PAYMENT_AUTHORIZATION,
-                            "Choose one of the payment methods offered.", status_code=422,
-                            checkout_id=public_id)
-    urls = Urls(url_for("checkout.returned", public_id=public_id, _external=True),
-                url_for("checkout.review", public_id=public_id, _external=True))
+        raise CheckoutError(
+            checkout_service.Phase.PAYMENT_AUTHORIZATION,
+            "Choose one of the payment methods offered.",
+            status_code=422,
+            checkout_id=public_id,
+        )
+    urls = Urls(
+        url_for("checkout.returned", public_id=public_id, _external=True),
+        url_for("checkout.review", public_id=public_id, _external=True),
+    )
     try:
-        approval_url = authorize_payment(get_session(), checkout.id,
-                                         get_provider(name, current_app.config), urls,
-                                         settings=settings())
+        approval_url = authorize_payment(
+            get_session(),
+            checkout.id,
+            get_provider(name, current_app.config),
+            urls,
+            settings=settings(),
+        )
     except PriceDriftError:
-        flash("Prices changed since you started checking out; please confirm the new total.",
-              "error")
+        flash(
+            "Prices changed since you started checking out; please confirm the new total.", "error"
+        )
         return redirect(url_for("checkout.review", public_id=public_id), code=303)
     return redirect(approval_url, code=303)
 
@@ -165,11 +209,17 @@ def retry(public_id: str):
     cart_id = current_cart_id()
     if cart_id is None:
         return redirect(url_for("cart.show"), code=303)
-    address = Address(old.email, old.full_name, old.address_line1, old.city, old.postal_code,
-                      old.country)
+    address = Address(
+        old.email, old.full_name, old.address_line1, old.city, old.postal_code, old.country
+    )
     checkout = checkout_service.start_checkout(
-        get_session(), cart_id, address, owner_key=shopper_key(), user_id=old.user_id,
-        settings=settings(), max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
+        get_session(),
+        cart_id,
+        address,
+        owner_key=shopper_key(),
+        user_id=old.user_id,
+        settings=settings(),
+        max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
     )
     return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
 
@@ -184,18 +234,27 @@ def returned(public_id: str):
         return redirect(url_for("checkout.review", public_id=public_id), code=303)
     provider = get_provider(payment.provider, current_app.config)
     try:
-        state = completion.verify_return(get_session(), provider, payment.provider_ref,
-                                         request.args.to_dict())
+        state = completion.verify_return(
+            get_session(), provider, payment.provider_ref, request.args.to_dict()
+        )
     except InvalidSignature as exc:
-        raise CheckoutError(checkout_service.Phase.PAYMENT_CAPTURE,
-                            "We could not confirm that payment from the link you followed. If "
-                            "you paid, your order will be confirmed by the provider shortly.",
-                            status_code=400, checkout_id=public_id) from exc
+        raise CheckoutError(
+            checkout_service.Phase.PAYMENT_CAPTURE,
+            "We could not confirm that payment from the link you followed. If "
+            "you paid, your order will be confirmed by the provider shortly.",
+            status_code=400,
+            checkout_id=public_id,
+        ) from exc
     except ProviderError:  # the provider is unreachable: the webhook or reconciliation finishes
         return _answer(public_id, completion.Completion("pending", "Confirming your payment…"))
     result = completion.complete_payment(
-        get_session(), provider, payment.provider_ref, source="return", state=state,
-        links=orders.OrderLinks.from_config(current_app.config))
+        get_session(),
+        provider,
+        payment.provider_ref,
+        source="return",
+        state=state,
+        links=orders.OrderLinks.from_config(current_app.config),
+    )
     return _answer(public_id, result)
 
 
@@ -214,6 +273,11 @@ def _answer(public_id: str, result: completion.Completion):
             response.headers["HX-Redirect"] = target
             return response
         return redirect(target, code=303)
-    return render_page("checkout/settling.html", block="settling", result=result,
-                       public_id=public_id, form=ActionForm(),
-                       status=200 if result.outcome in ("pending", "in_progress") else 409)
+    return render_page(
+        "checkout/settling.html",
+        block="settling",
+        result=result,
+        public_id=public_id,
+        form=ActionForm(),
+        status=200 if result.outcome in ("pending", "in_progress") else 409,
+    )

@@ -24,9 +24,11 @@ def _order(number: str, token: str | None) -> Order:
     signed = orders.OrderLinks.from_config(current_app.config).verify(number, token)
     try:
         return orders.get_order_for(
-            get_session(), number,
+            get_session(),
+            number,
             user_id=current_user.id if current_user.is_authenticated else None,
-            owner_key=shopper_key(), signed=signed,
+            owner_key=shopper_key(),
+            signed=signed,
         )
     except NotFound:
         abort(404)
@@ -41,14 +43,22 @@ def show(number: str):
     token = request.args.get("t")
     order = _order(number, token)
     session = get_session()
-    returnable = [line for line in order.lines
-                  if order.status in (OrderStatus.SHIPPED, OrderStatus.RETURN_REQUESTED)
-                  and line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL]
+    returnable = [
+        line
+        for line in order.lines
+        if order.status in (OrderStatus.SHIPPED, OrderStatus.RETURN_REQUESTED)
+        and line.quantity_fulfilled
+        and line.variant.product.kind is ProductKind.PHYSICAL
+    ]
     response = render_page(
-        "orders/order.html", order=order, token=token,
+        "orders/order.html",
+        order=order,
+        token=token,
         delivered=keys.keys_for_lines(session, [line.id for line in order.lines]),
-        can_cancel=aftersales.can_cancel(session, order), returnable=returnable,
-        action_form=OrderActionForm(t=token), return_form=ReturnForm(t=token),
+        can_cancel=aftersales.can_cancel(session, order),
+        returnable=returnable,
+        action_form=OrderActionForm(t=token),
+        return_form=ReturnForm(t=token),
     )
     response.headers["Cache-Control"] = "private, no-store"  # it may show license keys
     response.headers["Referrer-Policy"] = "no-referrer"  # keep the signed link to ourselves
@@ -62,9 +72,13 @@ def cancel(number: str):
     order = _order(number, form.t.data)
     config = current_app.config
     try:
-        aftersales.cancel_order(get_session(), lambda name: get_provider(name, config),
-                                order.number, actor=order.email,
-                                links=orders.OrderLinks.from_config(config))
+        aftersales.cancel_order(
+            get_session(),
+            lambda name: get_provider(name, config),
+            order.number,
+            actor=order.email,
+            links=orders.OrderLinks.from_config(config),
+        )
     except DomainError as exc:
         get_session().rollback()
         flash(exc.message, "error")
@@ -81,8 +95,14 @@ def request_return(number: str):
         flash(next(iter(form.errors.values()))[0], "error")
         return _back(number, form.t.data)
     try:
-        aftersales.request_return(get_session(), order.number, form.line_id.data,
-                                  form.quantity.data, form.reason.data, actor=order.email)
+        aftersales.request_return(
+            get_session(),
+            order.number,
+            form.line_id.data,
+            form.quantity.data,
+            form.reason.data,
+            actor=order.email,
+        )
     except DomainError as exc:
         get_session().rollback()
         flash(exc.message, "error")

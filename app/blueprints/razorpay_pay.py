@@ -55,11 +55,18 @@ def pay_page(order_id: str):
     payment, checkout = _payment_and_checkout(order_id)
     session = get_session()
     latest = completion.latest_payment(session, checkout.id)
-    payable = (checkout.state is CheckoutState.AWAITING_PAYMENT and latest.id == payment.id
-               and payment.status is PaymentStatus.PENDING)
+    payable = (
+        checkout.state is CheckoutState.AWAITING_PAYMENT
+        and latest.id == payment.id
+        and payment.status is PaymentStatus.PENDING
+    )
     response = render_page(
-        "razorpay/pay.html", payment=payment, checkout=checkout, payable=payable,
-        key_id=current_app.config["RAZORPAY_KEY_ID"], checkout_js=CHECKOUT_JS,
+        "razorpay/pay.html",
+        payment=payment,
+        checkout=checkout,
+        payable=payable,
+        key_id=current_app.config["RAZORPAY_KEY_ID"],
+        checkout_js=CHECKOUT_JS,
     )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["Cache-Control"] = "no-store"

@@ -25,8 +25,9 @@ def receive(provider: str):
     adapter = get_provider(provider, current_app.config)
     session = get_session()
     try:
-        event, new = payments.receive_webhook(session, adapter, request.headers,
-                                              request.get_data(cache=False))
+        event, new = payments.receive_webhook(
+            session, adapter, request.headers, request.get_data(cache=False)
+        )
     except MalformedWebhook as exc:
         current_app.logger.warning("webhook %s refused: %s", provider, exc)
         return jsonify({"error": "malformed webhook"}), 400
@@ -40,12 +41,18 @@ def receive(provider: str):
         return jsonify({"status": "duplicate", "id": event.event_id}), 200
     event_id = event.id
     try:
-        enqueue(current_app.config, jobs.process_webhook, event_id, provider,
-                inline=lambda: payments.process_webhook(
-                    session, event_id, adapter,
-                    links=OrderLinks.from_config(current_app.config)))
+        enqueue(
+            current_app.config,
+            jobs.process_webhook,
+            event_id,
+            provider,
+            inline=lambda: payments.process_webhook(
+                session, event_id, adapter, links=OrderLinks.from_config(current_app.config)
+            ),
+        )
     except Exception as exc:  # noqa: BLE001 - it is stored: reconciliation processes it later
         session.rollback()
-        current_app.logger.warning("webhook %s stored, processing deferred: %s", provider,
-                                   type(exc).__name__)
+        current_app.logger.warning(
+            "webhook %s stored, processing deferred: %s", provider, type(exc).__name__
+        )
     return jsonify({"status": "received", "id": event.event_id}), 200

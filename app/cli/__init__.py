@@ -15,8 +15,16 @@ def register_cli(app: Flask) -> None:
     from .payments import payments_group
     from .stock import stock_group
 
-    for group in (db_group, demo_group, holdfast_group, stock_group, checkout_group,
-                  payments_group, keys_group, orders_group):
+    for group in (
+        db_group,
+        demo_group,
+        holdfast_group,
+        stock_group,
+        checkout_group,
+        payments_group,
+        keys_group,
+        orders_group,
+    ):
         app.cli.add_command(group)
     from .mail import mail_group
 

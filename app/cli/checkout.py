@@ -14,8 +14,13 @@ checkout_group = AppGroup("checkout", help="Checkout reports.")
 
 
 @checkout_group.command("monitor")
-@click.option("--hours", default=24.0, show_default=True, type=click.FloatRange(min=0.01),
-              help="Look back this many hours.")
+@click.option(
+    "--hours",
+    default=24.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Look back this many hours.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def monitor(hours: float, as_json: bool) -> None:
     """Started, completed, expired and failed checkouts (by phase, with the top reasons),
@@ -25,12 +30,21 @@ def monitor(hours: float, as_json: bool) -> None:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return
     rate = "—" if summary.success_rate is None else f"{summary.success_rate:.1%}"
-    median = ("—" if summary.median_seconds_to_complete is None
-              else f"{summary.median_seconds_to_complete:.0f} s")
-    rows = [("started", summary.started), ("completed", summary.completed),
-            ("expired", summary.expired), ("cancelled", summary.cancelled),
-            ("failed", summary.failed), ("in progress", summary.in_progress),
-            ("success rate", rate), ("median time to complete", median)]
+    median = (
+        "—"
+        if summary.median_seconds_to_complete is None
+        else f"{summary.median_seconds_to_complete:.0f} s"
+    )
+    rows = [
+        ("started", summary.started),
+        ("completed", summary.completed),
+        ("expired", summary.expired),
+        ("cancelled", summary.cancelled),
+        ("failed", summary.failed),
+        ("in progress", summary.in_progress),
+        ("success rate", rate),
+        ("median time to complete", median),
+    ]
     click.echo(f"Checkouts since {summary.since} (last {hours:g} h)")
     for label, value in rows:
         click.echo(f"  {label:<26}{value:>10}")

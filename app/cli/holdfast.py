@@ -31,8 +31,11 @@ def create_owner(email: str, password_stdin: bool) -> None:
 
 
 @holdfast_group.command("verify")
-@click.option("--offline", is_flag=True,
-              help="Do not ask payment providers about payments our table calls uncaptured.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Do not ask payment providers about payments our table calls uncaptured.",
+)
 def verify_cmd(offline: bool) -> None:
     """Check every invariant; exit 1 naming each violation."""
     from flask import current_app
@@ -41,7 +44,8 @@ def verify_cmd(offline: bool) -> None:
 
     config = current_app.config
     violations = verify.check_all(
-        get_session(), providers=None if offline else (lambda name: get_provider(name, config)))
+        get_session(), providers=None if offline else (lambda name: get_provider(name, config))
+    )
     for v in violations:
         click.echo(f"VIOLATION {v}", err=True)
     if violations:

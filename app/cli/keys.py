@@ -26,9 +26,16 @@ def import_cmd(sku: str, file) -> None:
         report = keys.import_keys(session, sku, file, actor="cli")
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"{sku}: {report.imported} imported, {report.already_known} already known, "
-               f"{report.duplicates_in_file} duplicated in the file, {report.blank} blank lines")
+    click.echo(
+        f"{sku}: {report.imported} imported, {report.already_known} already known, "
+        f"{report.duplicates_in_file} duplicated in the file, {report.blank} blank lines"
+    )
     if report.imported:
-        enqueue(current_app.config, jobs.fill_backorders, report.variant_id,
-                inline=lambda: jobs.fill_backorders_with(session, current_app.config,
-                                                         report.variant_id))
+        enqueue(
+            current_app.config,
+            jobs.fill_backorders,
+            report.variant_id,
+            inline=lambda: jobs.fill_backorders_with(
+                session, current_app.config, report.variant_id
+            ),
+        )

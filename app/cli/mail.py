@@ -59,5 +59,6 @@ def retry_cmd(message_id: int) -> None:
         message = mailer.retry_message(get_session(), message_id)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"email {message.id} to {message.to_address} is pending; "
-               "`flask mail send` sends it now")
+    click.echo(
+        f"email {message.id} to {message.to_address} is pending; `flask mail send` sends it now"
+    )

@@ -31,8 +31,14 @@ def retry_fulfilment() -> None:
 def ship(number: str, carrier: str, tracking: str) -> None:
     """Mark an order shipped; the shopper is emailed the tracking number."""
     try:
-        order = aftersales.ship_order(get_session(), number, carrier=carrier, tracking=tracking,
-                                      actor="cli", links=OrderLinks.from_config(current_app.config))
+        order = aftersales.ship_order(
+            get_session(),
+            number,
+            carrier=carrier,
+            tracking=tracking,
+            actor="cli",
+            links=OrderLinks.from_config(current_app.config),
+        )
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{order.number} shipped with {order.carrier} ({order.tracking_number})")
@@ -45,12 +51,20 @@ def receive_return(return_id: int) -> None:
     config = current_app.config
     session = get_session()
     try:
-        ret = aftersales.receive_return(session, lambda name: get_provider(name, config),
-                                        return_id, actor="cli",
-                                        links=OrderLinks.from_config(config))
+        ret = aftersales.receive_return(
+            session,
+            lambda name: get_provider(name, config),
+            return_id,
+            actor="cli",
+            links=OrderLinks.from_config(config),
+        )
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"return {ret.id} received: {ret.quantity} unit(s) back in stock, refunded")
     variant_id = ret.line.variant_id
-    enqueue(config, jobs.fill_backorders, variant_id,
-            inline=lambda: jobs.fill_backorders_with(session, config, variant_id))
+    enqueue(
+        config,
+        jobs.fill_backorders,
+        variant_id,
+        inline=lambda: jobs.fill_backorders_with(session, config, variant_id),
+    )

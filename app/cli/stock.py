@@ -114,8 +114,12 @@ def adjust_cmd(sku: str, delta: int, reason: str, kind: str, force: bool, actor:
         click.echo(f"released hold {ref}")
     if result.delta > 0:  # stock arrived: orders waiting for it are filled, oldest first
         session, config = get_session(), current_app.config
-        enqueue(config, jobs.fill_backorders, result.variant_id,
-                inline=lambda: jobs.fill_backorders_with(session, config, result.variant_id))
+        enqueue(
+            config,
+            jobs.fill_backorders,
+            result.variant_id,
+            inline=lambda: jobs.fill_backorders_with(session, config, result.variant_id),
+        )
 
 
 @stock_group.command("cleanup")

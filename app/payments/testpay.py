@@ -53,8 +53,9 @@ KINDS = {
 def _sessions(settings: Mapping[str, Any]) -> sessionmaker:
     """testpay's own sessions (it plays a remote provider: never the caller's transaction), on
     the process's one engine for the shop's database."""
-    engine = shared_engine(settings["DATABASE_URL"], Timeouts.from_config(settings),
-                           PoolSettings.from_config(settings))
+    engine = shared_engine(
+        settings["DATABASE_URL"], Timeouts.from_config(settings), PoolSettings.from_config(settings)
+    )
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -62,8 +63,9 @@ def webhook_secret(settings: Mapping[str, Any]) -> str:
     secret = settings.get("TESTPAY_WEBHOOK_SECRET")
     if secret:
         return str(secret)
-    return hmac.new(str(settings["SECRET_KEY"]).encode(), b"testpay-webhooks",
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        str(settings["SECRET_KEY"]).encode(), b"testpay-webhooks", hashlib.sha256
+    ).hexdigest()
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -87,8 +89,11 @@ class TestpayProvider:
 
     def _state(self, row: TestpayPayment) -> PaymentState:
         return PaymentState(
-            provider_ref=row.ref, status=row.status, amount_cents=row.amount_cents,
-            currency=row.currency, captured_cents=row.captured_cents,
+            provider_ref=row.ref,
+            status=row.status,
+            amount_cents=row.amount_cents,
+            currency=row.currency,
+            captured_cents=row.captured_cents,
             refunded_cents=row.refunded_cents,
             capture_ref=row.ref if row.captured_cents else None,
         )
@@ -107,15 +112,23 @@ class TestpayProvider:
     def create(self, request: PaymentRequest) -> CreatedPayment:
         with self._sessions() as session:
             begin_write(session)
-            row = session.scalar(select(TestpayPayment).where(
-                TestpayPayment.idempotency_key == request.idempotency_key))
+            row = session.scalar(
+                select(TestpayPayment).where(
+                    TestpayPayment.idempotency_key == request.idempotency_key
+                )
+            )
             if row is None:
                 row = TestpayPayment(
-                    ref="tp_" + secrets.token_hex(12), checkout_ref=request.checkout_ref,
-                    amount_cents=request.amount_cents, currency=request.currency,
-                    description=request.description, status=PaymentStatus.PENDING,
-                    return_url=request.return_url, cancel_url=request.cancel_url,
-                    idempotency_key=request.idempotency_key, expires_at=request.expires_at,
+                    ref="tp_" + secrets.token_hex(12),
+                    checkout_ref=request.checkout_ref,
+                    amount_cents=request.amount_cents,
+                    currency=request.currency,
+                    description=request.description,
+                    status=PaymentStatus.PENDING,
+                    return_url=request.return_url,
+                    cancel_url=request.cancel_url,
+                    idempotency_key=request.idempotency_key,
+                    expires_at=request.expires_at,
                 )
                 session.add(row)
             session.commit()
@@ -127,8 +140,11 @@ class TestpayProvider:
             if row.status is PaymentStatus.AUTHORIZED:
                 row.status, row.captured_cents = PaymentStatus.CAPTURED, row.amount_cents
                 session.commit()
-            if row.status not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED,
-                                  PaymentStatus.PARTIALLY_REFUNDED):
+            if row.status not in (
+                PaymentStatus.CAPTURED,
+                PaymentStatus.REFUNDED,
+                PaymentStatus.PARTIALLY_REFUNDED,
+            ):
                 raise ProviderError(f"testpay: payment {provider_ref} is {row.status.value}")
             return self._state(row)
 
@@ -146,8 +162,11 @@ class TestpayProvider:
                 done = {"id": "tpr_" + secrets.token_hex(8), "amount": amount_cents}
                 row.refunds = {**row.refunds, idempotency_key: done}
                 row.refunded_cents += amount_cents
-                row.status = (PaymentStatus.REFUNDED if row.refunded_cents >= row.captured_cents
-                              else PaymentStatus.PARTIALLY_REFUNDED)
+                row.status = (
+                    PaymentStatus.REFUNDED
+                    if row.refunded_cents >= row.captured_cents
+                    else PaymentStatus.PARTIALLY_REFUNDED
+                )
                 session.commit()
             return RefundResult(done["id"], done["amount"], row.currency, "succeeded")
 
@@ -180,9 +199,13 @@ class TestpayProvider:
             payload = json.loads(body)
             data = payload["data"]
             return WebhookEvent(
-                event_id=str(payload["id"]), kind=KINDS.get(payload["type"], WebhookKind.OTHER),
-                provider_ref=str(data["payment_ref"]), amount_cents=int(data["amount"]),
-                currency=str(data["currency"]), raw_type=str(payload["type"]), payload=payload,
+                event_id=str(payload["id"]),
+                kind=KINDS.get(payload["type"], WebhookKind.OTHER),
+                provider_ref=str(data["payment_ref"]),
+                amount_cents=int(data["amount"]),
+                currency=str(data["currency"]),
+                raw_type=str(payload["type"]),
+                payload=payload,
             )
         except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise InvalidSignature(f"malformed webhook body: {exc}") from exc
@@ -210,9 +233,15 @@ class TestpayProvider:
             return row
 
     def webhook_for(self, row: TestpayPayment, event_type: str) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps({
-            "id": "evt_" + secrets.token_hex(12), "type": event_type,
-            "data": {"payment_ref": row.ref, "amount": row.amount_cents,
-                     "currency": row.currency},
-        }).encode()
+        body = json.dumps(
+            {
+                "id": "evt_" + secrets.token_hex(12),
+                "type": event_type,
+                "data": {
+                    "payment_ref": row.ref,
+                    "amount": row.amount_cents,
+                    "currency": row.currency,
+                },
+            }
+        ).encode()
         return body, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.secret)}

@@ -109,8 +109,11 @@ def authenticate(session: Session, email: str, password: str, now: datetime | No
         matched = True
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         matched = False
-    rehash = hash_password(password) if matched and _hasher.check_needs_rehash(
-        user.password_hash) else None
+    rehash = (
+        hash_password(password)
+        if matched and _hasher.check_needs_rehash(user.password_hash)
+        else None
+    )
     user = _record_login(session, user.id, matched, rehash, now)
     if user is None or not matched or not user.active:
         raise failure
@@ -134,8 +137,14 @@ def _record_login(
         if user.failed_logins >= LOCK_AFTER_FAILURES:
             user.locked_until = now + LOCK_FOR
             user.failed_logins = 0
-            audit.record(session, "user.locked", actor=user.email, actor_id=user.id,
-                         subject_type="user", subject_id=user.id)
+            audit.record(
+                session,
+                "user.locked",
+                actor=user.email,
+                actor_id=user.id,
+                subject_type="user",
+                subject_id=user.id,
+            )
         session.commit()
         return user
     if not user.active:
@@ -146,8 +155,14 @@ def _record_login(
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    audit.record(session, "user.logged_in", actor=user.email, actor_id=user.id,
-                 subject_type="user", subject_id=user.id)
+    audit.record(
+        session,
+        "user.logged_in",
+        actor=user.email,
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+    )
     session.commit()
     return user
 

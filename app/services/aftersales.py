@@ -35,8 +35,10 @@ from .transactions import unit_of_work
 CANCELLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
 SHIPPABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_FULFILLED)
 
+
 class OrderActionError(DomainError):
     status_code = 409
+
 
 def _order(session: Session, number: str, *, lock: bool = False) -> Order:
     order = session.scalar(select(Order).where(Order.number == number))
@@ -56,8 +58,13 @@ def cancel_key(order: Order) -> str:
 
 
 def cancel_order(
-    session: Session, providers: Callable[[str], PaymentProvider], number: str, *,
-    actor: str, links: orders.OrderLinks, reason: str = "cancelled by the shopper",
+    session: Session,
+    providers: Callable[[str], PaymentProvider],
+    number: str,
+    *,
+    actor: str,
+    links: orders.OrderLinks,
+    reason: str = "cancelled by the shopper",
     now: datetime | None = None,
 ) -> Order:
     """Cancel an unshipped order: refund it in full through the provider (no lock held),
@@ -72,11 +79,15 @@ def cancel_order(
     if order.status is OrderStatus.CANCELLED and refunds.succeeded(session, cancel_key(order)):
         return order
     if order.status not in CANCELLABLE:
-        raise OrderActionError(f"Order {number} is {order.status.value.replace('_', ' ')}; "
-                               "it can no longer be cancelled.")
+        raise OrderActionError(
+            f"Order {number} is {order.status.value.replace('_', ' ')}; "
+            "it can no longer be cancelled."
+        )
     if not can_cancel(session, order):
-        raise OrderActionError("License keys from this order were already delivered, so it "
-                               "cannot be cancelled. Please contact us.")
+        raise OrderActionError(
+            "License keys from this order were already delivered, so it "
+            "cannot be cancelled. Please contact us."
+        )
     checkout = session.get(Checkout, order.checkout_id)
     hold_ref = checkout.hold_ref if checkout else None
     held = inventory.get_hold(session, hold_ref).lines if hold_ref else ()
@@ -87,34 +98,65 @@ def cancel_order(
         aside now (a back-order filled a moment ago included)."""
         if order.status is OrderStatus.CANCELLED or order.shipped_at is not None:
             return  # done already; or the owner shipped it meanwhile: refunded, not cancelled
-        released = inventory.cancel_owed(session, hold_ref, now=now, commit=False) \
-            if hold_ref else 0
+        released = (
+            inventory.cancel_owed(session, hold_ref, now=now, commit=False) if hold_ref else 0
+        )
         restocked = {}
         for line in sorted(order.lines, key=lambda x: x.variant_id):
             if line.variant.product.kind is ProductKind.PHYSICAL and line.quantity_fulfilled:
-                inventory.adjust_stock(session, line.variant_id, line.quantity_fulfilled,
-                                       reason="order cancelled", kind=MovementReason.RETURN,
-                                       reference=f"order:{order.number}", actor=actor,
-                                       commit=False, now=now)
+                inventory.adjust_stock(
+                    session,
+                    line.variant_id,
+                    line.quantity_fulfilled,
+                    reason="order cancelled",
+                    kind=MovementReason.RETURN,
+                    reference=f"order:{order.number}",
+                    actor=actor,
+                    commit=False,
+                    now=now,
+                )
                 restocked[str(line.id)] = line.quantity_fulfilled
                 line.quantity_fulfilled = 0
         order.status = OrderStatus.CANCELLED
-        orders.add_event(order, OrderStatus.CANCELLED, "Order cancelled; your payment was "
-                         "refunded in full.", now)
-        audit.record(session, "order.cancelled", actor=actor, subject_type="order",
-                     subject_id=order.id, reason=reason, owed_released=released,
-                     restocked=restocked)
+        orders.add_event(
+            order, OrderStatus.CANCELLED, "Order cancelled; your payment was refunded in full.", now
+        )
+        audit.record(
+            session,
+            "order.cancelled",
+            actor=actor,
+            subject_type="order",
+            subject_id=order.id,
+            reason=reason,
+            owed_released=released,
+            restocked=restocked,
+        )
 
-    refunds.refund_order(session, providers, number, reason=reason, actor=actor,
-                         idempotency_key=cancel_key(order), links=links, now=now,
-                         also=cancel, also_variants=variants)
+    refunds.refund_order(
+        session,
+        providers,
+        number,
+        reason=reason,
+        actor=actor,
+        idempotency_key=cancel_key(order),
+        links=links,
+        now=now,
+        also=cancel,
+        also_variants=variants,
+    )
     return _order(session, number)
 
 
 @unit_of_work
 def ship_order(
-    session: Session, number: str, *, carrier: str, tracking: str, actor: str,
-    links: orders.OrderLinks, now: datetime | None = None,
+    session: Session,
+    number: str,
+    *,
+    carrier: str,
+    tracking: str,
+    actor: str,
+    links: orders.OrderLinks,
+    now: datetime | None = None,
 ) -> Order:
     now = now or datetime.now(UTC)
     order = _order(session, number, lock=True)
@@ -126,19 +168,42 @@ def ship_order(
         raise OrderActionError(f"Order {number} has nothing ready to ship.")
     order.status = OrderStatus.SHIPPED
     order.shipped_at, order.carrier, order.tracking_number = now, carrier.strip(), tracking.strip()
-    orders.add_event(order, OrderStatus.SHIPPED, f"Shipped with {order.carrier}, tracking "
-                     f"{order.tracking_number}.", now)
-    notifications.shipped(session, order, link=links.link(order), carrier=order.carrier,
-                          tracking=order.tracking_number)
-    audit.record(session, "order.shipped", actor=actor, subject_type="order",
-                 subject_id=order.id, carrier=order.carrier, tracking=order.tracking_number)
+    orders.add_event(
+        order,
+        OrderStatus.SHIPPED,
+        f"Shipped with {order.carrier}, tracking {order.tracking_number}.",
+        now,
+    )
+    notifications.shipped(
+        session,
+        order,
+        link=links.link(order),
+        carrier=order.carrier,
+        tracking=order.tracking_number,
+    )
+    audit.record(
+        session,
+        "order.shipped",
+        actor=actor,
+        subject_type="order",
+        subject_id=order.id,
+        carrier=order.carrier,
+        tracking=order.tracking_number,
+    )
     session.commit()
     return order
 
+
 @unit_of_work
 def request_return(
-    session: Session, number: str, line_id: int, quantity: int, reason: str, *,
-    actor: str, now: datetime | None = None,
+    session: Session,
+    number: str,
+    line_id: int,
+    quantity: int,
+    reason: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
 ) -> Return:
     now = now or datetime.now(UTC)
     order = _order(session, number, lock=True)
@@ -148,30 +213,57 @@ def request_return(
         line = next((x for x in order.lines if x.id == line_id), None)
         if line is None or line.variant.product.kind is not ProductKind.PHYSICAL:
             raise OrderActionError("That item cannot be returned.")
-        asked = sum(r.quantity for r in session.scalars(select(Return).where(
-            Return.order_line_id == line.id, Return.state != ReturnState.REFUSED)))
+        asked = sum(
+            r.quantity
+            for r in session.scalars(
+                select(Return).where(
+                    Return.order_line_id == line.id, Return.state != ReturnState.REFUSED
+                )
+            )
+        )
         if not 1 <= quantity <= line.quantity_fulfilled - asked:
-            raise OrderActionError(f"You can return up to {line.quantity_fulfilled - asked} "
-                                   f"of {line.name}.")
+            raise OrderActionError(
+                f"You can return up to {line.quantity_fulfilled - asked} of {line.name}."
+            )
         if not reason.strip():
             raise OrderActionError("Tell us why you are returning it.")
     except OrderActionError:
         session.rollback()
         raise
-    ret = Return(order_id=order.id, order_line_id=line.id, quantity=quantity,
-                 reason=reason.strip()[:2000], state=ReturnState.REQUESTED, created_at=now)
+    ret = Return(
+        order_id=order.id,
+        order_line_id=line.id,
+        quantity=quantity,
+        reason=reason.strip()[:2000],
+        state=ReturnState.REQUESTED,
+        created_at=now,
+    )
     session.add(ret)
     order.status = OrderStatus.RETURN_REQUESTED
-    orders.add_event(order, OrderStatus.RETURN_REQUESTED,
-                     f"Return requested: {quantity} × {line.name}.", now)
-    audit.record(session, "order.return_requested", actor=actor, subject_type="order",
-                 subject_id=order.id, line=line.id, quantity=quantity)
+    orders.add_event(
+        order, OrderStatus.RETURN_REQUESTED, f"Return requested: {quantity} × {line.name}.", now
+    )
+    audit.record(
+        session,
+        "order.return_requested",
+        actor=actor,
+        subject_type="order",
+        subject_id=order.id,
+        line=line.id,
+        quantity=quantity,
+    )
     session.commit()
     return ret
 
+
 def receive_return(
-    session: Session, providers: Callable[[str], PaymentProvider], return_id: int, *,
-    actor: str, links: orders.OrderLinks, now: datetime | None = None,
+    session: Session,
+    providers: Callable[[str], PaymentProvider],
+    return_id: int,
+    *,
+    actor: str,
+    links: orders.OrderLinks,
+    now: datetime | None = None,
 ) -> Return:
     """The goods are back: refund the units' price and put them back in stock; the return is
     marked received in the transaction that records the refund (safe to repeat)."""
@@ -190,15 +282,28 @@ def receive_return(
         row.state, row.received_at = ReturnState.RECEIVED, now
         if order.status is not OrderStatus.REFUNDED:
             order.status = OrderStatus.RETURNED
-        orders.add_event(order, order.status,
-                         f"Return received: {row.quantity} × {row.line.name}.", now)
-        notifications.return_received(session, order, link=links.link(order),
-                                      lines=[(row.line.name, row.quantity)], return_id=row.id)
+        orders.add_event(
+            order, order.status, f"Return received: {row.quantity} × {row.line.name}.", now
+        )
+        notifications.return_received(
+            session,
+            order,
+            link=links.link(order),
+            lines=[(row.line.name, row.quantity)],
+            return_id=row.id,
+        )
 
-    refunds.refund_order(session, providers, order.number,
-                         amount_cents=ret.line.unit_price_cents * ret.quantity,
-                         reason=f"return {ret.id}: {ret.reason}",
-                         restock={ret.order_line_id: ret.quantity}, actor=actor,
-                         idempotency_key=f"return-{ret.id}", links=links, now=now,
-                         also=received)
+    refunds.refund_order(
+        session,
+        providers,
+        order.number,
+        amount_cents=ret.line.unit_price_cents * ret.quantity,
+        reason=f"return {ret.id}: {ret.reason}",
+        restock={ret.order_line_id: ret.quantity},
+        actor=actor,
+        idempotency_key=f"return-{ret.id}",
+        links=links,
+        now=now,
+        also=received,
+    )
     return session.get(Return, return_id, populate_existing=True)

@@ -29,8 +29,7 @@ class CartError(DomainError):
 
 
 CHECKOUT_CANCELLED = (
-    "Your cart changed, so the checkout in progress was cancelled and its reserved items "
-    "released."
+    "Your cart changed, so the checkout in progress was cancelled and its reserved items released."
 )
 
 
@@ -135,8 +134,11 @@ def _check_quantity(session: Session, variant: Variant, quantity: int, max_per_l
         avail = availability(session, [variant.id])[variant.id]
         name = f"{variant.product.name} ({variant.label})"
         if not avail.can_take(quantity):
-            message = (f"Sorry, {name} is sold out." if avail.available == 0 else
-                       f"Only {avail.available} of {name} available; you asked for {quantity}.")
+            message = (
+                f"Sorry, {name} is sold out."
+                if avail.available == 0
+                else f"Only {avail.available} of {name} available; you asked for {quantity}."
+            )
     if message:
         session.rollback()
         raise CartError(message)
@@ -274,8 +276,12 @@ def merge_guest_cart(
 
         carts = locks.lock_carts(session, [guest.id, user_cart.id])
         guest, user_cart = carts[guest.id], carts[user_cart.id]
-        checkout.cancel_active_for_carts(session, [guest.id, user_cart.id], "the cart changed",
-                                         also_variants=[g.variant_id for g in guest.lines])
+        checkout.cancel_active_for_carts(
+            session,
+            [guest.id, user_cart.id],
+            "the cart changed",
+            also_variants=[g.variant_id for g in guest.lines],
+        )
         for gline in list(guest.lines):
             line = _line(session, user_cart.id, gline.variant_id)
             wanted = gline.quantity + (line.quantity if line else 0)

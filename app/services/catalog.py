@@ -109,9 +109,7 @@ def category_products(
 
 def get_product(session: Session, slug: str) -> Product:
     product = session.scalar(
-        _listing(select(Product))
-        .options(joinedload(Product.category))
-        .where(Product.slug == slug)
+        _listing(select(Product)).options(joinedload(Product.category)).where(Product.slug == slug)
     )
     if product is None:
         raise NotFound("No such product.")

@@ -66,17 +66,32 @@ PHASES = list(Phase)
 # anything else. Ended checkouts may still move to completing: a payment that lands late is
 # re-reserved, back-ordered or refunded, never dropped.
 TRANSITIONS: dict[CheckoutState, frozenset[CheckoutState]] = {
-    CheckoutState.RESERVED: frozenset({
-        CheckoutState.AWAITING_PAYMENT, CheckoutState.COMPLETING, CheckoutState.EXPIRED,
-        CheckoutState.CANCELLED, CheckoutState.FAILED,
-    }),
-    CheckoutState.AWAITING_PAYMENT: frozenset({
-        CheckoutState.AWAITING_PAYMENT, CheckoutState.RESERVED, CheckoutState.COMPLETING,
-        CheckoutState.EXPIRED, CheckoutState.CANCELLED, CheckoutState.FAILED,
-    }),
-    CheckoutState.COMPLETING: frozenset({
-        CheckoutState.COMPLETING, CheckoutState.COMPLETED, CheckoutState.FAILED,
-    }),
+    CheckoutState.RESERVED: frozenset(
+        {
+            CheckoutState.AWAITING_PAYMENT,
+            CheckoutState.COMPLETING,
+            CheckoutState.EXPIRED,
+            CheckoutState.CANCELLED,
+            CheckoutState.FAILED,
+        }
+    ),
+    CheckoutState.AWAITING_PAYMENT: frozenset(
+        {
+            CheckoutState.AWAITING_PAYMENT,
+            CheckoutState.RESERVED,
+            CheckoutState.COMPLETING,
+            CheckoutState.EXPIRED,
+            CheckoutState.CANCELLED,
+            CheckoutState.FAILED,
+        }
+    ),
+    CheckoutState.COMPLETING: frozenset(
+        {
+            CheckoutState.COMPLETING,
+            CheckoutState.COMPLETED,
+            CheckoutState.FAILED,
+        }
+    ),
     CheckoutState.EXPIRED: frozenset({CheckoutState.COMPLETING}),
     CheckoutState.CANCELLED: frozenset({CheckoutState.COMPLETING}),
     CheckoutState.FAILED: frozenset({CheckoutState.COMPLETING}),
@@ -149,19 +164,40 @@ def record_event(
     """One structured record: a CheckoutEvent row (in the caller's transaction) and a JSON
     log line carrying the checkout id and phase."""
     phase = phase or checkout.phase
-    session.add(CheckoutEvent(
-        checkout_id=checkout.id, kind=kind, phase=phase, state=checkout.state.value,
-        message=message, details=details,
-    ))
-    log.info(json.dumps({
-        "event": f"checkout.{kind}", "checkout_id": checkout.public_id, "phase": phase,
-        "state": checkout.state.value, "message": message, **details,
-    }, default=str))
+    session.add(
+        CheckoutEvent(
+            checkout_id=checkout.id,
+            kind=kind,
+            phase=phase,
+            state=checkout.state.value,
+            message=message,
+            details=details,
+        )
+    )
+    log.info(
+        json.dumps(
+            {
+                "event": f"checkout.{kind}",
+                "checkout_id": checkout.public_id,
+                "phase": phase,
+                "state": checkout.state.value,
+                "message": message,
+                **details,
+            },
+            default=str,
+        )
+    )
 
 
 def transition(
-    session: Session, checkout: Checkout, to: CheckoutState, phase: Phase | str, message: str = "",
-    *, now: datetime | None = None, **details: Any,
+    session: Session,
+    checkout: Checkout,
+    to: CheckoutState,
+    phase: Phase | str,
+    message: str = "",
+    *,
+    now: datetime | None = None,
+    **details: Any,
 ) -> None:
     """Move a checkout along one edge of ``TRANSITIONS`` and record it."""
     if to not in TRANSITIONS[checkout.state]:
@@ -173,8 +209,15 @@ def transition(
     if to not in ACTIVE_STATES:
         checkout.active_cart_id = None
         checkout.ended_at = checkout.ended_at or _now(now)
-    record_event(session, checkout, "transition", message, phase=str(phase),
-                 **{"from": previous.value, "to": to.value}, **details)
+    record_event(
+        session,
+        checkout,
+        "transition",
+        message,
+        phase=str(phase),
+        **{"from": previous.value, "to": to.value},
+        **details,
+    )
 
 
 def lock_checkout(session: Session, checkout_id: int) -> Checkout:
@@ -240,23 +283,30 @@ def new_public_id() -> str:
 
 def _validated_lines(session: Session, cart_id: int, max_per_line: int) -> list[CartLine]:
     """Phase cart_validation: a cart with lines of active products in one currency."""
-    lines = list(session.scalars(
-        select(CartLine).where(CartLine.cart_id == cart_id)
-        .options(joinedload(CartLine.variant).joinedload(Variant.product))
-        .order_by(CartLine.id)
-    ))
+    lines = list(
+        session.scalars(
+            select(CartLine)
+            .where(CartLine.cart_id == cart_id)
+            .options(joinedload(CartLine.variant).joinedload(Variant.product))
+            .order_by(CartLine.id)
+        )
+    )
     if not lines:
         raise CheckoutError(Phase.CART_VALIDATION, "Your cart is empty.", status_code=400)
     for line in lines:
         if not line.variant.product.is_active:
-            raise CheckoutError(Phase.CART_VALIDATION,
-                                f"{line.variant.product.name} is no longer sold; remove it first.")
+            raise CheckoutError(
+                Phase.CART_VALIDATION,
+                f"{line.variant.product.name} is no longer sold; remove it first.",
+            )
         if line.quantity > max_per_line:
-            raise CheckoutError(Phase.CART_VALIDATION,
-                                f"You can buy at most {max_per_line} of one item per order.")
+            raise CheckoutError(
+                Phase.CART_VALIDATION, f"You can buy at most {max_per_line} of one item per order."
+            )
     if len({line.variant.currency for line in lines}) > 1:
-        raise CheckoutError(Phase.CART_VALIDATION, "Items in different currencies cannot be "
-                            "bought together.")
+        raise CheckoutError(
+            Phase.CART_VALIDATION, "Items in different currencies cannot be bought together."
+        )
     return lines
 
 
@@ -289,84 +339,169 @@ def start_checkout(
     try:
         locks.lock_cart(session, cart_id)
         lines = _validated_lines(session, cart_id, max_per_line)
-        cancel_active_for_carts(session, [cart_id], "You started a new checkout.", now=now,
-                                also_variants=[line.variant_id for line in lines])
-        checkout = _new_checkout(session, cart_id, address, owner_key, user_id, lines, now,
-                                 settings)
+        cancel_active_for_carts(
+            session,
+            [cart_id],
+            "You started a new checkout.",
+            now=now,
+            also_variants=[line.variant_id for line in lines],
+        )
+        checkout = _new_checkout(
+            session, cart_id, address, owner_key, user_id, lines, now, settings
+        )
         hold = inventory.take_hold(
-            session, [(line.variant_id, line.quantity) for line in lines],
-            ttl_minutes=settings.ttl_minutes, checkout_id=checkout.id, now=now, commit=False,
+            session,
+            [(line.variant_id, line.quantity) for line in lines],
+            ttl_minutes=settings.ttl_minutes,
+            checkout_id=checkout.id,
+            now=now,
+            commit=False,
         )
         checkout.hold_ref = hold.ref
         checkout.expires_at = hold.expires_at
-        record_event(session, checkout, "phase", "stock held", phase=Phase.INVENTORY_RESERVATION,
-                     hold_ref=hold.ref, expires_at=hold.expires_at.isoformat(),
-                     backordered={str(h.variant_id): h.backorder_quantity for h in hold.lines
-                                  if h.backorder_quantity})
+        record_event(
+            session,
+            checkout,
+            "phase",
+            "stock held",
+            phase=Phase.INVENTORY_RESERVATION,
+            hold_ref=hold.ref,
+            expires_at=hold.expires_at.isoformat(),
+            backordered={
+                str(h.variant_id): h.backorder_quantity for h in hold.lines if h.backorder_quantity
+            },
+        )
         checkout.phase = Phase.PRICE_LOCK.value
-        record_event(session, checkout, "phase", "prices snapshotted", phase=Phase.PRICE_LOCK,
-                     total_cents=checkout.total_cents, currency=checkout.currency)
+        record_event(
+            session,
+            checkout,
+            "phase",
+            "prices snapshotted",
+            phase=Phase.PRICE_LOCK,
+            total_cents=checkout.total_cents,
+            currency=checkout.currency,
+        )
         session.commit()
     except inventory.InsufficientStock as exc:
         session.rollback()
-        _record_failed_start(session, cart_id, address, owner_key, user_id,
-                             Phase.INVENTORY_RESERVATION, exc.message, now)
-        raise CheckoutError(Phase.INVENTORY_RESERVATION, exc.message,
-                            shortfalls=exc.shortfalls) from exc
+        _record_failed_start(
+            session,
+            cart_id,
+            address,
+            owner_key,
+            user_id,
+            Phase.INVENTORY_RESERVATION,
+            exc.message,
+            now,
+        )
+        raise CheckoutError(
+            Phase.INVENTORY_RESERVATION, exc.message, shortfalls=exc.shortfalls
+        ) from exc
     except CheckoutError as exc:
         session.rollback()
-        _record_failed_start(session, cart_id, address, owner_key, user_id, exc.phase,
-                             exc.message, now)
+        _record_failed_start(
+            session, cart_id, address, owner_key, user_id, exc.phase, exc.message, now
+        )
         raise
     except IntegrityError as exc:
         session.rollback()
-        raise CheckoutError(Phase.CART_VALIDATION,
-                            "A checkout for this cart is already in progress.") from exc
+        raise CheckoutError(
+            Phase.CART_VALIDATION, "A checkout for this cart is already in progress."
+        ) from exc
     return checkout
 
 
 def _new_checkout(
-    session: Session, cart_id: int, address: Address, owner_key: str, user_id: int | None,
-    lines: list[CartLine], now: datetime, settings: Settings,
+    session: Session,
+    cart_id: int,
+    address: Address,
+    owner_key: str,
+    user_id: int | None,
+    lines: list[CartLine],
+    now: datetime,
+    settings: Settings,
 ) -> Checkout:
     checkout = Checkout(
-        public_id=new_public_id(), cart_id=cart_id, active_cart_id=cart_id, user_id=user_id,
-        owner_key=owner_key, state=CheckoutState.RESERVED, phase=Phase.CART_VALIDATION.value,
-        email=address.email, full_name=address.full_name, address_line1=address.address_line1,
-        city=address.city, postal_code=address.postal_code, country=address.country,
+        public_id=new_public_id(),
+        cart_id=cart_id,
+        active_cart_id=cart_id,
+        user_id=user_id,
+        owner_key=owner_key,
+        state=CheckoutState.RESERVED,
+        phase=Phase.CART_VALIDATION.value,
+        email=address.email,
+        full_name=address.full_name,
+        address_line1=address.address_line1,
+        city=address.city,
+        postal_code=address.postal_code,
+        country=address.country,
         currency=lines[0].variant.currency,
         total_cents=sum(line.variant.price_cents * line.quantity for line in lines),
-        hold_started_at=now, expires_at=now + timedelta(minutes=settings.ttl_minutes),
-        created_at=now, updated_at=now,
+        hold_started_at=now,
+        expires_at=now + timedelta(minutes=settings.ttl_minutes),
+        created_at=now,
+        updated_at=now,
     )
     checkout.lines = [
-        CheckoutLine(variant_id=line.variant_id, sku=line.variant.sku,
-                     name=_line_name(line.variant), quantity=line.quantity,
-                     unit_price_cents=line.variant.price_cents)
+        CheckoutLine(
+            variant_id=line.variant_id,
+            sku=line.variant.sku,
+            name=_line_name(line.variant),
+            quantity=line.quantity,
+            unit_price_cents=line.variant.price_cents,
+        )
         for line in lines
     ]
     session.add(checkout)
     session.flush()
-    record_event(session, checkout, "transition", "checkout started",
-                 phase=Phase.CART_VALIDATION, **{"from": None, "to": "reserved"},
-                 lines=len(lines))
+    record_event(
+        session,
+        checkout,
+        "transition",
+        "checkout started",
+        phase=Phase.CART_VALIDATION,
+        **{"from": None, "to": "reserved"},
+        lines=len(lines),
+    )
     return checkout
 
 
 def _record_failed_start(
-    session: Session, cart_id: int, address: Address, owner_key: str, user_id: int | None,
-    phase: Phase, reason: str, now: datetime,
+    session: Session,
+    cart_id: int,
+    address: Address,
+    owner_key: str,
+    user_id: int | None,
+    phase: Phase,
+    reason: str,
+    now: datetime,
 ) -> None:
     """Keep a row of a checkout that failed before it held anything (the owner's view of
     failed checkouts and ``flask checkout monitor`` read it)."""
     begin_write(session)
     checkout = Checkout(
-        public_id=new_public_id(), cart_id=cart_id, active_cart_id=None, user_id=user_id,
-        owner_key=owner_key, state=CheckoutState.FAILED, phase=phase.value,
-        email=address.email, full_name=address.full_name, address_line1=address.address_line1,
-        city=address.city, postal_code=address.postal_code, country=address.country,
-        currency="USD", total_cents=0, hold_started_at=now, expires_at=now, created_at=now,
-        updated_at=now, ended_at=now, failure_phase=phase.value, failure_reason=reason,
+        public_id=new_public_id(),
+        cart_id=cart_id,
+        active_cart_id=None,
+        user_id=user_id,
+        owner_key=owner_key,
+        state=CheckoutState.FAILED,
+        phase=phase.value,
+        email=address.email,
+        full_name=address.full_name,
+        address_line1=address.address_line1,
+        city=address.city,
+        postal_code=address.postal_code,
+        country=address.country,
+        currency="USD",
+        total_cents=0,
+        hold_started_at=now,
+        expires_at=now,
+        created_at=now,
+        updated_at=now,
+        ended_at=now,
+        failure_phase=phase.value,
+        failure_reason=reason,
     )
     session.add(checkout)
     session.flush()
@@ -380,7 +515,8 @@ def _record_failed_start(
 def get_checkout(session: Session, public_id: str, owner_key: str) -> Checkout:
     """The checkout, only for the shopper who started it (anyone else: not found)."""
     checkout = session.scalar(
-        select(Checkout).where(Checkout.public_id == public_id)
+        select(Checkout)
+        .where(Checkout.public_id == public_id)
         .options(selectinload(Checkout.lines))
     )
     if checkout is None or not secrets.compare_digest(checkout.owner_key, owner_key):
@@ -393,8 +529,9 @@ def expire_if_due(session: Session, checkout: Checkout, now: datetime | None = N
 
 
 @unit_of_work
-def _expire(session: Session, checkout_id: int, checkout: Checkout,
-            now: datetime | None = None) -> Checkout:
+def _expire(
+    session: Session, checkout_id: int, checkout: Checkout, now: datetime | None = None
+) -> Checkout:
     """An active checkout whose hold deadline has passed becomes expired (its hold stopped
     counting at the deadline already; this records it). Commits when it changes anything."""
     now = _now(now)
@@ -403,11 +540,20 @@ def _expire(session: Session, checkout_id: int, checkout: Checkout,
     if checkout.expires_at > now:
         return checkout
     checkout = lock_checkout(session, checkout_id)
-    if checkout.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT) and \
-            checkout.expires_at <= now:
+    if (
+        checkout.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)
+        and checkout.expires_at <= now
+    ):
         outcome = _undo_hold(session, checkout, now)
-        transition(session, checkout, CheckoutState.EXPIRED, checkout.phase,
-                   "the hold expired before payment", now=now, hold=outcome)
+        transition(
+            session,
+            checkout,
+            CheckoutState.EXPIRED,
+            checkout.phase,
+            "the hold expired before payment",
+            now=now,
+            hold=outcome,
+        )
     session.commit()
     return checkout
 
@@ -423,7 +569,11 @@ def cancel_active_for_cart(
 
 
 def cancel_active_for_carts(
-    session: Session, cart_ids: list[int], reason: str, *, now: datetime | None = None,
+    session: Session,
+    cart_ids: list[int],
+    reason: str,
+    *,
+    now: datetime | None = None,
     also_variants: list[int] = (),
 ) -> list[Checkout]:
     """Cancel the active checkouts of ``cart_ids`` (whose locks the caller holds) and release
@@ -432,48 +582,79 @@ def cancel_active_for_carts(
     now = _now(now)
     begin_write(session)
     ids = list(session.scalars(select(Checkout.id).where(Checkout.active_cart_id.in_(cart_ids))))
-    checkouts = [c for c in locks.lock_checkouts(session, ids).values()
-                 if c.active_cart_id in cart_ids
-                 and c.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)]
+    checkouts = [
+        c
+        for c in locks.lock_checkouts(session, ids).values()
+        if c.active_cart_id in cart_ids
+        and c.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)
+    ]
     refs = [c.hold_ref for c in checkouts if c.hold_ref]
-    held = list(session.scalars(select(Reservation.variant_id)
-                                .where(Reservation.hold_ref.in_(refs)))) if refs else []
+    held = (
+        list(session.scalars(select(Reservation.variant_id).where(Reservation.hold_ref.in_(refs))))
+        if refs
+        else []
+    )
     inventory.lock_stock(session, [*held, *also_variants])
     for checkout in checkouts:
         outcome = _undo_hold(session, checkout, now)
-        transition(session, checkout, CheckoutState.CANCELLED, checkout.phase, reason, now=now,
-                   hold=outcome)
+        transition(
+            session,
+            checkout,
+            CheckoutState.CANCELLED,
+            checkout.phase,
+            reason,
+            now=now,
+            hold=outcome,
+        )
     session.flush()
     return checkouts
 
 
 @unit_of_work
 def extend_checkout(
-    session: Session, checkout_id: int, *, settings: Settings = Settings(),
+    session: Session,
+    checkout_id: int,
+    *,
+    settings: Settings = Settings(),
     now: datetime | None = None,
 ) -> Checkout:
     """The shopper's one extension: the hold moves to now + TTL, never past the maximum."""
     now = _now(now)
     checkout = lock_checkout(session, checkout_id)
     try:
-        if checkout.state not in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT) or \
-                checkout.expires_at <= now:
-            raise CheckoutError(Phase.INVENTORY_RESERVATION, "This checkout can no longer be "
-                                "extended; your hold has ended.")
+        if (
+            checkout.state not in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)
+            or checkout.expires_at <= now
+        ):
+            raise CheckoutError(
+                Phase.INVENTORY_RESERVATION,
+                "This checkout can no longer be extended; your hold has ended.",
+            )
         if checkout.extensions >= 1:
-            raise CheckoutError(Phase.INVENTORY_RESERVATION, "You have already extended this "
-                                "checkout once.")
+            raise CheckoutError(
+                Phase.INVENTORY_RESERVATION, "You have already extended this checkout once."
+            )
         try:
             hold = inventory.extend_hold(
-                session, checkout.hold_ref or "", minutes=settings.ttl_minutes,
-                max_ttl_minutes=settings.max_ttl_minutes, now=now, commit=False,
+                session,
+                checkout.hold_ref or "",
+                minutes=settings.ttl_minutes,
+                max_ttl_minutes=settings.max_ttl_minutes,
+                now=now,
+                commit=False,
             )
         except inventory.HoldError as exc:
             raise CheckoutError(Phase.INVENTORY_RESERVATION, exc.message) from exc
         checkout.extensions += 1
         checkout.expires_at = hold.expires_at
-        record_event(session, checkout, "extension", "hold extended",
-                     phase=Phase.INVENTORY_RESERVATION, expires_at=hold.expires_at.isoformat())
+        record_event(
+            session,
+            checkout,
+            "extension",
+            "hold extended",
+            phase=Phase.INVENTORY_RESERVATION,
+            expires_at=hold.expires_at.isoformat(),
+        )
         session.commit()
     except CheckoutError:
         session.rollback()
@@ -502,13 +683,17 @@ class PriceDrift:
 
 
 def price_drift(session: Session, checkout: Checkout) -> PriceDrift:
-    prices = dict(session.execute(
-        select(Variant.id, Variant.price_cents).where(
-            Variant.id.in_([line.variant_id for line in checkout.lines])
-        )
-    ).all())
-    current = sum(prices.get(line.variant_id, line.unit_price_cents) * line.quantity
-                  for line in checkout.lines)
+    prices = dict(
+        session.execute(
+            select(Variant.id, Variant.price_cents).where(
+                Variant.id.in_([line.variant_id for line in checkout.lines])
+            )
+        ).all()
+    )
+    current = sum(
+        prices.get(line.variant_id, line.unit_price_cents) * line.quantity
+        for line in checkout.lines
+    )
     changed = tuple(
         (line.name, line.unit_price_cents, prices[line.variant_id])
         for line in checkout.lines
@@ -529,16 +714,24 @@ def confirm_new_prices(
     if drift.current_total_cents != seen_total_cents:
         session.rollback()
         raise CheckoutError(Phase.PRICE_LOCK, "Prices changed again; please review the new total.")
-    prices = dict(session.execute(
-        select(Variant.id, Variant.price_cents).where(
-            Variant.id.in_([line.variant_id for line in checkout.lines])
-        )
-    ).all())
+    prices = dict(
+        session.execute(
+            select(Variant.id, Variant.price_cents).where(
+                Variant.id.in_([line.variant_id for line in checkout.lines])
+            )
+        ).all()
+    )
     for line in checkout.lines:
         line.unit_price_cents = prices.get(line.variant_id, line.unit_price_cents)
-    record_event(session, checkout, "price_drift", "shopper confirmed new prices",
-                 phase=Phase.PRICE_LOCK, old_total_cents=checkout.total_cents,
-                 new_total_cents=drift.current_total_cents)
+    record_event(
+        session,
+        checkout,
+        "price_drift",
+        "shopper confirmed new prices",
+        phase=Phase.PRICE_LOCK,
+        old_total_cents=checkout.total_cents,
+        new_total_cents=drift.current_total_cents,
+    )
     checkout.total_cents = drift.current_total_cents
     checkout.updated_at = now
     session.commit()
@@ -549,12 +742,16 @@ def end_stale_checkouts(session: Session, *, now: datetime | None = None, limit:
     """Expire active checkouts whose hold deadline has passed (a periodic job calls this; the
     pages also do it lazily). Returns how many were expired."""
     now = _now(now)
-    ids = list(session.scalars(
-        select(Checkout.id).where(
-            Checkout.state.in_([CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT]),
-            Checkout.expires_at <= now,
-        ).limit(limit)
-    ))
+    ids = list(
+        session.scalars(
+            select(Checkout.id)
+            .where(
+                Checkout.state.in_([CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT]),
+                Checkout.expires_at <= now,
+            )
+            .limit(limit)
+        )
+    )
     session.rollback()
     for checkout_id in ids:
         checkout = session.get(Checkout, checkout_id)

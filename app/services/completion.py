@@ -54,8 +54,7 @@ from .transactions import unit_of_work
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
 LATE_HOLD_MINUTES = 5
-CAPTURED_STATES = (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED,
-                   PaymentStatus.PARTIALLY_REFUNDED)
+CAPTURED_STATES = (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,10 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-LATE_REFUNDED = ("Your payment arrived after your reservation ended and the items had sold "
-                 "out. We have refunded it in full.")
+LATE_REFUNDED = (
+    "Your payment arrived after your reservation ended and the items had sold "
+    "out. We have refunded it in full."
+)
 
 
 def outcome_of(session: Session, checkout_id: int) -> Completion:
@@ -83,22 +84,32 @@ def outcome_of(session: Session, checkout_id: int) -> Completion:
     first report gave."""
     checkout = session.get(Checkout, checkout_id, populate_existing=True)
     order = orders.order_for_checkout(session, checkout_id)
-    refunded = session.scalar(
-        select(Payment.id).where(Payment.checkout_id == checkout_id,
-                                 Payment.captured_cents > 0, Payment.refunded_cents > 0)
-    ) is not None
+    refunded = (
+        session.scalar(
+            select(Payment.id).where(
+                Payment.checkout_id == checkout_id,
+                Payment.captured_cents > 0,
+                Payment.refunded_cents > 0,
+            )
+        )
+        is not None
+    )
     if checkout.state is CheckoutState.COMPLETED and order is not None:
         if order.status is OrderStatus.CANCELLED:
-            return Completion("refunded", "This order was cancelled and your payment refunded "
-                              "in full.", order.number, checkout.public_id)
-        return Completion("completed", "Your order is confirmed.", order.number,
-                          checkout.public_id)
-    if checkout.state in (CheckoutState.FAILED, CheckoutState.EXPIRED,
-                          CheckoutState.CANCELLED):
+            return Completion(
+                "refunded",
+                "This order was cancelled and your payment refunded in full.",
+                order.number,
+                checkout.public_id,
+            )
+        return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)
+    if checkout.state in (CheckoutState.FAILED, CheckoutState.EXPIRED, CheckoutState.CANCELLED):
         if refunded:
-            message = (LATE_REFUNDED if checkout.failure_phase == Phase.STOCK_COMMIT.value
-                       else "We could not complete your order and have refunded your payment "
-                       "in full.")
+            message = (
+                LATE_REFUNDED
+                if checkout.failure_phase == Phase.STOCK_COMMIT.value
+                else "We could not complete your order and have refunded your payment in full."
+            )
             return Completion("refunded", message, checkout_public_id=checkout.public_id)
         if checkout.state is CheckoutState.EXPIRED:
             message = "Your hold expired before your payment arrived. Nothing was charged."
@@ -154,8 +165,9 @@ def complete_payment(
         state = provider.fetch(provider_ref)
     _note_state(session, payment.id, state, now)
     if state.status is PaymentStatus.PENDING:
-        return Completion("pending", "Waiting for the payment to be confirmed.",
-                          checkout_public_id=public_id)
+        return Completion(
+            "pending", "Waiting for the payment to be confirmed.", checkout_public_id=public_id
+        )
     if state.status in (PaymentStatus.FAILED, PaymentStatus.VOIDED):
         return _declined(session, payment.id, state, source, now)
     if state.status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
@@ -184,15 +196,32 @@ def _declined(
     payment = session.get(Payment, payment_id)
     checkout = lock_checkout(session, payment.checkout_id)
     if checkout.state is CheckoutState.AWAITING_PAYMENT and checkout.expires_at > now:
-        transition(session, checkout, CheckoutState.RESERVED, Phase.PAYMENT_AUTHORIZATION,
-                   "payment declined; the shopper may try again", now=now, source=source,
-                   provider=payment.provider, provider_ref=payment.provider_ref)
+        transition(
+            session,
+            checkout,
+            CheckoutState.RESERVED,
+            Phase.PAYMENT_AUTHORIZATION,
+            "payment declined; the shopper may try again",
+            now=now,
+            source=source,
+            provider=payment.provider,
+            provider_ref=payment.provider_ref,
+        )
     elif source != "reconcile":  # reconciliation asks again and again; it says nothing new
-        record_event(session, checkout, "payment_declined", "payment declined",
-                     phase=Phase.PAYMENT_AUTHORIZATION, source=source)
+        record_event(
+            session,
+            checkout,
+            "payment_declined",
+            "payment declined",
+            phase=Phase.PAYMENT_AUTHORIZATION,
+            source=source,
+        )
     session.commit()
-    return Completion("failed", "The payment was declined. Nothing was charged.",
-                      checkout_public_id=checkout.public_id)
+    return Completion(
+        "failed",
+        "The payment was declined. Nothing was charged.",
+        checkout_public_id=checkout.public_id,
+    )
 
 
 @unit_of_work
@@ -210,30 +239,61 @@ def _refunded_at_provider(
     key = f"provider-{payment.provider}-{payment.provider_ref}"
     if session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is None:
         payment.refunded_cents += state.refunded_cents
-        session.add(Refund(
-            payment_id=payment.id, idempotency_key=key, amount_cents=state.refunded_cents,
-            currency=state.currency, reason="refunded at the provider before an order existed",
-            status=RefundStatus.SUCCEEDED, created_at=now, updated_at=now, applied_at=now,
-        ))
-        record_event(session, checkout, "refund", "payment refunded at the provider; no order",
-                     phase=Phase.PAYMENT_CAPTURE, amount_cents=state.refunded_cents)
-    if CheckoutState.FAILED in TRANSITIONS[checkout.state] and \
-            checkout.state is not CheckoutState.FAILED:
+        session.add(
+            Refund(
+                payment_id=payment.id,
+                idempotency_key=key,
+                amount_cents=state.refunded_cents,
+                currency=state.currency,
+                reason="refunded at the provider before an order existed",
+                status=RefundStatus.SUCCEEDED,
+                created_at=now,
+                updated_at=now,
+                applied_at=now,
+            )
+        )
+        record_event(
+            session,
+            checkout,
+            "refund",
+            "payment refunded at the provider; no order",
+            phase=Phase.PAYMENT_CAPTURE,
+            amount_cents=state.refunded_cents,
+        )
+    if (
+        CheckoutState.FAILED in TRANSITIONS[checkout.state]
+        and checkout.state is not CheckoutState.FAILED
+    ):
+
         def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
             if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
                 return "no order to cancel"
             order.status = OrderStatus.CANCELLED
-            orders.add_event(order, OrderStatus.CANCELLED, "Payment refunded before it "
-                             "completed; nothing is owed.", at)
+            orders.add_event(
+                order,
+                OrderStatus.CANCELLED,
+                "Payment refunded before it completed; nothing is owed.",
+                at,
+            )
             return f"order {order.number} cancelled"
 
-        fail_checkout(session, checkout, Phase.PAYMENT_CAPTURE,
-                      "the payment was refunded at the provider before it was captured",
-                      now=now, extra_undo={Phase.ORDER_CREATION: cancel_order,
-                                           Phase.PAYMENT_AUTHORIZATION: lambda *_: "refunded"})
+        fail_checkout(
+            session,
+            checkout,
+            Phase.PAYMENT_CAPTURE,
+            "the payment was refunded at the provider before it was captured",
+            now=now,
+            extra_undo={
+                Phase.ORDER_CREATION: cancel_order,
+                Phase.PAYMENT_AUTHORIZATION: lambda *_: "refunded",
+            },
+        )
     session.commit()
-    return Completion("refunded", "This payment was refunded; your order was not placed and "
-                      "nothing is owed.", checkout_public_id=checkout.public_id)
+    return Completion(
+        "refunded",
+        "This payment was refunded; your order was not placed and nothing is owed.",
+        checkout_public_id=checkout.public_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -265,26 +325,48 @@ def _claim(session: Session, payment_id: int, source: str, now: datetime) -> _Cl
             return _Claim("busy", order.number)
     if checkout.state is CheckoutState.COMPLETING:
         checkout.updated_at = now
-        record_event(session, checkout, "claim", "completion taken over", phase=checkout.phase,
-                     source=source)
+        record_event(
+            session, checkout, "claim", "completion taken over", phase=checkout.phase, source=source
+        )
     else:
-        late = checkout.state in (CheckoutState.EXPIRED, CheckoutState.CANCELLED,
-                                  CheckoutState.FAILED)
-        transition(session, checkout, CheckoutState.COMPLETING, Phase.ORDER_CREATION,
-                   "payment reported" + (" after the checkout ended" if late else ""),
-                   now=now, source=source, provider=payment.provider)
+        late = checkout.state in (
+            CheckoutState.EXPIRED,
+            CheckoutState.CANCELLED,
+            CheckoutState.FAILED,
+        )
+        transition(
+            session,
+            checkout,
+            CheckoutState.COMPLETING,
+            Phase.ORDER_CREATION,
+            "payment reported" + (" after the checkout ended" if late else ""),
+            now=now,
+            source=source,
+            provider=payment.provider,
+        )
     if order is None:
         order = orders.create_order_from_checkout(session, checkout, now)
-        record_event(session, checkout, "phase", f"order {order.number} created",
-                     phase=Phase.ORDER_CREATION, order=order.number)
+        record_event(
+            session,
+            checkout,
+            "phase",
+            f"order {order.number} created",
+            phase=Phase.ORDER_CREATION,
+            order=order.number,
+        )
     payment.order_id = order.id
     session.commit()
     return _Claim("claimed", order.number)
 
 
 def _complete(
-    session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
-    source: str, now: datetime, links: orders.OrderLinks,
+    session: Session,
+    provider: PaymentProvider,
+    payment_id: int,
+    state: PaymentState,
+    source: str,
+    now: datetime,
+    links: orders.OrderLinks,
 ) -> Completion:
     claim = _claim(session, payment_id, source, now)
     payment = session.get(Payment, payment_id)
@@ -292,32 +374,62 @@ def _complete(
     if claim.outcome == "done":
         return outcome_of(session, checkout.id)
     if claim.outcome == "busy":
-        return Completion("in_progress", "Confirming your payment…", claim.order_number,
-                          checkout.public_id)
+        return Completion(
+            "in_progress", "Confirming your payment…", claim.order_number, checkout.public_id
+        )
     if claim.outcome == "duplicate":
         return _refund_duplicate(session, provider, payment_id, state, now)
     try:
         # Keys name the provider's payment, unique across every shop on the same account.
         session.rollback()  # no connection held while the provider is asked
-        captured = state if state.status in CAPTURED_STATES else provider.capture(
-            payment.provider_ref, f"capture-{payment.provider}-{payment.provider_ref}")
+        captured = (
+            state
+            if state.status in CAPTURED_STATES
+            else provider.capture(
+                payment.provider_ref, f"capture-{payment.provider}-{payment.provider_ref}"
+            )
+        )
     except ProviderError as exc:
         if exc.retryable:
             _note(session, checkout.id, "capture_retry", exc.message, Phase.PAYMENT_CAPTURE)
-            return Completion("in_progress", "Confirming your payment…", claim.order_number,
-                              checkout.public_id)
-        return _abort(session, provider, payment_id, None, Phase.PAYMENT_CAPTURE,
-                      f"capture refused: {exc.message}", now)
-    if captured.captured_cents != checkout.total_cents or \
-            captured.currency.upper() != checkout.currency.upper():
-        return _abort(session, provider, payment_id, captured, Phase.PAYMENT_CAPTURE,
-                      f"captured {captured.captured_cents} {captured.currency} but the checkout "
-                      f"total is {checkout.total_cents} {checkout.currency}", now)
+            return Completion(
+                "in_progress", "Confirming your payment…", claim.order_number, checkout.public_id
+            )
+        return _abort(
+            session,
+            provider,
+            payment_id,
+            None,
+            Phase.PAYMENT_CAPTURE,
+            f"capture refused: {exc.message}",
+            now,
+        )
+    if (
+        captured.captured_cents != checkout.total_cents
+        or captured.currency.upper() != checkout.currency.upper()
+    ):
+        return _abort(
+            session,
+            provider,
+            payment_id,
+            captured,
+            Phase.PAYMENT_CAPTURE,
+            f"captured {captured.captured_cents} {captured.currency} but the checkout "
+            f"total is {checkout.total_cents} {checkout.currency}",
+            now,
+        )
     result = _commit_stock(session, payment_id, captured, now, links)
     if isinstance(result, inventory.InsufficientStock):
-        return _abort(session, provider, payment_id, captured, Phase.STOCK_COMMIT,
-                      f"payment arrived after the hold expired and {result.message}", now,
-                      late=True)
+        return _abort(
+            session,
+            provider,
+            payment_id,
+            captured,
+            Phase.STOCK_COMMIT,
+            f"payment arrived after the hold expired and {result.message}",
+            now,
+            late=True,
+        )
     return result
 
 
@@ -332,18 +444,32 @@ def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory
     """The original hold is gone: hold the same lines again (back-orderable variants are held
     beyond stock) and turn the new hold into the sale. Raises InsufficientStock."""
     hold = inventory.take_hold(
-        session, [(line.variant_id, line.quantity) for line in checkout.lines],
-        ttl_minutes=LATE_HOLD_MINUTES, checkout_id=checkout.id, now=now, commit=False,
+        session,
+        [(line.variant_id, line.quantity) for line in checkout.lines],
+        ttl_minutes=LATE_HOLD_MINUTES,
+        checkout_id=checkout.id,
+        now=now,
+        commit=False,
     )
-    record_event(session, checkout, "late_payment", "the hold had ended; stock held again",
-                 phase=Phase.STOCK_COMMIT, old_hold=checkout.hold_ref, new_hold=hold.ref)
+    record_event(
+        session,
+        checkout,
+        "late_payment",
+        "the hold had ended; stock held again",
+        phase=Phase.STOCK_COMMIT,
+        old_hold=checkout.hold_ref,
+        new_hold=hold.ref,
+    )
     checkout.hold_ref = hold.ref
     return inventory.commit_hold(session, hold.ref, now=now, commit=False)
 
 
 @unit_of_work
 def _commit_stock(
-    session: Session, payment_id: int, captured: PaymentState, now: datetime,
+    session: Session,
+    payment_id: int,
+    captured: PaymentState,
+    now: datetime,
     links: orders.OrderLinks,
 ) -> Completion | inventory.InsufficientStock:
     """Phase stock_commit: the hold becomes a sale, the order is paid (or awaits stock), the
@@ -359,8 +485,9 @@ def _commit_stock(
     checkout = lock_checkout(session, payment.checkout_id)
     order = locks.lock_order(session, payment.order_id)
     payment = locks.lock_payment(session, payment_id)
-    held = session.scalars(select(Reservation.variant_id)
-                           .where(Reservation.hold_ref == (checkout.hold_ref or "")))
+    held = session.scalars(
+        select(Reservation.variant_id).where(Reservation.hold_ref == (checkout.hold_ref or ""))
+    )
     locks.lock_variants(session, [*held, *(line.variant_id for line in checkout.lines)])
     try:
         try:
@@ -378,10 +505,24 @@ def _commit_stock(
     payment.status = captured.status
     payment.captured_cents = captured.captured_cents
     payment.capture_ref = captured.capture_ref or payment.capture_ref
-    record_event(session, checkout, "phase", "stock committed", phase=Phase.STOCK_COMMIT,
-                 hold_ref=hold.ref, backordered=backordered)
-    transition(session, checkout, CheckoutState.COMPLETED, Phase.STOCK_COMMIT,
-               f"order {order.number} paid", now=now, order=order.number)
+    record_event(
+        session,
+        checkout,
+        "phase",
+        "stock committed",
+        phase=Phase.STOCK_COMMIT,
+        hold_ref=hold.ref,
+        backordered=backordered,
+    )
+    transition(
+        session,
+        checkout,
+        CheckoutState.COMPLETED,
+        Phase.STOCK_COMMIT,
+        f"order {order.number} paid",
+        now=now,
+        order=order.number,
+    )
     if checkout.cart_id is not None:
         session.execute(delete(CartLine).where(CartLine.cart_id == checkout.cart_id))
     session.commit()
@@ -393,9 +534,17 @@ REFUND_WAIT_SECONDS = 15.0
 
 
 def refund_through_provider(
-    session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
-    amount_cents: int, key: str, reason: str, *, order_id: int | None = None,
-    restock_lines: dict[str, int] | None = None, actor: str = "system",
+    session: Session,
+    provider: PaymentProvider,
+    payment_id: int,
+    state: PaymentState,
+    amount_cents: int,
+    key: str,
+    reason: str,
+    *,
+    order_id: int | None = None,
+    restock_lines: dict[str, int] | None = None,
+    actor: str = "system",
 ) -> Refund:
     """Refund through the provider and record it, once per ``key``.
 
@@ -405,8 +554,9 @@ def refund_through_provider(
     answer instead of asking the provider again; a succeeded refund is returned as it is. The
     payment counts a refund once. A provider failure is recorded as a failed refund for the
     owner to see and retry, never hidden."""
-    claim, refund = _claim_refund(session, payment_id, state, amount_cents, key, reason,
-                                  order_id, restock_lines or {}, actor)
+    claim, refund = _claim_refund(
+        session, payment_id, state, amount_cents, key, reason, order_id, restock_lines or {}, actor
+    )
     if claim == "done":
         return refund
     if claim == "busy":
@@ -425,8 +575,15 @@ def refund_through_provider(
 
 @unit_of_work
 def _claim_refund(
-    session: Session, payment_id: int, state: PaymentState, amount_cents: int, key: str,
-    reason: str, order_id: int | None, restock_lines: dict[str, int], actor: str,
+    session: Session,
+    payment_id: int,
+    state: PaymentState,
+    amount_cents: int,
+    key: str,
+    reason: str,
+    order_id: int | None,
+    restock_lines: dict[str, int],
+    actor: str,
 ) -> tuple[str, Refund]:
     """``claimed`` (ask the provider), ``busy`` (another caller is asking) or ``done``."""
     if order_id is not None:
@@ -435,19 +592,30 @@ def _claim_refund(
     now = datetime.now(UTC)
     refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
     if refund is None:
-        refund = Refund(payment_id=payment_id, order_id=order_id, idempotency_key=key,
-                        amount_cents=amount_cents, currency=state.currency, reason=reason,
-                        restock=bool(restock_lines), restock_lines=restock_lines or None,
-                        actor=actor, status=RefundStatus.REQUESTED, created_at=now,
-                        updated_at=now)
+        refund = Refund(
+            payment_id=payment_id,
+            order_id=order_id,
+            idempotency_key=key,
+            amount_cents=amount_cents,
+            currency=state.currency,
+            reason=reason,
+            restock=bool(restock_lines),
+            restock_lines=restock_lines or None,
+            actor=actor,
+            status=RefundStatus.REQUESTED,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(refund)
         session.commit()
         return "claimed", refund
     refund = locks.lock_leaf(session, Refund, refund.id)
     if refund.status is RefundStatus.SUCCEEDED:
         outcome = "done"
-    elif refund.status is RefundStatus.REQUESTED and \
-            now - (refund.updated_at or refund.created_at) < REFUND_CLAIM_STALE_AFTER:
+    elif (
+        refund.status is RefundStatus.REQUESTED
+        and now - (refund.updated_at or refund.created_at) < REFUND_CLAIM_STALE_AFTER
+    ):
         outcome = "busy"
     else:  # failed, pending or an abandoned claim: ask the provider again with the same key
         refund.status, refund.updated_at = RefundStatus.REQUESTED, now
@@ -469,8 +637,13 @@ def _await_refund(session: Session, refund_id: int) -> Refund:
 
 @unit_of_work
 def _record_refund(
-    session: Session, refund_id: int, state: PaymentState, order_id: int | None,
-    status: RefundStatus, error: str | None, provider_refund_id: str | None,
+    session: Session,
+    refund_id: int,
+    state: PaymentState,
+    order_id: int | None,
+    status: RefundStatus,
+    error: str | None,
+    provider_refund_id: str | None,
 ) -> Refund:
     """Record the provider's answer under the order's and the payment's locks. The payment
     counts a refund when its row first becomes ``succeeded``, never twice."""
@@ -488,23 +661,39 @@ def _record_refund(
         if order_id is None:  # nothing else records it: no order, nothing to restock
             refund.applied_at = refund.updated_at
         payment.refunded_cents += refund.amount_cents
-        payment.status = (PaymentStatus.REFUNDED if payment.refunded_cents >= state.captured_cents
-                          else PaymentStatus.PARTIALLY_REFUNDED)
+        payment.status = (
+            PaymentStatus.REFUNDED
+            if payment.refunded_cents >= state.captured_cents
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
     session.commit()
     return refund
 
 
 def _abort(
-    session: Session, provider: PaymentProvider, payment_id: int, captured: PaymentState | None,
-    phase: Phase, reason: str, now: datetime, *, late: bool = False,
+    session: Session,
+    provider: PaymentProvider,
+    payment_id: int,
+    captured: PaymentState | None,
+    phase: Phase,
+    reason: str,
+    now: datetime,
+    *,
+    late: bool = False,
 ) -> Completion:
     """Undo a completion that cannot finish: refund (or void) at the provider first, with no
     lock held, then cancel the order and release the hold under the checkout's lock."""
     payment = session.get(Payment, payment_id)
     if captured is not None and captured.captured_cents > 0:
         refund = refund_through_provider(
-            session, provider, payment_id, captured, captured.captured_cents,
-            f"abort-{payment.provider}-{payment.provider_ref}", reason, order_id=payment.order_id,
+            session,
+            provider,
+            payment_id,
+            captured,
+            captured.captured_cents,
+            f"abort-{payment.provider}-{payment.provider_ref}",
+            reason,
+            order_id=payment.order_id,
         )
         money = f"refund {refund.status.value}" + (f": {refund.error}" if refund.error else "")
     else:
@@ -521,8 +710,9 @@ def _abort(
         message = "We could not complete your order and have refunded your payment in full."
     else:
         message = "We could not complete your payment. Nothing was charged."
-    return Completion("refunded" if captured else "failed", message,
-                      checkout_public_id=checkout.public_id)
+    return Completion(
+        "refunded" if captured else "failed", message, checkout_public_id=checkout.public_id
+    )
 
 
 def finish_abort(session: Session, refund_id: int, *, now: datetime | None = None) -> None:
@@ -532,17 +722,37 @@ def finish_abort(session: Session, refund_id: int, *, now: datetime | None = Non
     now = _now(now)
     refund = session.get(Refund, refund_id)
     payment = session.get(Payment, refund.payment_id)
-    captured = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
-                            payment.currency, payment.captured_cents, payment.refunded_cents,
-                            payment.capture_ref)
-    _abort_record(session, payment.id, captured, Phase.PAYMENT_CAPTURE, refund.reason, now,
-                  "refund succeeded", False)
+    captured = PaymentState(
+        payment.provider_ref,
+        payment.status,
+        payment.amount_cents,
+        payment.currency,
+        payment.captured_cents,
+        payment.refunded_cents,
+        payment.capture_ref,
+    )
+    _abort_record(
+        session,
+        payment.id,
+        captured,
+        Phase.PAYMENT_CAPTURE,
+        refund.reason,
+        now,
+        "refund succeeded",
+        False,
+    )
 
 
 @unit_of_work
 def _abort_record(
-    session: Session, payment_id: int, captured: PaymentState | None, phase: Phase, reason: str,
-    now: datetime, money: str, late: bool,
+    session: Session,
+    payment_id: int,
+    captured: PaymentState | None,
+    phase: Phase,
+    reason: str,
+    now: datetime,
+    money: str,
+    late: bool,
 ) -> Checkout:
     """The shop's side of an abort, in one transaction. Locks: the checkout, its order, the
     payment, then (releasing the hold) its variants and rows."""
@@ -558,27 +768,49 @@ def _abort_record(
         if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
             return "no order to cancel"
         order.status = OrderStatus.CANCELLED
-        orders.add_event(order, OrderStatus.CANCELLED, "Payment could not be completed: "
-                         + ("refunded in full." if captured else "nothing was charged."), at)
+        orders.add_event(
+            order,
+            OrderStatus.CANCELLED,
+            "Payment could not be completed: "
+            + ("refunded in full." if captured else "nothing was charged."),
+            at,
+        )
         return f"order {order.number} cancelled"
 
-    fail_checkout(session, checkout, phase, reason, now=now, extra_undo={
-        Phase.PAYMENT_CAPTURE: lambda *_: money,
-        Phase.ORDER_CREATION: cancel_order,
-        Phase.PAYMENT_AUTHORIZATION: lambda *_: money if captured is None else "see capture",
-    })
+    fail_checkout(
+        session,
+        checkout,
+        phase,
+        reason,
+        now=now,
+        extra_undo={
+            Phase.PAYMENT_CAPTURE: lambda *_: money,
+            Phase.ORDER_CREATION: cancel_order,
+            Phase.PAYMENT_AUTHORIZATION: lambda *_: money if captured is None else "see capture",
+        },
+    )
     if captured is not None and captured.captured_cents > 0:
         notifications.late_payment_refunded(
-            session, to=checkout.email, checkout_ref=checkout.public_id,
-            amount_cents=captured.captured_cents, currency=captured.currency,
-            reason=("your payment arrived after your reservation ended and the items had "
-                    "sold out" if late else "we could not complete your order"),
+            session,
+            to=checkout.email,
+            checkout_ref=checkout.public_id,
+            amount_cents=captured.captured_cents,
+            currency=captured.currency,
+            reason=(
+                "your payment arrived after your reservation ended and the items had sold out"
+                if late
+                else "we could not complete your order"
+            ),
             items=[(line.name, line.quantity) for line in checkout.lines],
             payment_ref=payment.provider_ref,
         )
-    abort_refund = session.scalar(select(Refund.id).where(
-        Refund.idempotency_key == f"abort-{payment.provider}-{payment.provider_ref}",
-        Refund.status == RefundStatus.SUCCEEDED, Refund.applied_at.is_(None)))
+    abort_refund = session.scalar(
+        select(Refund.id).where(
+            Refund.idempotency_key == f"abort-{payment.provider}-{payment.provider_ref}",
+            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.applied_at.is_(None),
+        )
+    )
     if abort_refund is not None:  # the leaf row last, as the lock order asks
         locks.lock_leaf(session, Refund, abort_refund).applied_at = now
     session.commit()
@@ -586,7 +818,10 @@ def _abort_record(
 
 
 def _refund_duplicate(
-    session: Session, provider: PaymentProvider, payment_id: int, state: PaymentState,
+    session: Session,
+    provider: PaymentProvider,
+    payment_id: int,
+    state: PaymentState,
     now: datetime,
 ) -> Completion:
     """A second payment captured for a checkout that already has its order: refund it."""
@@ -598,10 +833,20 @@ def _refund_duplicate(
         with contextlib.suppress(ProviderError):
             provider.void(payment.provider_ref)
     else:
-        refund_through_provider(session, provider, payment_id, state, state.captured_cents,
-                                f"duplicate-{payment.provider}-{payment.provider_ref}",
-                                "a second payment for one checkout")
-    _note(session, checkout.id, "duplicate_payment",
-          f"payment {payment.provider_ref} duplicated order {order.number}; returned",
-          Phase.PAYMENT_CAPTURE)
+        refund_through_provider(
+            session,
+            provider,
+            payment_id,
+            state,
+            state.captured_cents,
+            f"duplicate-{payment.provider}-{payment.provider_ref}",
+            "a second payment for one checkout",
+        )
+    _note(
+        session,
+        checkout.id,
+        "duplicate_payment",
+        f"payment {payment.provider_ref} duplicated order {order.number}; returned",
+        Phase.PAYMENT_CAPTURE,
+    )
     return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)

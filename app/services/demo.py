@@ -315,8 +315,9 @@ def _ensure_variants(session: Session, product: Product, specs: list[VariantSpec
         if spec.stock > 0:
             if product.kind is ProductKind.DIGITAL:  # a digital variant's stock is its keys
                 session.add_all(
-                    LicenseKey(variant_id=variant.id, code=_demo_key(spec.sku, n),
-                               imported_by=ACTOR)
+                    LicenseKey(
+                        variant_id=variant.id, code=_demo_key(spec.sku, n), imported_by=ACTOR
+                    )
                     for n in range(spec.stock)
                 )
             inventory.receive_stock(

@@ -52,8 +52,9 @@ def _is_digital(line: OrderLine) -> bool:
     return line.variant.product.kind is ProductKind.DIGITAL
 
 
-def _deliver(session: Session, line: OrderLine, units: int, delivery: Delivery,
-             now: datetime) -> None:
+def _deliver(
+    session: Session, line: OrderLine, units: int, delivery: Delivery, now: datetime
+) -> None:
     if units <= 0:
         return
     if _is_digital(line):
@@ -80,12 +81,17 @@ def _set_status(order: Order, delivery: Delivery, now: datetime) -> None:
     if delivery.keys:
         orders.add_event(order, new, f"{len(delivery.keys)} license key(s) delivered.", now)
     elif delivery.units and not delivery.first:
-        orders.add_event(order, new, f"{delivery.units} back-ordered item(s) are in stock "
-                         "and will ship.", now)
+        orders.add_event(
+            order, new, f"{delivery.units} back-ordered item(s) are in stock and will ship.", now
+        )
     if delivery.first and new in (OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED):
         waiting = sum(line.waiting for line in order.lines)
-        orders.add_event(order, new, f"{waiting} item(s) are on back-order and will follow "
-                         "as soon as they arrive.", now)
+        orders.add_event(
+            order,
+            new,
+            f"{waiting} item(s) are on back-order and will follow as soon as they arrive.",
+            now,
+        )
     order.status = new
 
 
@@ -98,15 +104,28 @@ def notify(session: Session, delivery: Delivery, links: orders.OrderLinks) -> No
         notifications.order_confirmed(session, order, link=link)
     digital_waiting = any(line.waiting and _is_digital(line) for line in order.lines)
     if delivery.keys:
-        notifications.keys_delivered(session, order, delivery.keys, link=link,
-                                     complete=not digital_waiting, first=delivery.first)
+        notifications.keys_delivered(
+            session,
+            order,
+            delivery.keys,
+            link=link,
+            complete=not digital_waiting,
+            first=delivery.first,
+        )
     if delivery.first and any(line.waiting for line in order.lines):
-        notifications.awaiting_stock(session, order, link=link, waiting=[
-            (line.name, line.waiting) for line in order.lines if line.waiting])
+        notifications.awaiting_stock(
+            session,
+            order,
+            link=link,
+            waiting=[(line.name, line.waiting) for line in order.lines if line.waiting],
+        )
 
 
 def fulfil_at_payment(
-    session: Session, order: Order, hold: inventory.Hold, now: datetime,
+    session: Session,
+    order: Order,
+    hold: inventory.Hold,
+    now: datetime,
     links: orders.OrderLinks,
 ) -> Delivery:
     """Deliver what the committed hold took from stock and queue the emails. Runs in the
@@ -121,8 +140,12 @@ def fulfil_at_payment(
 
 
 def fill_waiting(
-    session: Session, variant_id: int, *, links: orders.OrderLinks,
-    now: datetime | None = None, commit: bool = True,
+    session: Session,
+    variant_id: int,
+    *,
+    links: orders.OrderLinks,
+    now: datetime | None = None,
+    commit: bool = True,
 ) -> list[Delivery]:
     """Stock or keys arrived for a variant: fill its waiting lines, oldest sale first. Safe to
     repeat. A sale that became owed while the first pass ran is filled by a second one."""
@@ -137,24 +160,34 @@ def fill_waiting(
 
 @unit_of_work
 def _fill_pass(
-    session: Session, variant_id: int, *, links: orders.OrderLinks,
-    now: datetime | None = None, commit: bool = True,
+    session: Session,
+    variant_id: int,
+    *,
+    links: orders.OrderLinks,
+    now: datetime | None = None,
+    commit: bool = True,
 ) -> tuple[list[Delivery], bool]:
     """One transaction of :func:`fill_waiting`. Locks, in the one order: the waiting orders
     (read first, then locked in id order), the variant, the owed hold rows, then license keys.
     Returns the deliveries and whether every waiting sale that stock allowed was reached."""
     now = now or datetime.now(UTC)
     begin_write(session)
-    waiting = dict(session.execute(
-        select(Reservation.hold_ref, Order.id)
-        .join(Checkout, Checkout.hold_ref == Reservation.hold_ref)
-        .join(Order, Order.checkout_id == Checkout.id)
-        .where(Reservation.variant_id == variant_id, Reservation.state == HoldState.COMMITTED,
-               Reservation.backorder_quantity > 0)
-    ).all())
+    waiting = dict(
+        session.execute(
+            select(Reservation.hold_ref, Order.id)
+            .join(Checkout, Checkout.hold_ref == Reservation.hold_ref)
+            .join(Order, Order.checkout_id == Checkout.id)
+            .where(
+                Reservation.variant_id == variant_id,
+                Reservation.state == HoldState.COMMITTED,
+                Reservation.backorder_quantity > 0,
+            )
+        ).all()
+    )
     locked = locks.lock_orders(session, waiting.values())
-    allocations = inventory.allocate_backorders(session, variant_id, only_holds=set(waiting),
-                                                now=now, commit=False)
+    allocations = inventory.allocate_backorders(
+        session, variant_id, only_holds=set(waiting), now=now, commit=False
+    )
     deliveries: dict[int, Delivery] = {}
     for alloc in allocations:
         order = locked.get(waiting[alloc.hold_ref])
@@ -176,10 +209,15 @@ def _fill_pass(
 def _stopped_short(session: Session, variant_id: int, reached: set[str], now: datetime) -> bool:
     """Whether an owed sale not reached this pass could still be filled from free stock."""
     others = session.scalar(
-        select(Reservation.id).where(
-            Reservation.variant_id == variant_id, Reservation.state == HoldState.COMMITTED,
-            Reservation.backorder_quantity > 0, Reservation.hold_ref.not_in(reached or {""}))
-        .limit(1))
+        select(Reservation.id)
+        .where(
+            Reservation.variant_id == variant_id,
+            Reservation.state == HoldState.COMMITTED,
+            Reservation.backorder_quantity > 0,
+            Reservation.hold_ref.not_in(reached or {""}),
+        )
+        .limit(1)
+    )
     if others is None:
         return False
     stock = inventory.availability_of(session, variant_id, now)
@@ -187,11 +225,14 @@ def _stopped_short(session: Session, variant_id: int, reached: set[str], now: da
 
 
 def variants_with_waiting_lines(session: Session) -> list[int]:
-    return list(session.scalars(
-        select(Reservation.variant_id).where(
-            Reservation.state == HoldState.COMMITTED, Reservation.backorder_quantity > 0
-        ).distinct().order_by(Reservation.variant_id)
-    ))
+    return list(
+        session.scalars(
+            select(Reservation.variant_id)
+            .where(Reservation.state == HoldState.COMMITTED, Reservation.backorder_quantity > 0)
+            .distinct()
+            .order_by(Reservation.variant_id)
+        )
+    )
 
 
 def retry_fulfilment(

@@ -263,12 +263,14 @@ def _hold_rows(session: Session, hold_ref: str, *, lock: bool) -> list[Reservati
         rows = locks.lock_reservations(session, Reservation.hold_ref == hold_ref)
         rows.sort(key=lambda r: r.variant_id)
     else:
-        rows = list(session.scalars(
-            select(Reservation)
-            .where(Reservation.hold_ref == hold_ref)
-            .order_by(Reservation.variant_id)
-            .execution_options(populate_existing=True)
-        ))
+        rows = list(
+            session.scalars(
+                select(Reservation)
+                .where(Reservation.hold_ref == hold_ref)
+                .order_by(Reservation.variant_id)
+                .execution_options(populate_existing=True)
+            )
+        )
     if not rows:
         raise HoldNotFound("That hold does not exist.")
     return rows
@@ -456,7 +458,8 @@ def allocate_backorders(
         free = variant.on_hand - held
         owed_rows = locks.lock_reservations(
             session,
-            (Reservation.variant_id == variant_id) & (Reservation.state == HoldState.COMMITTED)
+            (Reservation.variant_id == variant_id)
+            & (Reservation.state == HoldState.COMMITTED)
             & (Reservation.backorder_quantity > 0),
             order_by=(Reservation.committed_at, Reservation.id),
         )

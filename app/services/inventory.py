@@ -278,8 +278,14 @@ def adjust_stock(
                 )
             released = _release_newest_holds(session, variant_id, held - (before + delta), now)
         movement = record_movement(
-            session, variant, delta, kind, reference=reference, actor=actor,
-            note=reason.strip(), now=now
+            session,
+            variant,
+            delta,
+            kind,
+            reference=reference,
+            actor=actor,
+            note=reason.strip(),
+            now=now,
         )
         session.flush()
         audit.record(

@@ -35,7 +35,11 @@ class ImportReport:
 
 @unit_of_work
 def import_keys(
-    session: Session, sku: str, lines: Iterable[str], *, actor: str = "system",
+    session: Session,
+    sku: str,
+    lines: Iterable[str],
+    *,
+    actor: str = "system",
     now: datetime | None = None,
 ) -> ImportReport:
     """Add keys (one per line) to a digital variant's pool, refusing duplicates (within the
@@ -66,14 +70,25 @@ def import_keys(
             seen.add(code)
     known = set(session.scalars(select(LicenseKey.code).where(LicenseKey.code.in_(seen))))
     fresh = sorted(seen - known)
-    session.add_all(LicenseKey(variant_id=variant.id, code=code, imported_by=actor,
-                               imported_at=now) for code in fresh)
+    session.add_all(
+        LicenseKey(variant_id=variant.id, code=code, imported_by=actor, imported_at=now)
+        for code in fresh
+    )
     if fresh:
-        inventory.receive_stock(session, variant.id, len(fresh), reference="keys-import",
-                                actor=actor, commit=False)
-        audit.record(session, "keys.imported", actor=actor, subject_type="variant",
-                     subject_id=variant.id, sku=sku, imported=len(fresh),
-                     already_known=len(known), duplicates_in_file=dup_in_file)
+        inventory.receive_stock(
+            session, variant.id, len(fresh), reference="keys-import", actor=actor, commit=False
+        )
+        audit.record(
+            session,
+            "keys.imported",
+            actor=actor,
+            subject_type="variant",
+            subject_id=variant.id,
+            sku=sku,
+            imported=len(fresh),
+            already_known=len(known),
+            duplicates_in_file=dup_in_file,
+        )
     session.commit()
     return ImportReport(sku, len(fresh), dup_in_file, len(known), blank, variant.id)
 
@@ -85,11 +100,16 @@ def claim_keys(
     caller holds the variant's lock and owns the transaction."""
     if count <= 0:
         return []
-    keys = locks.skip_locked(session, locks.Kind.KEY, (
-        select(LicenseKey)
-        .where(LicenseKey.variant_id == variant_id, LicenseKey.state == KeyState.AVAILABLE)
-        .order_by(LicenseKey.id).limit(count)
-    ))
+    keys = locks.skip_locked(
+        session,
+        locks.Kind.KEY,
+        (
+            select(LicenseKey)
+            .where(LicenseKey.variant_id == variant_id, LicenseKey.state == KeyState.AVAILABLE)
+            .order_by(LicenseKey.id)
+            .limit(count)
+        ),
+    )
     for key in keys:
         key.state = KeyState.ASSIGNED
         key.order_line_id = order_line_id

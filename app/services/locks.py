@@ -119,11 +119,15 @@ def note_locked(session: Session, kind: Kind, keys: Iterable[Any], *, waits: boo
     if new and waits:
         highest = held.highest()
         if highest is not None and highest > kind:
-            _violation(f"locked {kind.name.lower()} {sorted(new, key=str)} after "
-                       f"{highest.name.lower()} rows")
+            _violation(
+                f"locked {kind.name.lower()} {sorted(new, key=str)} after "
+                f"{highest.name.lower()} rows"
+            )
         elif mine and kind is not Kind.LEAF and min(new) < max(mine):
-            _violation(f"locked {kind.name.lower()} {sorted(new)} after {max(mine)}: ids must "
-                       "be locked in ascending order")
+            _violation(
+                f"locked {kind.name.lower()} {sorted(new)} after {max(mine)}: ids must "
+                "be locked in ascending order"
+            )
     mine |= keys
 
 
@@ -142,8 +146,11 @@ def _lock_many(session: Session, model, kind: Kind, ids: Iterable[int]) -> dict[
         return {}
     note_locked(session, kind, ids)
     rows = session.scalars(
-        select(model).where(model.id.in_(ids)).order_by(model.id)
-        .with_for_update(key_share=True).execution_options(populate_existing=True)
+        select(model)
+        .where(model.id.in_(ids))
+        .order_by(model.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     ).all()
     return {row.id: row for row in rows}
 
@@ -204,12 +211,23 @@ def lock_reservations(session: Session, where, *, order_by=None) -> list[Reserva
     if not ids:
         return []
     note_locked(session, Kind.HOLD, ids)
-    stmt = (select(Reservation).where(Reservation.id.in_(ids)).order_by(Reservation.id)
-            .with_for_update(key_share=True).execution_options(populate_existing=True))
+    stmt = (
+        select(Reservation)
+        .where(Reservation.id.in_(ids))
+        .order_by(Reservation.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
     rows = list(session.scalars(stmt))
     if order_by is not None:
-        position = {rid: n for n, rid in enumerate(session.scalars(
-            select(Reservation.id).where(Reservation.id.in_(ids)).order_by(*order_by)))}
+        position = {
+            rid: n
+            for n, rid in enumerate(
+                session.scalars(
+                    select(Reservation.id).where(Reservation.id.in_(ids)).order_by(*order_by)
+                )
+            )
+        }
         rows.sort(key=lambda r: position[r.id])
     return rows
 
@@ -219,7 +237,9 @@ def lock_leaf(session: Session, model, row_id: int):
     begin_write(session)
     note_locked(session, Kind.LEAF, [(model.__tablename__, row_id)])
     return session.scalar(
-        select(model).where(model.id == row_id).with_for_update(key_share=True)
+        select(model)
+        .where(model.id == row_id)
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
 
@@ -278,8 +298,9 @@ def _before_flush(session: Session, _ctx, _instances) -> None:
         key = _guard_key(kind, parent, obj)
         if not holds(session, kind, key):
             what = f"{kind.name.lower()} {key}" if parent else "it"
-            _violation(f"changed {type(obj).__name__} {_key(kind, obj)} without locking "
-                       f"{what} first")
+            _violation(
+                f"changed {type(obj).__name__} {_key(kind, obj)} without locking {what} first"
+            )
 
 
 def _after_flush(session: Session, _ctx) -> None:

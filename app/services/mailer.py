@@ -81,8 +81,9 @@ class SendReport:
 def move(message: OutboxMessage, to: OutboxState) -> None:
     """The one place a message changes state; refuses moves outside ``TRANSITIONS``."""
     if to not in TRANSITIONS[message.state]:
-        raise OutboxError(f"Email {message.id} is {message.state.value}; it cannot become "
-                          f"{to.value}.")
+        raise OutboxError(
+            f"Email {message.id} is {message.state.value}; it cannot become {to.value}."
+        )
     message.state = to
 
 
@@ -104,13 +105,16 @@ def email_environment() -> Environment:
     return env
 
 
-def render(kind: str, context: Mapping[str, Any], *, shop_name: str,
-           shop_url: str) -> tuple[str, str]:
+def render(
+    kind: str, context: Mapping[str, Any], *, shop_name: str, shop_url: str
+) -> tuple[str, str]:
     """The (plain text, HTML) bodies of one email."""
     env = email_environment()
     values = {**context, "shop_name": shop_name, "shop_url": shop_url}
-    return (env.get_template(f"{kind}.txt").render(values),
-            env.get_template(f"{kind}.html").render(values))
+    return (
+        env.get_template(f"{kind}.txt").render(values),
+        env.get_template(f"{kind}.html").render(values),
+    )
 
 
 def message_id_for(dedupe_key: str, sender: str) -> str:
@@ -135,8 +139,12 @@ class Claim:
 
 
 def build_email(claim: Claim, config: Mapping[str, Any]) -> EmailMessage:
-    text, html = render(claim.template, claim.context, shop_name=config["SHOP_NAME"],
-                        shop_url=config["SHOP_BASE_URL"])
+    text, html = render(
+        claim.template,
+        claim.context,
+        shop_name=config["SHOP_NAME"],
+        shop_url=config["SHOP_BASE_URL"],
+    )
     email = EmailMessage()
     email["Subject"] = claim.subject
     email["From"] = config["MAIL_DEFAULT_SENDER"]
@@ -174,8 +182,9 @@ class SmtpTransport:
         host, port, timeout = c["MAIL_SERVER"], c["MAIL_PORT"], c["MAIL_TIMEOUT"]
         try:
             if c["MAIL_USE_SSL"]:
-                conn = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                        context=ssl.create_default_context())
+                conn = smtplib.SMTP_SSL(
+                    host, port, timeout=timeout, context=ssl.create_default_context()
+                )
             else:
                 conn = smtplib.SMTP(host, port, timeout=timeout)
                 if c["MAIL_USE_TLS"]:
@@ -230,8 +239,9 @@ def make_transport(config: Mapping[str, Any]) -> Transport:
 
 def describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = "; ".join(f"{to}: {code} {_text(msg)}" for to, (code, msg) in
-                            exc.recipients.items())
+        refused = "; ".join(
+            f"{to}: {code} {_text(msg)}" for to, (code, msg) in exc.recipients.items()
+        )
         return f"recipient refused: {refused}"[:2000]
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"[:2000]
@@ -289,12 +299,16 @@ def send_pending(
 
 @unit_of_work
 def _claim_next(session: Session, config: Mapping[str, Any], now: datetime) -> Claim | None:
-    claimed = locks.skip_locked(session, locks.Kind.LEAF, (
-        select(OutboxMessage)
-        .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(1)
-    ))
+    claimed = locks.skip_locked(
+        session,
+        locks.Kind.LEAF,
+        (
+            select(OutboxMessage)
+            .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(1)
+        ),
+    )
     message = claimed[0] if claimed else None
     if message is None:
         session.commit()
@@ -305,9 +319,17 @@ def _claim_next(session: Session, config: Mapping[str, Any], now: datetime) -> C
     message.message_id = message.message_id or message_id_for(
         message.dedupe_key, config["MAIL_DEFAULT_SENDER"]
     )
-    claim = Claim(message.id, message.attempts, now, message.dedupe_key, message.template,
-                  message.to_address, message.subject, dict(message.context),
-                  message.message_id)
+    claim = Claim(
+        message.id,
+        message.attempts,
+        now,
+        message.dedupe_key,
+        message.template,
+        message.to_address,
+        message.subject,
+        dict(message.context),
+        message.message_id,
+    )
     session.commit()  # the claim is durable before the mail server hears of it
     return claim
 
@@ -325,11 +347,20 @@ def _deliver(claim: Claim, transport: Transport, config: Mapping[str, Any]) -> E
 
 
 @unit_of_work
-def _record(session: Session, config: Mapping[str, Any], claim: Claim,
-            error: Exception | None, now: datetime, report: SendReport) -> None:
+def _record(
+    session: Session,
+    config: Mapping[str, Any],
+    claim: Claim,
+    error: Exception | None,
+    now: datetime,
+    report: SendReport,
+) -> None:
     message = locks.lock_leaf(session, OutboxMessage, claim.id)
-    ours = (message.state is OutboxState.SENDING and message.attempts == claim.attempts
-            and message.claimed_at == claim.claimed_at)
+    ours = (
+        message.state is OutboxState.SENDING
+        and message.attempts == claim.attempts
+        and message.claimed_at == claim.claimed_at
+    )
     if error is None:
         if ours or message.state in (OutboxState.PENDING, OutboxState.FAILED):
             if not ours:
@@ -355,8 +386,9 @@ def _record(session: Session, config: Mapping[str, Any], claim: Claim,
         message.next_attempt_at = now + timedelta(minutes=wait)
         report.retrying += 1
     session.commit()
-    log.info("email %s (%s) to %s: %s", claim.id, claim.dedupe_key, claim.to_address,
-             message.state.value)
+    log.info(
+        "email %s (%s) to %s: %s", claim.id, claim.dedupe_key, claim.to_address, message.state.value
+    )
 
 
 def _mark_sent(message: OutboxMessage, now: datetime) -> None:
@@ -370,18 +402,23 @@ def _mark_sent(message: OutboxMessage, now: datetime) -> None:
 
 
 @unit_of_work
-def retry_interrupted(session: Session, config: Mapping[str, Any], *,
-                      now: datetime | None = None) -> int:
+def retry_interrupted(
+    session: Session, config: Mapping[str, Any], *, now: datetime | None = None
+) -> int:
     """Send again every message left ``sending`` longer than the sending timeout (its sender
     died mid-send): back to ``pending``, due now, or ``failed`` when it has had its attempts.
     Returns how many."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(minutes=config["MAIL_SENDING_TIMEOUT_MINUTES"])
-    stuck = locks.skip_locked(session, locks.Kind.LEAF, (
-        select(OutboxMessage)
-        .where(OutboxMessage.state == OutboxState.SENDING, OutboxMessage.claimed_at <= cutoff)
-        .order_by(OutboxMessage.id)
-    ))
+    stuck = locks.skip_locked(
+        session,
+        locks.Kind.LEAF,
+        (
+            select(OutboxMessage)
+            .where(OutboxMessage.state == OutboxState.SENDING, OutboxMessage.claimed_at <= cutoff)
+            .order_by(OutboxMessage.id)
+        ),
+    )
     for message in stuck:
         message.last_error = f"{INTERRUPTED}: {message.message_id}"
         if message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
@@ -398,8 +435,9 @@ def retry_interrupted(session: Session, config: Mapping[str, Any], *,
 
 
 @unit_of_work
-def retry_message(session: Session, message_id: int, *, now: datetime | None = None
-                  ) -> OutboxMessage:
+def retry_message(
+    session: Session, message_id: int, *, now: datetime | None = None
+) -> OutboxMessage:
     """Send a failed (or waiting) message again at the next run, with a fresh set of attempts.
     Refuses a sent message and one being sent right now."""
     message = locks.lock_leaf(session, OutboxMessage, message_id)
@@ -408,8 +446,10 @@ def retry_message(session: Session, message_id: int, *, now: datetime | None = N
         raise NotFound(f"No email {message_id}.")
     if message.state is OutboxState.SENDING:
         session.rollback()
-        raise OutboxError(f"Email {message_id} is being sent right now; if its sender died, it "
-                          "becomes failed after the sending timeout and can be retried then.")
+        raise OutboxError(
+            f"Email {message_id} is being sent right now; if its sender died, it "
+            "becomes failed after the sending timeout and can be retried then."
+        )
     if message.state is not OutboxState.PENDING:
         move(message, OutboxState.PENDING)  # refuses a sent one
     message.attempts = 0
@@ -447,11 +487,17 @@ def dispatch(config: Mapping[str, Any]) -> threading.Thread | None:
     from app import queue
 
     try:
-        factory = (current_app.extensions["holdfast.db"].session_factory
-                   if has_app_context() else None)
+        factory = (
+            current_app.extensions["holdfast.db"].session_factory if has_app_context() else None
+        )
         settings = dict(config)
-        queued = queue.enqueue(config, send_outbox_job, retry=None, background=True,
-                               inline=lambda: _send_in_thread(settings, factory))
+        queued = queue.enqueue(
+            config,
+            send_outbox_job,
+            retry=None,
+            background=True,
+            inline=lambda: _send_in_thread(settings, factory),
+        )
         return queued if isinstance(queued, threading.Thread) else None
     except Exception:  # noqa: BLE001 - never break the caller's request
         log.exception("could not dispatch the outbox; the next run will send it")
@@ -465,16 +511,20 @@ def _send_in_thread(config: dict[str, Any], factory: Callable[[], Session] | Non
 
     try:
         if factory is None:  # the process's one engine, so nothing to dispose afterwards
-            factory = open_database(config["DATABASE_URL"], Timeouts.from_config(config),
-                                    PoolSettings.from_config(config)).session_factory
+            factory = open_database(
+                config["DATABASE_URL"],
+                Timeouts.from_config(config),
+                PoolSettings.from_config(config),
+            ).session_factory
         with factory() as session:
             send_all_due(session, config)
     except Exception:  # noqa: BLE001 - a thread has no caller to tell
         log.exception("sending the outbox failed; the next run will retry")
 
 
-def send_all_due(session: Session, config: Mapping[str, Any], *, now: datetime | None = None,
-                 batch: int = 50) -> SendReport:
+def send_all_due(
+    session: Session, config: Mapping[str, Any], *, now: datetime | None = None, batch: int = 50
+) -> SendReport:
     """``send_pending`` in batches until nothing is due or the server is unreachable."""
     total = SendReport()
     while True:

@@ -110,9 +110,7 @@ def queue_email(
 
 
 def _exists(session: Session, dedupe_key: str) -> bool:
-    found = session.scalar(
-        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
-    )
+    found = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
     return found is not None
 
 
@@ -134,8 +132,7 @@ def order_context(order: Order, link: str) -> dict[str, Any]:
                 "sku": line.sku,
                 "quantity": line.quantity,
                 "unit_price": format_money(line.unit_price_cents, order.currency),
-                "line_total": format_money(line.unit_price_cents * line.quantity,
-                                           order.currency),
+                "line_total": format_money(line.unit_price_cents * line.quantity, order.currency),
             }
             for line in order.lines
         ],
@@ -143,12 +140,24 @@ def order_context(order: Order, link: str) -> dict[str, Any]:
 
 
 def _queue_for_order(
-    session: Session, order: Order, kind: str, key: str, subject: str, link: str,
+    session: Session,
+    order: Order,
+    kind: str,
+    key: str,
+    subject: str,
+    link: str,
     **extra: Any,
 ) -> OutboxMessage | None:
     context = {**order_context(order, link), **extra}
-    return queue_email(session, kind=kind, to=order.email, dedupe_key=key,
-                       context=context, subject=subject, order_id=order.id)
+    return queue_email(
+        session,
+        kind=kind,
+        to=order.email,
+        dedupe_key=key,
+        context=context,
+        subject=subject,
+        order_id=order.id,
+    )
 
 
 # ---------------------------------------------------------------- one helper per email
@@ -156,8 +165,14 @@ def _queue_for_order(
 
 def order_confirmed(session: Session, order: Order, *, link: str) -> OutboxMessage | None:
     """Payment captured, order placed."""
-    return _queue_for_order(session, order, "order_confirmed", f"order-confirmed:{order.id}",
-                            f"Order {order.number} confirmed", link)
+    return _queue_for_order(
+        session,
+        order,
+        "order_confirmed",
+        f"order-confirmed:{order.id}",
+        f"Order {order.number} confirmed",
+        link,
+    )
 
 
 def keys_delivered(
@@ -174,16 +189,28 @@ def keys_delivered(
     if not keys:
         raise ValueError("keys_delivered needs at least one key")
     if complete:
-        subject = (f"Your keys for order {order.number}" if first
-                   else f"The rest of your keys for order {order.number}")
+        subject = (
+            f"Your keys for order {order.number}"
+            if first
+            else f"The rest of your keys for order {order.number}"
+        )
     else:
-        subject = (f"Your first keys for order {order.number}; the rest are coming" if first
-                   else f"More keys for order {order.number}")
+        subject = (
+            f"Your first keys for order {order.number}; the rest are coming"
+            if first
+            else f"More keys for order {order.number}"
+        )
     key = f"keys:{order.id}:{digest(code for _name, code in keys)}"
     return _queue_for_order(
-        session, order, "keys_delivered", key, subject, link,
+        session,
+        order,
+        "keys_delivered",
+        key,
+        subject,
+        link,
         keys=[{"name": name, "code": code} for name, code in keys],
-        complete=complete, first=first,
+        complete=complete,
+        first=first,
     )
 
 
@@ -193,8 +220,12 @@ def awaiting_stock(
     """Paid, but some items wait for stock or keys: ``(line name, quantity still owed)``."""
     key = f"awaiting-stock:{order.id}:{digest(list(w) for w in waiting)}"
     return _queue_for_order(
-        session, order, "awaiting_stock", key,
-        f"Order {order.number}: some items are on their way to us", link,
+        session,
+        order,
+        "awaiting_stock",
+        key,
+        f"Order {order.number}: some items are on their way to us",
+        link,
         waiting=[{"name": name, "quantity": quantity} for name, quantity in waiting],
     )
 
@@ -204,8 +235,14 @@ def shipped(
 ) -> OutboxMessage | None:
     """Handed to the carrier, with its tracking number (one email per tracking number)."""
     return _queue_for_order(
-        session, order, "shipped", f"shipped:{order.id}:{carrier}:{tracking}",
-        f"Order {order.number} has shipped", link, carrier=carrier, tracking=tracking,
+        session,
+        order,
+        "shipped",
+        f"shipped:{order.id}:{carrier}:{tracking}",
+        f"Order {order.number} has shipped",
+        link,
+        carrier=carrier,
+        tracking=tracking,
     )
 
 
@@ -221,10 +258,17 @@ def refunded(
 ) -> OutboxMessage | None:
     """A refund, full or partial, went through (one email per refund)."""
     return _queue_for_order(
-        session, order, "refunded", f"refund:{refund_id}",
-        f"Refund of {format_money(amount_cents, currency)} for order {order.number}", link,
-        amount_cents=amount_cents, amount=format_money(amount_cents, currency),
-        refund_currency=currency, reason=reason, refund_id=str(refund_id),
+        session,
+        order,
+        "refunded",
+        f"refund:{refund_id}",
+        f"Refund of {format_money(amount_cents, currency)} for order {order.number}",
+        link,
+        amount_cents=amount_cents,
+        amount=format_money(amount_cents, currency),
+        refund_currency=currency,
+        reason=reason,
+        refund_id=str(refund_id),
     )
 
 
@@ -240,8 +284,12 @@ def return_received(
     have several returns of the same items."""
     event = str(return_id) if return_id is not None else digest(list(line) for line in lines)
     return _queue_for_order(
-        session, order, "return_received", f"return-received:{order.id}:{event}",
-        f"We received your return for order {order.number}", link,
+        session,
+        order,
+        "return_received",
+        f"return-received:{order.id}:{event}",
+        f"We received your return for order {order.number}",
+        link,
         returned=[{"name": name, "quantity": quantity} for name, quantity in lines],
     )
 
@@ -271,8 +319,14 @@ def late_payment_refunded(
         "link": link,
         "items": [{"name": name, "quantity": quantity} for name, quantity in items],
     }
-    return queue_email(session, kind="late_payment_refunded", to=to, dedupe_key=key,
-                       context=context, subject="Your payment was refunded")
+    return queue_email(
+        session,
+        kind="late_payment_refunded",
+        to=to,
+        dedupe_key=key,
+        context=context,
+        subject="Your payment was refunded",
+    )
 
 
 def password_reset(
@@ -293,5 +347,12 @@ def password_reset(
         "expires_at": (now + timedelta(minutes=expires_minutes)).isoformat(),
     }
     key = f"password-reset:{user_id}:{hashlib.sha256(reset_link.encode()).hexdigest()[:20]}"
-    return queue_email(session, kind="password_reset", to=to, dedupe_key=key, context=context,
-                       subject="Reset your password", now=now)
+    return queue_email(
+        session,
+        kind="password_reset",
+        to=to,
+        dedupe_key=key,
+        context=context,
+        subject="Reset your password",
+        now=now,
+    )

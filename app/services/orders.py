@@ -29,15 +29,28 @@ def add_event(order: Order, status: OrderStatus | str, message: str, now: dateti
 def create_order_from_checkout(session: Session, checkout: Checkout, now: datetime) -> Order:
     """An order awaiting its payment's capture, copying the checkout's snapshot."""
     order = Order(
-        number=new_order_number(), checkout_id=checkout.id, user_id=checkout.user_id,
-        status=OrderStatus.PENDING_PAYMENT, email=checkout.email, full_name=checkout.full_name,
-        address_line1=checkout.address_line1, city=checkout.city,
-        postal_code=checkout.postal_code, country=checkout.country, currency=checkout.currency,
-        total_cents=checkout.total_cents, created_at=now,
+        number=new_order_number(),
+        checkout_id=checkout.id,
+        user_id=checkout.user_id,
+        status=OrderStatus.PENDING_PAYMENT,
+        email=checkout.email,
+        full_name=checkout.full_name,
+        address_line1=checkout.address_line1,
+        city=checkout.city,
+        postal_code=checkout.postal_code,
+        country=checkout.country,
+        currency=checkout.currency,
+        total_cents=checkout.total_cents,
+        created_at=now,
     )
     order.lines = [
-        OrderLine(variant_id=line.variant_id, sku=line.sku, name=line.name,
-                  quantity=line.quantity, unit_price_cents=line.unit_price_cents)
+        OrderLine(
+            variant_id=line.variant_id,
+            sku=line.sku,
+            name=line.name,
+            quantity=line.quantity,
+            unit_price_cents=line.unit_price_cents,
+        )
         for line in checkout.lines
     ]
     add_event(order, OrderStatus.PENDING_PAYMENT, "Order placed; confirming payment.", now)
@@ -47,10 +60,14 @@ def create_order_from_checkout(session: Session, checkout: Checkout, now: dateti
 
 
 def orders_of_user(session: Session, user_id: int, limit: int = 100) -> list[Order]:
-    return list(session.scalars(
-        select(Order).where(Order.user_id == user_id).order_by(Order.created_at.desc())
-        .limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(Order)
+            .where(Order.user_id == user_id)
+            .order_by(Order.created_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def order_for_checkout(session: Session, checkout_id: int) -> Order | None:
@@ -58,14 +75,19 @@ def order_for_checkout(session: Session, checkout_id: int) -> Order | None:
 
 
 def get_order_for(
-    session: Session, number: str, *, user_id: int | None, owner_key: str,
+    session: Session,
+    number: str,
+    *,
+    user_id: int | None,
+    owner_key: str,
     signed: bool = False,
 ) -> Order:
     """The order, only for its buyer: the account that placed it, the browser that ran its
     checkout, or whoever holds the signed link from its emails (``signed``, checked by the
     caller with ``OrderLinks.verify``). Anyone else gets not found."""
     order = session.scalar(
-        select(Order).where(Order.number == number)
+        select(Order)
+        .where(Order.number == number)
         .options(selectinload(Order.lines), selectinload(Order.events))
     )
     if order is None:
@@ -87,8 +109,10 @@ class OrderLinks:
 
     @classmethod
     def from_config(cls, config) -> OrderLinks:
-        return cls(str(config.get("SHOP_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-                   str(config["SECRET_KEY"]))
+        return cls(
+            str(config.get("SHOP_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            str(config["SECRET_KEY"]),
+        )
 
     def _signer(self) -> URLSafeSerializer:
         return URLSafeSerializer(self.secret, salt="holdfast.order-link")

@@ -46,18 +46,28 @@ def request_reset(
         session.rollback()
         return None
     token = secrets.token_urlsafe(32)
-    session.add(PasswordResetToken(user_id=user.id, token_hash=_hash(token), created_at=now,
-                                   expires_at=now + TOKEN_TTL))
-    audit.record(session, "user.password_reset_requested", actor=user.email, actor_id=user.id,
-                 subject_type="user", subject_id=user.id)
+    session.add(
+        PasswordResetToken(
+            user_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + TOKEN_TTL
+        )
+    )
+    audit.record(
+        session,
+        "user.password_reset_requested",
+        actor=user.email,
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+    )
     session.flush()
     return ResetRequest(user, token)
 
 
 def valid_token(session: Session, token: str, now: datetime | None = None) -> bool:
     now = now or datetime.now(UTC)
-    row = session.scalar(select(PasswordResetToken).where(
-        PasswordResetToken.token_hash == _hash(token)))
+    row = session.scalar(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash(token))
+    )
     return row is not None and row.used_at is None and row.expires_at > now
 
 
@@ -68,8 +78,9 @@ def reset_password(
     now = now or datetime.now(UTC)
     accounts.validate_password(new_password)
     begin_write(session)
-    found = session.scalar(select(PasswordResetToken).where(
-        PasswordResetToken.token_hash == _hash(token)))
+    found = session.scalar(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash(token))
+    )
     user = locks.lock_user(session, found.user_id) if found is not None else None
     row = locks.lock_leaf(session, PasswordResetToken, found.id) if found is not None else None
     if row is None or user is None or row.used_at is not None or row.expires_at <= now:
@@ -78,10 +89,18 @@ def reset_password(
     user.password_hash = accounts.hash_password(new_password)
     user.failed_logins, user.locked_until = 0, None
     row.used_at = now
-    session.execute(update(PasswordResetToken).where(
-        PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
-        .values(used_at=now))
-    audit.record(session, "user.password_reset", actor=user.email, actor_id=user.id,
-                 subject_type="user", subject_id=user.id)
+    session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    audit.record(
+        session,
+        "user.password_reset",
+        actor=user.email,
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+    )
     session.commit()
     return user

@@ -54,8 +54,11 @@ class PriceDriftError(CheckoutError):
     """Prices moved beyond the tolerance since the snapshot: the shopper must confirm."""
 
     def __init__(self, drift) -> None:
-        super().__init__(Phase.PRICE_LOCK, "Prices changed since you started checking out. "
-                         "Please review and confirm the new total.")
+        super().__init__(
+            Phase.PRICE_LOCK,
+            "Prices changed since you started checking out. "
+            "Please review and confirm the new total.",
+        )
         self.drift = drift
 
 
@@ -94,7 +97,8 @@ def authorize_payment(
         raise CheckoutError(
             Phase.PAYMENT_AUTHORIZATION,
             f"We could not reach {provider_label(provider.name)}. Nothing was charged and your "
-            "cart is as it was; please start checkout again.", status_code=502,
+            "cart is as it was; please start checkout again.",
+            status_code=502,
             checkout_id=public_id,
         ) from exc
     return _record_payment(session, checkout_id, provider.name, request, created, now)
@@ -107,8 +111,12 @@ REUSE_WAITING_PAYMENT_FOR = timedelta(minutes=10)
 
 @unit_of_work
 def _prepare_payment(
-    session: Session, checkout_id: int, provider: PaymentProvider, urls: Urls,
-    settings: Settings, now: datetime,
+    session: Session,
+    checkout_id: int,
+    provider: PaymentProvider,
+    urls: Urls,
+    settings: Settings,
+    now: datetime,
 ) -> PaymentRequest | str:
     """Check the checkout can be paid and its prices stand (under its lock); the request to
     send, or the approval URL of the payment already waiting for the shopper. The attempt
@@ -116,66 +124,105 @@ def _prepare_payment(
     checkout = lock_checkout(session, checkout_id)
     if checkout.state is CheckoutState.EXPIRED:
         session.rollback()
-        raise CheckoutError(Phase.PAYMENT_AUTHORIZATION, "Your hold expired before payment.",
-                            checkout_id=checkout.public_id)
+        raise CheckoutError(
+            Phase.PAYMENT_AUTHORIZATION,
+            "Your hold expired before payment.",
+            checkout_id=checkout.public_id,
+        )
     if checkout.state not in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT):
         session.rollback()
-        raise CheckoutError(Phase.PAYMENT_AUTHORIZATION,
-                            f"This checkout is {checkout.state.value.replace('_', ' ')}.",
-                            checkout_id=checkout.public_id)
+        raise CheckoutError(
+            Phase.PAYMENT_AUTHORIZATION,
+            f"This checkout is {checkout.state.value.replace('_', ' ')}.",
+            checkout_id=checkout.public_id,
+        )
     drift = price_drift(session, checkout)
     if drift.needs_confirmation(settings.drift_tolerance_percent):
-        record_event(session, checkout, "price_drift", "beyond tolerance; shopper must confirm",
-                     phase=Phase.PRICE_LOCK, snapshot_total_cents=drift.snapshot_total_cents,
-                     current_total_cents=drift.current_total_cents,
-                     percent=round(drift.percent, 3))
+        record_event(
+            session,
+            checkout,
+            "price_drift",
+            "beyond tolerance; shopper must confirm",
+            phase=Phase.PRICE_LOCK,
+            snapshot_total_cents=drift.snapshot_total_cents,
+            current_total_cents=drift.current_total_cents,
+            percent=round(drift.percent, 3),
+        )
         session.commit()
         raise PriceDriftError(drift)
     if drift.changed:
-        record_event(session, checkout, "price_drift", "within tolerance; the snapshot stands",
-                     phase=Phase.PRICE_LOCK, snapshot_total_cents=drift.snapshot_total_cents,
-                     current_total_cents=drift.current_total_cents,
-                     percent=round(drift.percent, 3))
+        record_event(
+            session,
+            checkout,
+            "price_drift",
+            "within tolerance; the snapshot stands",
+            phase=Phase.PRICE_LOCK,
+            snapshot_total_cents=drift.snapshot_total_cents,
+            current_total_cents=drift.current_total_cents,
+            percent=round(drift.percent, 3),
+        )
     waiting = session.scalar(
-        select(Payment).where(Payment.checkout_id == checkout.id,
-                              Payment.provider == provider.name,
-                              Payment.status == PaymentStatus.PENDING,
-                              Payment.amount_cents == checkout.total_cents,
-                              Payment.created_at > now - REUSE_WAITING_PAYMENT_FOR)
-        .order_by(Payment.id.desc()).limit(1))
+        select(Payment)
+        .where(
+            Payment.checkout_id == checkout.id,
+            Payment.provider == provider.name,
+            Payment.status == PaymentStatus.PENDING,
+            Payment.amount_cents == checkout.total_cents,
+            Payment.created_at > now - REUSE_WAITING_PAYMENT_FOR,
+        )
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
     if waiting is not None and waiting.approval_url:
         session.commit()
         return waiting.approval_url
-    attempt = (session.scalar(select(func.count(Payment.id)).where(
-        Payment.checkout_id == checkout.id)) or 0) + 1
+    attempt = (
+        session.scalar(select(func.count(Payment.id)).where(Payment.checkout_id == checkout.id))
+        or 0
+    ) + 1
     checkout.payment_provider = provider.name
-    record_event(session, checkout, "phase", f"creating a payment with {provider.name}",
-                 phase=Phase.PAYMENT_AUTHORIZATION, attempt=attempt,
-                 amount_cents=checkout.total_cents)
+    record_event(
+        session,
+        checkout,
+        "phase",
+        f"creating a payment with {provider.name}",
+        phase=Phase.PAYMENT_AUTHORIZATION,
+        attempt=attempt,
+        amount_cents=checkout.total_cents,
+    )
     request = PaymentRequest(
-        checkout_ref=checkout.public_id, amount_cents=checkout.total_cents,
-        currency=checkout.currency, description=f"Order from checkout {checkout.public_id}",
-        return_url=urls.return_url, cancel_url=urls.cancel_url, expires_at=checkout.expires_at,
-        idempotency_key=f"{checkout.public_id}-{attempt}", customer_email=checkout.email,
+        checkout_ref=checkout.public_id,
+        amount_cents=checkout.total_cents,
+        currency=checkout.currency,
+        description=f"Order from checkout {checkout.public_id}",
+        return_url=urls.return_url,
+        cancel_url=urls.cancel_url,
+        expires_at=checkout.expires_at,
+        idempotency_key=f"{checkout.public_id}-{attempt}",
+        customer_email=checkout.email,
     )
     session.commit()
     return request
 
 
 @unit_of_work
-def _payment_failed(session: Session, checkout_id: int, provider: str, message: str,
-                    now: datetime) -> str:
+def _payment_failed(
+    session: Session, checkout_id: int, provider: str, message: str, now: datetime
+) -> str:
     checkout = lock_checkout(session, checkout_id)
-    fail_checkout(session, checkout, Phase.PAYMENT_AUTHORIZATION, f"{provider}: {message}",
-                  now=now)
+    fail_checkout(session, checkout, Phase.PAYMENT_AUTHORIZATION, f"{provider}: {message}", now=now)
     session.commit()
     return checkout.public_id
 
 
 @unit_of_work
 def _record_payment(
-    session: Session, checkout_id: int, provider: str, request: PaymentRequest,
-    created: CreatedPayment, now: datetime,
+    session: Session,
+    checkout_id: int,
+    provider: str,
+    request: PaymentRequest,
+    created: CreatedPayment,
+    now: datetime,
 ) -> str:
     """Record the provider's payment (once: a second click with the same key finds it)."""
     checkout = lock_checkout(session, checkout_id)
@@ -183,15 +230,29 @@ def _record_payment(
     if payment is not None:
         session.commit()
         return payment.approval_url or created.approval_url
-    session.add(Payment(
-        checkout_id=checkout.id, provider=provider, provider_ref=created.provider_ref,
-        status=created.status, amount_cents=request.amount_cents, currency=request.currency,
-        approval_url=created.approval_url, created_at=now, updated_at=now,
-    ))
+    session.add(
+        Payment(
+            checkout_id=checkout.id,
+            provider=provider,
+            provider_ref=created.provider_ref,
+            status=created.status,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            approval_url=created.approval_url,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     if checkout.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT):
-        transition(session, checkout, CheckoutState.AWAITING_PAYMENT, Phase.PAYMENT_AUTHORIZATION,
-                   f"payment created with {provider}", now=now,
-                   provider_ref=created.provider_ref)
+        transition(
+            session,
+            checkout,
+            CheckoutState.AWAITING_PAYMENT,
+            Phase.PAYMENT_AUTHORIZATION,
+            f"payment created with {provider}",
+            now=now,
+            provider_ref=created.provider_ref,
+        )
     session.commit()
     return created.approval_url
 
@@ -215,6 +276,7 @@ MAX_AMOUNT_CENTS = 2**31 - 1
 def _check_fits(event: WebhookEventData) -> None:
     """Refuse (400) a verified event whose fields no payment of ours could have, before it
     reaches a column too small for it."""
+
     def text(value, limit: int) -> bool:
         return isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value
 
@@ -224,11 +286,15 @@ def _check_fits(event: WebhookEventData) -> None:
     if event.provider_ref is not None and not text(event.provider_ref, 120):
         problems.append("payment reference")
     if event.currency is not None and not (
-            text(event.currency, 3) and len(event.currency) == 3 and event.currency.isascii()
-            and event.currency.isalpha()):
+        text(event.currency, 3)
+        and len(event.currency) == 3
+        and event.currency.isascii()
+        and event.currency.isalpha()
+    ):
         problems.append("currency")
     if event.amount_cents is not None and not (
-            isinstance(event.amount_cents, int) and 0 <= event.amount_cents <= MAX_AMOUNT_CENTS):
+        isinstance(event.amount_cents, int) and 0 <= event.amount_cents <= MAX_AMOUNT_CENTS
+    ):
         problems.append("amount")
     if problems:
         raise MalformedWebhook(f"malformed webhook: {', '.join(problems)} out of range")
@@ -240,9 +306,14 @@ def _store_webhook(
 ) -> tuple[WebhookEvent, bool]:
     begin_write(session)
     row = WebhookEvent(
-        provider=provider, event_id=event.event_id, kind=event.kind.value,
-        provider_ref=event.provider_ref, amount_cents=event.amount_cents,
-        currency=event.currency, payload=dict(event.payload), state=WebhookState.RECEIVED,
+        provider=provider,
+        event_id=event.event_id,
+        kind=event.kind.value,
+        provider_ref=event.provider_ref,
+        amount_cents=event.amount_cents,
+        currency=event.currency,
+        payload=dict(event.payload),
+        state=WebhookState.RECEIVED,
         received_at=now,
     )
     session.add(row)
@@ -250,14 +321,21 @@ def _store_webhook(
         session.commit()
     except IntegrityError:
         session.rollback()
-        existing = session.scalar(select(WebhookEvent).where(
-            WebhookEvent.provider == provider, WebhookEvent.event_id == event.event_id))
+        existing = session.scalar(
+            select(WebhookEvent).where(
+                WebhookEvent.provider == provider, WebhookEvent.event_id == event.event_id
+            )
+        )
         return existing, False
     return row, True
 
 
 def process_webhook(
-    session: Session, webhook_id: int, provider: PaymentProvider, *, links: OrderLinks,
+    session: Session,
+    webhook_id: int,
+    provider: PaymentProvider,
+    *,
+    links: OrderLinks,
     now: datetime | None = None,
 ) -> WebhookEvent:
     """Act on a stored webhook once. Safe to run twice: a processed event is left alone."""
@@ -271,8 +349,9 @@ def process_webhook(
         if ref is None or completion.find_payment(session, provider.name, ref) is None:
             state, error = WebhookState.IGNORED, "no payment of ours with that reference"
         else:
-            result = completion.complete_payment(session, provider, ref, source="webhook",
-                                                 links=links, now=now)
+            result = completion.complete_payment(
+                session, provider, ref, source="webhook", links=links, now=now
+            )
             state, error = WebhookState.PROCESSED, None
             if result.outcome == "in_progress":
                 state, error = WebhookState.RECEIVED, "completion in progress elsewhere"
@@ -284,8 +363,9 @@ def process_webhook(
 
 
 @unit_of_work
-def _record_processing(session: Session, webhook_id: int, state: WebhookState,
-                       error: str | None, now: datetime) -> None:
+def _record_processing(
+    session: Session, webhook_id: int, state: WebhookState, error: str | None, now: datetime
+) -> None:
     row = locks.lock_leaf(session, WebhookEvent, webhook_id)
     row.attempts += 1
     row.error = error

@@ -92,17 +92,25 @@ def payments_to_reconcile(
         P.created_at <= now - older_than,
     )
     stuck = (
-        select(*fields).join(Checkout, Checkout.id == P.checkout_id)
-        .where(Checkout.state == CheckoutState.COMPLETING,
-               Checkout.updated_at <= now - completion.CLAIM_STALE_AFTER,
-               P.order_id.is_not(None))
+        select(*fields)
+        .join(Checkout, Checkout.id == P.checkout_id)
+        .where(
+            Checkout.state == CheckoutState.COMPLETING,
+            Checkout.updated_at <= now - completion.CLAIM_STALE_AFTER,
+            P.order_id.is_not(None),
+        )
     )
     captured_orphans = (
-        select(*fields).outerjoin(Order, Order.id == P.order_id)
-        .where(P.captured_cents > P.refunded_cents,
-               or_(P.order_id.is_(None),
-                   Order.status.in_([OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED])),
-               P.updated_at <= now - completion.CLAIM_STALE_AFTER)
+        select(*fields)
+        .outerjoin(Order, Order.id == P.order_id)
+        .where(
+            P.captured_cents > P.refunded_cents,
+            or_(
+                P.order_id.is_(None),
+                Order.status.in_([OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED]),
+            ),
+            P.updated_at <= now - completion.CLAIM_STALE_AFTER,
+        )
     )
     maybe_captured = select(*fields).where(
         P.status.in_([PaymentStatus.FAILED, PaymentStatus.VOIDED]),
@@ -110,7 +118,8 @@ def payments_to_reconcile(
         P.updated_at <= now - older_than,
     )
     rows = session.execute(
-        unsettled.union(stuck, captured_orphans, maybe_captured).limit(limit)).all()
+        unsettled.union(stuck, captured_orphans, maybe_captured).limit(limit)
+    ).all()
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -120,15 +129,17 @@ def _reconcile_payments(session, providers, older_than, links, now, report) -> N
     report.checked += len(targets)
     for _payment_id, name, ref in targets:
         try:
-            result = completion.complete_payment(session, providers(name), ref,
-                                                 source="reconcile", links=links, now=now)
+            result = completion.complete_payment(
+                session, providers(name), ref, source="reconcile", links=links, now=now
+            )
         except (ProviderError, TransientDatabaseError) as exc:
             session.rollback()
             report.errors += 1
             log.warning("reconcile: %s payment %s: %s", name, ref, exc)
             continue
-        key = {"completed": "completed", "failed": "failed",
-               "refunded": "failed"}.get(result.outcome, "pending")
+        key = {"completed": "completed", "failed": "failed", "refunded": "failed"}.get(
+            result.outcome, "pending"
+        )
         setattr(report, key, getattr(report, key) + 1)
 
 
@@ -136,25 +147,36 @@ def _reconcile_payments(session, providers, older_than, links, now, report) -> N
 
 
 def webhooks_to_process(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
-    return list(session.scalars(
-        select(WebhookEvent.id).where(
-            or_(WebhookEvent.state == WebhookState.RECEIVED,
-                (WebhookEvent.state == WebhookState.FAILED)
-                & (WebhookEvent.attempts < WEBHOOK_MAX_ATTEMPTS)),
-            WebhookEvent.received_at <= now - WEBHOOK_GRACE,
-        ).order_by(WebhookEvent.received_at).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(WebhookEvent.id)
+            .where(
+                or_(
+                    WebhookEvent.state == WebhookState.RECEIVED,
+                    (WebhookEvent.state == WebhookState.FAILED)
+                    & (WebhookEvent.attempts < WEBHOOK_MAX_ATTEMPTS),
+                ),
+                WebhookEvent.received_at <= now - WEBHOOK_GRACE,
+            )
+            .order_by(WebhookEvent.received_at)
+            .limit(limit)
+        )
+    )
 
 
 def _reconcile_webhooks(session, providers, links, now, report) -> None:
     ids = webhooks_to_process(session, now)
-    names = dict(session.execute(
-        select(WebhookEvent.id, WebhookEvent.provider).where(WebhookEvent.id.in_(ids))).all())
+    names = dict(
+        session.execute(
+            select(WebhookEvent.id, WebhookEvent.provider).where(WebhookEvent.id.in_(ids))
+        ).all()
+    )
     session.rollback()
     for webhook_id in ids:
         try:
-            payments.process_webhook(session, webhook_id, providers(names[webhook_id]),
-                                     links=links, now=now)
+            payments.process_webhook(
+                session, webhook_id, providers(names[webhook_id]), links=links, now=now
+            )
             report.webhooks += 1
         except (ProviderError, TransientDatabaseError) as exc:
             session.rollback()
@@ -166,28 +188,47 @@ def _reconcile_webhooks(session, providers, links, now, report) -> None:
 
 
 def _unapplied_refunds(session: Session, now: datetime) -> list[Refund]:
-    return list(session.scalars(
-        select(Refund).where(Refund.status == RefundStatus.SUCCEEDED,
-                             Refund.applied_at.is_(None), Refund.order_id.is_not(None),
-                             Refund.created_at <= now - REFUND_GRACE)
-        .order_by(Refund.id).limit(BATCH)
-    ))
+    return list(
+        session.scalars(
+            select(Refund)
+            .where(
+                Refund.status == RefundStatus.SUCCEEDED,
+                Refund.applied_at.is_(None),
+                Refund.order_id.is_not(None),
+                Refund.created_at <= now - REFUND_GRACE,
+            )
+            .order_by(Refund.id)
+            .limit(BATCH)
+        )
+    )
 
 
-def _apply(session: Session, providers: Providers, refund: Refund, links: OrderLinks,
-           now: datetime) -> None:
+def _apply(
+    session: Session, providers: Providers, refund: Refund, links: OrderLinks, now: datetime
+) -> None:
     """Finish what the refund was for: a cancellation, a return, or a plain refund."""
     key = refund.idempotency_key
     order = session.get(Order, refund.order_id)
     if key.startswith("abort-"):
         completion.finish_abort(session, refund.id, now=now)
     elif key == aftersales.cancel_key(order):
-        aftersales.cancel_order(session, providers, order.number, actor="reconcile",
-                                links=links, reason=refund.reason, now=now)
-    elif key.startswith("return-") and key[7:].isdigit() and \
-            session.get(Return, int(key[7:])) is not None:
-        aftersales.receive_return(session, providers, int(key[7:]), actor="reconcile",
-                                  links=links, now=now)
+        aftersales.cancel_order(
+            session,
+            providers,
+            order.number,
+            actor="reconcile",
+            links=links,
+            reason=refund.reason,
+            now=now,
+        )
+    elif (
+        key.startswith("return-")
+        and key[7:].isdigit()
+        and session.get(Return, int(key[7:])) is not None
+    ):
+        aftersales.receive_return(
+            session, providers, int(key[7:]), actor="reconcile", links=links, now=now
+        )
     else:
         refunds.apply_refund(session, refund.id, actor="reconcile", links=links, now=now)
 
@@ -195,29 +236,50 @@ def _apply(session: Session, providers: Providers, refund: Refund, links: OrderL
 def _failed_orphan_refunds(session: Session, now: datetime) -> list[Refund]:
     """Refunds of money that has no live order, which the provider failed: the money must go
     back, so the provider is asked again (same key: never twice)."""
-    return list(session.scalars(
-        select(Refund).join(Payment, Payment.id == Refund.payment_id)
-        .outerjoin(Order, Order.id == Payment.order_id)
-        .where(Refund.status == RefundStatus.FAILED,
-               Payment.captured_cents > Payment.refunded_cents,
-               or_(Payment.order_id.is_(None), Order.status.in_(
-                   [OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED])),
-               or_(Refund.updated_at.is_(None), Refund.updated_at <= now - REFUND_GRACE))
-        .order_by(Refund.id).limit(BATCH)
-    ))
+    return list(
+        session.scalars(
+            select(Refund)
+            .join(Payment, Payment.id == Refund.payment_id)
+            .outerjoin(Order, Order.id == Payment.order_id)
+            .where(
+                Refund.status == RefundStatus.FAILED,
+                Payment.captured_cents > Payment.refunded_cents,
+                or_(
+                    Payment.order_id.is_(None),
+                    Order.status.in_([OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED]),
+                ),
+                or_(Refund.updated_at.is_(None), Refund.updated_at <= now - REFUND_GRACE),
+            )
+            .order_by(Refund.id)
+            .limit(BATCH)
+        )
+    )
 
 
 def _reconcile_refunds(session, providers, links, now, report) -> None:
     for refund in _failed_orphan_refunds(session, now):
         payment = session.get(Payment, refund.payment_id)
-        state = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
-                             payment.currency, payment.captured_cents, payment.refunded_cents,
-                             payment.capture_ref)
+        state = PaymentState(
+            payment.provider_ref,
+            payment.status,
+            payment.amount_cents,
+            payment.currency,
+            payment.captured_cents,
+            payment.refunded_cents,
+            payment.capture_ref,
+        )
         try:
             result = completion.refund_through_provider(
-                session, providers(payment.provider), payment.id, state, refund.amount_cents,
-                refund.idempotency_key, refund.reason, order_id=refund.order_id,
-                actor="reconcile")
+                session,
+                providers(payment.provider),
+                payment.id,
+                state,
+                refund.amount_cents,
+                refund.idempotency_key,
+                refund.reason,
+                order_id=refund.order_id,
+                actor="reconcile",
+            )
         except (ProviderError, TransientDatabaseError) as exc:
             session.rollback()
             report.errors += 1
@@ -240,7 +302,11 @@ def _reconcile_refunds(session, providers, links, now, report) -> None:
 
 
 def reconcile(
-    session: Session, providers: Providers, older_than: timedelta, *, links: OrderLinks,
+    session: Session,
+    providers: Providers,
+    older_than: timedelta,
+    *,
+    links: OrderLinks,
     now: datetime | None = None,
 ) -> ReconcileReport:
     """Every pass, in order: payments, webhooks, refunds. Returns what each did."""

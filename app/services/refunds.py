@@ -31,9 +31,17 @@ from .completion import CAPTURED_STATES, refund_through_provider
 from .errors import DomainError, NotFound
 from .transactions import unit_of_work
 
-REFUNDABLE = (OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.PARTIALLY_FULFILLED,
-              OrderStatus.AWAITING_STOCK, OrderStatus.SHIPPED, OrderStatus.PARTIALLY_REFUNDED,
-              OrderStatus.RETURN_REQUESTED, OrderStatus.RETURNED, OrderStatus.CANCELLED)
+REFUNDABLE = (
+    OrderStatus.PAID,
+    OrderStatus.FULFILLED,
+    OrderStatus.PARTIALLY_FULFILLED,
+    OrderStatus.AWAITING_STOCK,
+    OrderStatus.SHIPPED,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.RETURN_REQUESTED,
+    OrderStatus.RETURNED,
+    OrderStatus.CANCELLED,
+)
 
 
 class RefundError(DomainError):
@@ -42,15 +50,20 @@ class RefundError(DomainError):
 
 def succeeded(session: Session, idempotency_key: str) -> bool:
     """Whether a refund with this key went through."""
-    return session.scalar(select(Refund.id).where(
-        Refund.idempotency_key == idempotency_key,
-        Refund.status == RefundStatus.SUCCEEDED)) is not None
+    return (
+        session.scalar(
+            select(Refund.id).where(
+                Refund.idempotency_key == idempotency_key, Refund.status == RefundStatus.SUCCEEDED
+            )
+        )
+        is not None
+    )
 
 
 def _captured_payment(session: Session, order_id: int) -> Payment:
     payment = session.scalar(
-        select(Payment).where(Payment.order_id == order_id,
-                              Payment.status.in_(CAPTURED_STATES))
+        select(Payment)
+        .where(Payment.order_id == order_id, Payment.status.in_(CAPTURED_STATES))
         .order_by(Payment.id)
     )
     if payment is None:
@@ -89,8 +102,9 @@ def refund_order(
     existing = session.scalar(select(Refund).where(Refund.idempotency_key == key))
     if existing is None or existing.status is not RefundStatus.SUCCEEDED:
         if order.status not in REFUNDABLE:
-            raise RefundError(f"Order {order.number} is {order.status.value}; it cannot be "
-                              "refunded.")
+            raise RefundError(
+                f"Order {order.number} is {order.status.value}; it cannot be refunded."
+            )
         if not reason.strip():
             raise RefundError("Say why you are refunding.")
     payment = _captured_payment(session, order.id)
@@ -106,26 +120,56 @@ def refund_order(
             session.rollback()
             refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
             if refund is None or refund.status is not RefundStatus.SUCCEEDED:
-                raise RefundError(f"You can refund between 0.01 and {left / 100:.2f} "
-                                  f"{payment.currency} on this order.")
-            apply_refund(session, refund.id, actor=actor, links=links, now=now, also=also,
-                         also_variants=list(also_variants))
+                raise RefundError(
+                    f"You can refund between 0.01 and {left / 100:.2f} "
+                    f"{payment.currency} on this order."
+                )
+            apply_refund(
+                session,
+                refund.id,
+                actor=actor,
+                links=links,
+                now=now,
+                also=also,
+                also_variants=list(also_variants),
+            )
             return refund
-        state = PaymentState(payment.provider_ref, payment.status, payment.amount_cents,
-                             payment.currency, payment.captured_cents, payment.refunded_cents,
-                             payment.capture_ref)
+        state = PaymentState(
+            payment.provider_ref,
+            payment.status,
+            payment.amount_cents,
+            payment.currency,
+            payment.captured_cents,
+            payment.refunded_cents,
+            payment.capture_ref,
+        )
         refund = refund_through_provider(
-            session, providers(payment.provider), payment.id, state, amount, key, reason,
-            order_id=order.id, restock_lines={str(line.id): q for line, q in lines},
+            session,
+            providers(payment.provider),
+            payment.id,
+            state,
+            amount,
+            key,
+            reason,
+            order_id=order.id,
+            restock_lines={str(line.id): q for line, q in lines},
             actor=actor,
         )
         if refund.status is RefundStatus.FAILED:
             raise RefundError(f"The provider refused the refund: {refund.error}")
         if refund.status is RefundStatus.REQUESTED:
-            raise RefundError("This refund is still being processed; please check again in a "
-                              "minute.")
-    apply_refund(session, refund.id, actor=actor, links=links, now=now, also=also,
-                 also_variants=list(also_variants))
+            raise RefundError(
+                "This refund is still being processed; please check again in a minute."
+            )
+    apply_refund(
+        session,
+        refund.id,
+        actor=actor,
+        links=links,
+        now=now,
+        also=also,
+        also_variants=list(also_variants),
+    )
     return refund
 
 
@@ -146,9 +190,14 @@ def _restock_lines(
 
 @unit_of_work
 def apply_refund(
-    session: Session, refund_id: int, *, actor: str = "system",
-    links: orders.OrderLinks | None = None, now: datetime | None = None,
-    also: Callable[[Session, Order], None] | None = None, also_variants: list[int] = (),
+    session: Session,
+    refund_id: int,
+    *,
+    actor: str = "system",
+    links: orders.OrderLinks | None = None,
+    now: datetime | None = None,
+    also: Callable[[Session, Order], None] | None = None,
+    also_variants: list[int] = (),
 ) -> None:
     """The order's side of a succeeded refund, once (``applied_at``), in one transaction: its
     units back in stock (movements referencing the order), its status, timeline, email and
@@ -160,32 +209,54 @@ def apply_refund(
     refund = session.get(Refund, refund_id)
     order = locks.lock_order(session, refund.order_id)
     payment = locks.lock_payment(session, refund.payment_id)
-    lines = [(session.get(OrderLine, int(line_id)), int(q))
-             for line_id, q in (refund.restock_lines or {}).items()]
+    lines = [
+        (session.get(OrderLine, int(line_id)), int(q))
+        for line_id, q in (refund.restock_lines or {}).items()
+    ]
     locks.lock_variants(session, [line.variant_id for line, _q in lines] + list(also_variants))
     # The order's lock serialises everyone who applies this refund; the row is locked last.
     refund = session.get(Refund, refund_id, populate_existing=True)
     applying = refund.applied_at is None and refund.status is RefundStatus.SUCCEEDED
     if applying:
         for line, quantity in sorted(lines, key=lambda lq: lq[0].variant_id):
-            inventory.adjust_stock(session, line.variant_id, quantity,
-                                   reason=f"refund {refund.id}", kind=MovementReason.RETURN,
-                                   reference=f"order:{order.number}", actor=actor,
-                                   commit=False, now=now)
+            inventory.adjust_stock(
+                session,
+                line.variant_id,
+                quantity,
+                reason=f"refund {refund.id}",
+                kind=MovementReason.RETURN,
+                reference=f"order:{order.number}",
+                actor=actor,
+                commit=False,
+                now=now,
+            )
         full = payment.refunded_cents >= payment.captured_cents
         if order.status is not OrderStatus.CANCELLED:
             order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
         amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
-        orders.add_event(order, order.status, f"Refunded {amount}: {refund.reason} "
-                         f"[refund {refund.id}]", now)
+        orders.add_event(
+            order, order.status, f"Refunded {amount}: {refund.reason} [refund {refund.id}]", now
+        )
         if links is not None:
-            notifications.refunded(session, order, link=links.link(order),
-                                   amount_cents=refund.amount_cents, currency=refund.currency,
-                                   reason=refund.reason, refund_id=refund.id)
-        audit.record(session, "order.refunded", actor=actor, subject_type="order",
-                     subject_id=order.id, refund_id=refund.id,
-                     amount_cents=refund.amount_cents,
-                     restocked={str(line.id): q for line, q in lines})
+            notifications.refunded(
+                session,
+                order,
+                link=links.link(order),
+                amount_cents=refund.amount_cents,
+                currency=refund.currency,
+                reason=refund.reason,
+                refund_id=refund.id,
+            )
+        audit.record(
+            session,
+            "order.refunded",
+            actor=actor,
+            subject_type="order",
+            subject_id=order.id,
+            refund_id=refund.id,
+            amount_cents=refund.amount_cents,
+            restocked={str(line.id): q for line, q in lines},
+        )
     if also is not None:
         also(session, order)
     if applying:

@@ -37,15 +37,20 @@ def checkout_summary(
     now = now or datetime.now(UTC)
     since = now - timedelta(hours=hours)
     rows = session.execute(
-        select(Checkout.state, Checkout.failure_phase, Checkout.failure_reason,
-               Checkout.created_at, Checkout.ended_at)
-        .where(Checkout.created_at >= since)
+        select(
+            Checkout.state,
+            Checkout.failure_phase,
+            Checkout.failure_reason,
+            Checkout.created_at,
+            Checkout.ended_at,
+        ).where(Checkout.created_at >= since)
     ).all()
     states = Counter(row.state for row in rows)
     failed = [row for row in rows if row.state is CheckoutState.FAILED]
     durations = [
         (row.ended_at - row.created_at).total_seconds()
-        for row in rows if row.state is CheckoutState.COMPLETED and row.ended_at
+        for row in rows
+        if row.state is CheckoutState.COMPLETED and row.ended_at
     ]
     started = len(rows)
     return CheckoutSummary(
@@ -55,9 +60,14 @@ def checkout_summary(
         expired=states[CheckoutState.EXPIRED],
         cancelled=states[CheckoutState.CANCELLED],
         failed=states[CheckoutState.FAILED],
-        in_progress=sum(states[s] for s in (CheckoutState.RESERVED,
-                                            CheckoutState.AWAITING_PAYMENT,
-                                            CheckoutState.COMPLETING)),
+        in_progress=sum(
+            states[s]
+            for s in (
+                CheckoutState.RESERVED,
+                CheckoutState.AWAITING_PAYMENT,
+                CheckoutState.COMPLETING,
+            )
+        ),
         success_rate=round(states[CheckoutState.COMPLETED] / started, 4) if started else None,
         median_seconds_to_complete=round(statistics.median(durations), 1) if durations else None,
         failed_by_phase=dict(Counter(row.failure_phase or "unknown" for row in failed)),

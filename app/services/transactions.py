@@ -77,8 +77,11 @@ class TransientDatabaseError(DomainError):
     retry_after = RETRY_AFTER_SECONDS
 
     def __init__(self, kind: str, message: str | None = None) -> None:
-        super().__init__(message or "The shop is very busy right now and could not do that. "
-                         "Nothing was changed; please try again in a moment.")
+        super().__init__(
+            message
+            or "The shop is very busy right now and could not do that. "
+            "Nothing was changed; please try again in a moment."
+        )
         self.kind = kind
 
 
@@ -122,8 +125,12 @@ def _event(name: str, **fields: Any) -> None:
 def give_up(kind: str, unit: str, exc: BaseException | None = None) -> TransientDatabaseError:
     """Count and log a unit of work given up; the error to raise."""
     metrics.incr(f"db.gave_up.{kind}")
-    _event("db.gave_up", kind=kind, unit=unit,
-           error=type(getattr(exc, "orig", exc)).__name__ if exc is not None else None)
+    _event(
+        "db.gave_up",
+        kind=kind,
+        unit=unit,
+        error=type(getattr(exc, "orig", exc)).__name__ if exc is not None else None,
+    )
     return TransientDatabaseError(kind)
 
 
@@ -155,8 +162,11 @@ def unit_of_work(fn: Callable[P, R]) -> Callable[P, R]:
                 _safe_rollback(session)
                 if kind is None:
                     raise
-                if kind not in RETRYABLE or attempt >= ATTEMPTS or \
-                        (kind == "connection_lost" and committing):
+                if (
+                    kind not in RETRYABLE
+                    or attempt >= ATTEMPTS
+                    or (kind == "connection_lost" and committing)
+                ):
                     raise give_up(kind, unit, exc) from exc
                 metrics.incr(f"db.retry.{kind}")
                 _event("db.retry", kind=kind, unit=unit, attempt=attempt)
@@ -178,8 +188,9 @@ def _safe_rollback(session: Session) -> None:
             session.invalidate()
 
 
-def open_database(url: str, timeouts: Timeouts = Timeouts(),
-                  pool: PoolSettings = PoolSettings()) -> Database:
+def open_database(
+    url: str, timeouts: Timeouts = Timeouts(), pool: PoolSettings = PoolSettings()
+) -> Database:
     """The app's database: sessions checked for the lock order (``services.locks``) and
     watched while committing (a connection lost then is never retried), on the process's one
     engine for the URL."""

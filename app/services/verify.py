@@ -149,23 +149,36 @@ def captured_payments_have_an_order_or_a_refund(session: Session, now: datetime)
     refunded = (
         select(Refund.payment_id, func.sum(Refund.amount_cents).label("total"))
         .where(Refund.status.in_([RefundStatus.SUCCEEDED, RefundStatus.PENDING]))
-        .group_by(Refund.payment_id).subquery()
+        .group_by(Refund.payment_id)
+        .subquery()
     )
     rows = session.execute(
-        select(Payment.provider, Payment.provider_ref, Payment.captured_cents, Order.number,
-               Order.status, func.coalesce(refunded.c.total, 0))
+        select(
+            Payment.provider,
+            Payment.provider_ref,
+            Payment.captured_cents,
+            Order.number,
+            Order.status,
+            func.coalesce(refunded.c.total, 0),
+        )
         .outerjoin(Order, Order.id == Payment.order_id)
         .outerjoin(refunded, refunded.c.payment_id == Payment.id)
-        .where(Payment.captured_cents > 0, Payment.status.in_([
-            PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED]))
+        .where(
+            Payment.captured_cents > 0,
+            Payment.status.in_(
+                [PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED]
+            ),
+        )
     ).all()
     dead = (None, OrderStatus.CANCELLED, OrderStatus.PENDING_PAYMENT)
     problems = []
     for provider, ref, captured, number, status, refund_total in rows:
         if status in dead and refund_total < captured:
             where = f"order {number} is {status.value}" if number else "no order"
-            problems.append(f"{provider} payment {ref}: {captured} captured, {where}, only "
-                            f"{refund_total} refunded")
+            problems.append(
+                f"{provider} payment {ref}: {captured} captured, {where}, only "
+                f"{refund_total} refunded"
+            )
     return problems
 
 
@@ -173,7 +186,8 @@ def one_order_per_checkout(session: Session, now: datetime) -> list[str]:
     from app.models import Order
 
     rows = session.execute(
-        select(Order.checkout_id, func.count(Order.id)).group_by(Order.checkout_id)
+        select(Order.checkout_id, func.count(Order.id))
+        .group_by(Order.checkout_id)
         .having(func.count(Order.id) > 1)
     ).all()
     return [f"checkout {cid} has {n} orders" for cid, n in rows]
@@ -185,15 +199,17 @@ def digital_stock_matches_keys(session: Session, now: datetime) -> list[str]:
 
     available = (
         select(LicenseKey.variant_id, func.count(LicenseKey.id).label("n"))
-        .where(LicenseKey.state == KeyState.AVAILABLE).group_by(LicenseKey.variant_id)
+        .where(LicenseKey.state == KeyState.AVAILABLE)
+        .group_by(LicenseKey.variant_id)
         .subquery()
     )
     rows = session.execute(
         select(Variant.sku, Variant.on_hand, func.coalesce(available.c.n, 0))
         .join(Product, Product.id == Variant.product_id)
         .outerjoin(available, available.c.variant_id == Variant.id)
-        .where(Product.kind == ProductKind.DIGITAL,
-               Variant.on_hand != func.coalesce(available.c.n, 0))
+        .where(
+            Product.kind == ProductKind.DIGITAL, Variant.on_hand != func.coalesce(available.c.n, 0)
+        )
     ).all()
     return [f"{sku}: on_hand is {on_hand} but {n} keys are available" for sku, on_hand, n in rows]
 
@@ -204,7 +220,8 @@ def delivered_keys_match_lines(session: Session, now: datetime) -> list[str]:
 
     assigned = (
         select(LicenseKey.order_line_id, func.count(LicenseKey.id).label("n"))
-        .where(LicenseKey.order_line_id.is_not(None)).group_by(LicenseKey.order_line_id)
+        .where(LicenseKey.order_line_id.is_not(None))
+        .group_by(LicenseKey.order_line_id)
         .subquery()
     )
     rows = session.execute(
@@ -212,8 +229,10 @@ def delivered_keys_match_lines(session: Session, now: datetime) -> list[str]:
         .join(Variant, Variant.id == OrderLine.variant_id)
         .join(Product, Product.id == Variant.product_id)
         .outerjoin(assigned, assigned.c.order_line_id == OrderLine.id)
-        .where(Product.kind == ProductKind.DIGITAL,
-               OrderLine.quantity_fulfilled != func.coalesce(assigned.c.n, 0))
+        .where(
+            Product.kind == ProductKind.DIGITAL,
+            OrderLine.quantity_fulfilled != func.coalesce(assigned.c.n, 0),
+        )
     ).all()
     return [f"order line {lid}: {done} delivered but {n} keys assigned" for lid, done, n in rows]
 
@@ -221,8 +240,7 @@ def delivered_keys_match_lines(session: Session, now: datetime) -> list[str]:
 # ---------------------------------------------------------------- money and orders
 
 GRACE = timedelta(minutes=2)  # work that may still be in flight is not a broken promise yet
-LIVE = ("paid", "fulfilled", "partially_fulfilled", "awaiting_stock", "shipped",
-        "return_requested")
+LIVE = ("paid", "fulfilled", "partially_fulfilled", "awaiting_stock", "shipped", "return_requested")
 
 
 def refunds_within_capture(session: Session, now: datetime) -> list[str]:
@@ -231,18 +249,32 @@ def refunds_within_capture(session: Session, now: datetime) -> list[str]:
 
     succeeded = (
         select(Refund.payment_id, func.sum(Refund.amount_cents).label("total"))
-        .where(Refund.status == RefundStatus.SUCCEEDED).group_by(Refund.payment_id).subquery()
+        .where(Refund.status == RefundStatus.SUCCEEDED)
+        .group_by(Refund.payment_id)
+        .subquery()
     )
     rows = session.execute(
-        select(Payment.provider, Payment.provider_ref, Payment.captured_cents,
-               Payment.refunded_cents, func.coalesce(succeeded.c.total, 0))
+        select(
+            Payment.provider,
+            Payment.provider_ref,
+            Payment.captured_cents,
+            Payment.refunded_cents,
+            func.coalesce(succeeded.c.total, 0),
+        )
         .outerjoin(succeeded, succeeded.c.payment_id == Payment.id)
-        .where(or_(Payment.refunded_cents > Payment.captured_cents,
-                   func.coalesce(succeeded.c.total, 0) > Payment.captured_cents,
-                   func.coalesce(succeeded.c.total, 0) != Payment.refunded_cents))
+        .where(
+            or_(
+                Payment.refunded_cents > Payment.captured_cents,
+                func.coalesce(succeeded.c.total, 0) > Payment.captured_cents,
+                func.coalesce(succeeded.c.total, 0) != Payment.refunded_cents,
+            )
+        )
     ).all()
-    return [f"{provider} payment {ref}: captured {captured}, counts {counted} refunded, its "
-            f"refunds sum to {total}" for provider, ref, captured, counted, total in rows]
+    return [
+        f"{provider} payment {ref}: captured {captured}, counts {counted} refunded, its "
+        f"refunds sum to {total}"
+        for provider, ref, captured, counted, total in rows
+    ]
 
 
 def refunds_reach_their_orders(session: Session, now: datetime) -> list[str]:
@@ -253,19 +285,28 @@ def refunds_reach_their_orders(session: Session, now: datetime) -> list[str]:
     unapplied = session.execute(
         select(Refund.id, Order.number, Refund.amount_cents)
         .join(Order, Order.id == Refund.order_id)
-        .where(Refund.status == RefundStatus.SUCCEEDED, Refund.applied_at.is_(None),
-               Refund.created_at <= now - GRACE)
+        .where(
+            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.applied_at.is_(None),
+            Refund.created_at <= now - GRACE,
+        )
     ).all()
     live_but_refunded = session.execute(
         select(Order.number, Order.status, Payment.refunded_cents)
         .join(Payment, Payment.order_id == Order.id)
-        .where(Payment.captured_cents > 0, Payment.refunded_cents >= Payment.captured_cents,
-               Order.status.in_(LIVE))
+        .where(
+            Payment.captured_cents > 0,
+            Payment.refunded_cents >= Payment.captured_cents,
+            Order.status.in_(LIVE),
+        )
     ).all()
-    return [f"refund {rid} ({amount}) succeeded but order {number} never recorded it"
-            for rid, number, amount in unapplied] + [
+    return [
+        f"refund {rid} ({amount}) succeeded but order {number} never recorded it"
+        for rid, number, amount in unapplied
+    ] + [
         f"order {number} is {status.value} but its payment was refunded in full ({cents})"
-        for number, status, cents in live_but_refunded]
+        for number, status, cents in live_but_refunded
+    ]
 
 
 def cancelled_orders_are_restocked(session: Session, now: datetime) -> list[str]:
@@ -279,25 +320,40 @@ def cancelled_orders_are_restocked(session: Session, now: datetime) -> list[str]
         .join(Checkout, Checkout.id == Order.checkout_id)
         .where(Order.status == OrderStatus.CANCELLED, Checkout.hold_ref.is_not(None))
     ).all()
-    physical = select(Variant.id).join(Product, Product.id == Variant.product_id).where(
-        Product.kind == ProductKind.PHYSICAL)
+    physical = (
+        select(Variant.id)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Product.kind == ProductKind.PHYSICAL)
+    )
     for number, hold_ref in cancelled:
-        taken = dict(session.execute(
-            select(StockMovement.variant_id, -func.sum(StockMovement.delta))
-            .where(StockMovement.reference == f"{HOLD_REFERENCE}{hold_ref}",
-                   StockMovement.reason == MovementReason.SALE,
-                   StockMovement.variant_id.in_(physical))
-            .group_by(StockMovement.variant_id)).all())
-        back = dict(session.execute(
-            select(StockMovement.variant_id, func.sum(StockMovement.delta))
-            .where(StockMovement.reference == f"order:{number}",
-                   StockMovement.reason == MovementReason.RETURN)
-            .group_by(StockMovement.variant_id)).all())
+        taken = dict(
+            session.execute(
+                select(StockMovement.variant_id, -func.sum(StockMovement.delta))
+                .where(
+                    StockMovement.reference == f"{HOLD_REFERENCE}{hold_ref}",
+                    StockMovement.reason == MovementReason.SALE,
+                    StockMovement.variant_id.in_(physical),
+                )
+                .group_by(StockMovement.variant_id)
+            ).all()
+        )
+        back = dict(
+            session.execute(
+                select(StockMovement.variant_id, func.sum(StockMovement.delta))
+                .where(
+                    StockMovement.reference == f"order:{number}",
+                    StockMovement.reason == MovementReason.RETURN,
+                )
+                .group_by(StockMovement.variant_id)
+            ).all()
+        )
         for vid in sorted(set(taken) | set(back)):
             if int(taken.get(vid, 0) or 0) != int(back.get(vid, 0) or 0):
-                problems.append(f"order {number} is cancelled but variant {vid}: "
-                                f"{taken.get(vid, 0)} taken from stock, {back.get(vid, 0)} "
-                                "put back")
+                problems.append(
+                    f"order {number} is cancelled but variant {vid}: "
+                    f"{taken.get(vid, 0)} taken from stock, {back.get(vid, 0)} "
+                    "put back"
+                )
     return problems
 
 
@@ -306,20 +362,28 @@ def webhooks_are_processed(session: Session, now: datetime) -> list[str]:
     from app.models import WebhookEvent, WebhookState
 
     rows = session.execute(
-        select(WebhookEvent.provider, WebhookEvent.event_id, WebhookEvent.state,
-               WebhookEvent.received_at)
-        .where(WebhookEvent.state.in_([WebhookState.RECEIVED, WebhookState.FAILED]),
-               WebhookEvent.received_at <= now - STUCK_WEBHOOK_AFTER)
+        select(
+            WebhookEvent.provider,
+            WebhookEvent.event_id,
+            WebhookEvent.state,
+            WebhookEvent.received_at,
+        ).where(
+            WebhookEvent.state.in_([WebhookState.RECEIVED, WebhookState.FAILED]),
+            WebhookEvent.received_at <= now - STUCK_WEBHOOK_AFTER,
+        )
     ).all()
-    return [f"{provider} webhook {event_id} is still {state.value} since "
-            f"{received:%Y-%m-%d %H:%M}Z" for provider, event_id, state, received in rows]
+    return [
+        f"{provider} webhook {event_id} is still {state.value} since {received:%Y-%m-%d %H:%M}Z"
+        for provider, event_id, state, received in rows
+    ]
 
 
 STUCK_WEBHOOK_AFTER = timedelta(minutes=15)
 
 
-def provider_captures_have_orders(session: Session, now: datetime,
-                                  providers: Callable | None = None) -> list[str]:
+def provider_captures_have_orders(
+    session: Session, now: datetime, providers: Callable | None = None
+) -> list[str]:
     """Money a provider took has a live order or went back, whatever our payments table says:
     testpay's own ledger is read directly; other providers are asked (``providers``) about
     recent payments our table does not count as captured."""
@@ -328,17 +392,26 @@ def provider_captures_have_orders(session: Session, now: datetime,
 
     dead = (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
     captured: dict[tuple[str, str], tuple[int, int]] = {
-        ("testpay", ref): (cap, refunded) for ref, cap, refunded in session.execute(
-            select(TestpayPayment.ref, TestpayPayment.captured_cents,
-                   TestpayPayment.refunded_cents).where(TestpayPayment.captured_cents > 0))
+        ("testpay", ref): (cap, refunded)
+        for ref, cap, refunded in session.execute(
+            select(
+                TestpayPayment.ref, TestpayPayment.captured_cents, TestpayPayment.refunded_cents
+            ).where(TestpayPayment.captured_cents > 0)
+        )
     }
     if providers is not None:
         for name, ref in session.execute(
             select(Payment.provider, Payment.provider_ref).where(
                 Payment.provider != "testpay",
-                Payment.status.not_in([PaymentStatus.CAPTURED, PaymentStatus.REFUNDED,
-                                       PaymentStatus.PARTIALLY_REFUNDED]),
-                Payment.created_at >= now - timedelta(days=7))
+                Payment.status.not_in(
+                    [
+                        PaymentStatus.CAPTURED,
+                        PaymentStatus.REFUNDED,
+                        PaymentStatus.PARTIALLY_REFUNDED,
+                    ]
+                ),
+                Payment.created_at >= now - timedelta(days=7),
+            )
         ).all():
             try:
                 state = providers(name).fetch(ref)
@@ -353,15 +426,20 @@ def provider_captures_have_orders(session: Session, now: datetime,
         row = session.execute(
             select(Payment.created_at, Order.number, Order.status)
             .outerjoin(Order, Order.id == Payment.order_id)
-            .where(Payment.provider == name, Payment.provider_ref == ref)).first()
+            .where(Payment.provider == name, Payment.provider_ref == ref)
+        ).first()
         if row is not None and row[1] is not None and row[2] not in dead:
             continue
         if row is not None and row[0] > now - GRACE:
             continue  # being completed right now
-        where = "no payment of ours" if row is None else (
-            f"order {row[1]} is {row[2].value}" if row[1] else "no order")
-        problems.append(f"{name} payment {ref}: the provider captured {cap} (refunded "
-                        f"{refunded}) but {where}")
+        where = (
+            "no payment of ours"
+            if row is None
+            else (f"order {row[1]} is {row[2].value}" if row[1] else "no order")
+        )
+        problems.append(
+            f"{name} payment {ref}: the provider captured {cap} (refunded {refunded}) but {where}"
+        )
     return problems
 
 
@@ -385,14 +463,18 @@ CHECKS: list[Callable[[Session, datetime], list[str]]] = [
 ]
 
 
-def check_all(session: Session, now: datetime | None = None, *,
-              providers: Callable | None = None) -> list[str]:
+def check_all(
+    session: Session, now: datetime | None = None, *, providers: Callable | None = None
+) -> list[str]:
     """Every check; ``providers(name)`` (an adapter factory) lets the money check ask real
     providers about payments our table does not count as captured."""
     now = now or datetime.now(UTC)
     violations: list[str] = []
     for check in CHECKS:
-        found = (check(session, now, providers) if check is provider_captures_have_orders
-                 else check(session, now))
+        found = (
+            check(session, now, providers)
+            if check is provider_captures_have_orders
+            else check(session, now)
+        )
         violations.extend(f"[{check.__name__}] {v}" for v in found)
     return violations

@@ -23,9 +23,7 @@ from tests.factories import variant_with_stock
 from tests.fakes import FakePayPal
 
 
-def test_a_capture_that_timed_out_after_it_happened_is_finished_by_reconciliation(
-    database_url, db
-):
+def test_a_capture_that_timed_out_after_it_happened_is_finished_by_reconciliation(database_url, db):
     fake = FakePayPal()
     app = make_test_app(database_url, PAYMENT_PROVIDERS=["testpay", "paypal"], **fake.settings)
     try:
@@ -47,17 +45,22 @@ def test_a_capture_that_timed_out_after_it_happened_is_finished_by_reconciliatio
         session = app.extensions["holdfast.db"].session_factory()
         try:
             report = reconcile.reconcile(
-                session, lambda name: get_provider(name, app.config), timedelta(minutes=10),
+                session,
+                lambda name: get_provider(name, app.config),
+                timedelta(minutes=10),
                 links=OrderLinks.from_config(app.config),
-                now=datetime.now(UTC) + timedelta(minutes=5))
+                now=datetime.now(UTC) + timedelta(minutes=5),
+            )
         finally:
             session.close()
         assert report.completed == 1 and report.errors == 0
         db.expire_all()
         assert db.scalar(select(Order.status)) is OrderStatus.PAID
         captures = [c for c in fake.calls if c.endswith("/capture")]
-        assert len(captures) >= 1 and len(fake.orders[ref]["purchase_units"][0]["payments"][
-            "captures"]) == 1
+        assert (
+            len(captures) >= 1
+            and len(fake.orders[ref]["purchase_units"][0]["payments"]["captures"]) == 1
+        )
         status = browser.client.get(f"{path}/status")
         assert status.status_code == 303 and "/orders/" in status.headers["Location"]
         assert verify.check_all(db) == []

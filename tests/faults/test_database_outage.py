@@ -14,9 +14,17 @@ UNREACHABLE = [
     "postgresql://postgres@127.0.0.1:1/gone",
     "sqlite:////nonexistent-dir/for/holdfast/shop.db",
 ]
-SAMPLE = {"slug": "tee", "public_id": "co_x", "number": "HF-X", "ref": "tp_x",
-          "order_id": "o_x", "token": "t", "provider": "testpay", "image_id": "1",
-          "filename": "css/shop.css"}
+SAMPLE = {
+    "slug": "tee",
+    "public_id": "co_x",
+    "number": "HF-X",
+    "ref": "tp_x",
+    "order_id": "o_x",
+    "token": "t",
+    "provider": "testpay",
+    "image_id": "1",
+    "filename": "css/shop.css",
+}
 
 
 def _path(rule) -> str:

@@ -47,23 +47,32 @@ def _reconcile_later(session) -> None:
     from app.services.orders import OrderLinks
 
     config = current_app.config
-    report = reconcile.reconcile(session, lambda name: get_provider(name, config),
-                                 timedelta(0), links=OrderLinks.from_config(config),
-                                 now=datetime.now(UTC) + timedelta(minutes=5))
+    report = reconcile.reconcile(
+        session,
+        lambda name: get_provider(name, config),
+        timedelta(0),
+        links=OrderLinks.from_config(config),
+        now=datetime.now(UTC) + timedelta(minutes=5),
+    )
     assert report.errors == 0, report
 
 
 def test_a_postgres_restart_under_load_fails_requests_cleanly_and_loses_nothing(
     private_postgres,
 ):
-    stack = Stack(database_url_given=private_postgres.url, workers=2, threads=4,
-                  extra_env={"DB_LOCK_TIMEOUT_MS": "2000"})
+    stack = Stack(
+        database_url_given=private_postgres.url,
+        workers=2,
+        threads=4,
+        extra_env={"DB_LOCK_TIMEOUT_MS": "2000"},
+    )
     try:
         stack.start()
         variant_id = stack.run_in_app(set_stock, SKU, 1000)
         results: dict[str, Tally] = {}
-        rush = threading.Thread(target=lambda: results.setdefault(
-            "rush", _crowd(stack, variant_id, 0, 60, spread=6.0)))
+        rush = threading.Thread(
+            target=lambda: results.setdefault("rush", _crowd(stack, variant_id, 0, 60, spread=6.0))
+        )
         rush.start()
         time.sleep(2.0)
         private_postgres.stop("fast")  # every connection is cut
@@ -72,7 +81,9 @@ def test_a_postgres_restart_under_load_fails_requests_cleanly_and_loses_nothing(
         rush.join(timeout=120)
         tally = results["rush"]
         assert not [s for s in tally.statuses if s >= 500 and s != 503], (
-            tally.statuses, stack.log("gunicorn")[-6000:])
+            tally.statuses,
+            stack.log("gunicorn")[-6000:],
+        )
         assert tally.outcomes["ordered"] > 0, tally.outcomes
         clean = {"ordered", "error", "refused", "gave_up"}  # "error": a 503 that said try again
         assert all(o in clean or o.endswith("_503") for o in tally.outcomes), tally.outcomes

@@ -28,8 +28,12 @@ def _buy(stack: Stack, variant_id: int, first: int, count: int) -> Tally:
     tally = Tally()
 
     async def crowd():
-        return await asyncio.gather(*(Buyer(stack.base_url, variant_id, n, tally, 60).run()
-                                      for n in range(first, first + count)))
+        return await asyncio.gather(
+            *(
+                Buyer(stack.base_url, variant_id, n, tally, 60).run()
+                for n in range(first, first + count)
+            )
+        )
 
     tally.outcomes.update(asyncio.run(crowd()))
     return tally
@@ -45,11 +49,20 @@ def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_
     if not PG_URL:
         pytest.skip(reason="needs TEST_DATABASE_URL")
     sink = SmtpSink().start()
-    stack = Stack(database="postgres", workers=2, threads=4, redis_url=private_redis.url,
-                  pg_base_url=PG_URL, extra_env={
-                      "RATE_LIMIT_ENABLED": "true", "RATELIMIT_STORAGE_URI": private_redis.url,
-                      "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port),
-                      "MAIL_USE_TLS": "false"})
+    stack = Stack(
+        database="postgres",
+        workers=2,
+        threads=4,
+        redis_url=private_redis.url,
+        pg_base_url=PG_URL,
+        extra_env={
+            "RATE_LIMIT_ENABLED": "true",
+            "RATELIMIT_STORAGE_URI": private_redis.url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(sink.port),
+            "MAIL_USE_TLS": "false",
+        },
+    )
     try:
         stack.start()
         variant_id = stack.run_in_app(set_stock, SKU, 100)
@@ -66,8 +79,9 @@ def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_
 
         failed_logins = []
         for _ in range(3):  # the limiter's storage is down: it counts in memory, never a 500
-            form = urllib.parse.urlencode({"email": "nobody@example.com",
-                                           "password": "wrong password"}).encode()
+            form = urllib.parse.urlencode(
+                {"email": "nobody@example.com", "password": "wrong password"}
+            ).encode()
             try:
                 urllib.request.urlopen(f"{stack.base_url}/login", data=form, timeout=10)  # noqa: S310
             except urllib.error.HTTPError as exc:
@@ -92,10 +106,15 @@ def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_
         def facts(session):
             from app.models import OutboxMessage, OutboxState
 
-            return (_orders(session),
-                    session.scalar(select(func.count(OutboxMessage.id))),
-                    session.scalar(select(func.count(OutboxMessage.id)).where(
-                        OutboxMessage.state == OutboxState.SENT)))
+            return (
+                _orders(session),
+                session.scalar(select(func.count(OutboxMessage.id))),
+                session.scalar(
+                    select(func.count(OutboxMessage.id)).where(
+                        OutboxMessage.state == OutboxState.SENT
+                    )
+                ),
+            )
 
         orders, emails, sent_emails = stack.run_in_app(facts)
         assert orders == {"paid": 10}

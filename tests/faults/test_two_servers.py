@@ -24,13 +24,19 @@ def test_two_servers_and_two_workers_on_one_database_sell_exactly_the_stock():
     if not PG_URL or not REDIS_URL:
         pytest.skip(reason="needs TEST_DATABASE_URL and REDIS_URL")
     redis_url = REDIS_URL.rsplit("/", 1)[0] + "/12"
-    first = Stack(database="postgres", workers=2, threads=4, redis_url=redis_url,
-                  pg_base_url=PG_URL)
+    first = Stack(
+        database="postgres", workers=2, threads=4, redis_url=redis_url, pg_base_url=PG_URL
+    )
     second = None
     try:
         first.start()
-        second = Stack(workers=2, threads=4, redis_url=redis_url,
-                       database_url_given=first.database_url, prepare=False)
+        second = Stack(
+            workers=2,
+            threads=4,
+            redis_url=redis_url,
+            database_url_given=first.database_url,
+            prepare=False,
+        )
         second.secret = first.secret  # one shop: the same signing key on both machines
         second.start()
         variant_id = first.run_in_app(set_stock, SKU, STOCK)

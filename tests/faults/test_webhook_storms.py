@@ -45,10 +45,15 @@ def _post_together(app, deliveries):
 def _one_order_one_email_one_sale(db) -> None:
     db.expire_all()
     assert [o.status for o in db.scalars(select(Order))] == [OrderStatus.PAID]
-    assert db.scalar(select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.template == "order_confirmed")) == 1
-    assert db.scalar(select(func.count(StockMovement.id)).where(
-        StockMovement.reason == "sale")) == 1
+    assert (
+        db.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.template == "order_confirmed")
+        )
+        == 1
+    )
+    assert (
+        db.scalar(select(func.count(StockMovement.id)).where(StockMovement.reason == "sale")) == 1
+    )
     assert verify.check_all(db) == []
 
 
@@ -78,8 +83,11 @@ def test_events_out_of_order_follow_the_providers_truth(app, browser, db):
     _path, ref = paid_checkout(browser, tee)
     client = app.test_client()
     # "failed" arrives after the money was taken (a stale event): the provider says captured.
-    for event_id, kind in (("evt_f", "payment.failed"), ("evt_c", "payment.captured"),
-                           ("evt_f2", "payment.failed")):
+    for event_id, kind in (
+        ("evt_f", "payment.failed"),
+        ("evt_c", "payment.captured"),
+        ("evt_f2", "payment.failed"),
+    ):
         body, headers = signed_webhook(app, ref, 1500, kind, event_id=event_id)
         assert client.post("/webhooks/testpay", data=body, headers=headers).status_code == 200
     _one_order_one_email_one_sale(db)
@@ -94,8 +102,9 @@ def test_a_replay_days_later_changes_nothing(app, browser, db):
     assert client.post("/webhooks/testpay", data=body, headers=headers).status_code == 200
     # The same bytes, captured and sent again three days later: the signature is too old.
     three_days_ago = int(time.time()) - 3 * 86400
-    stale_body, stale_headers = signed_webhook(app, ref, 1500, event_id="evt_once",
-                                               timestamp=three_days_ago)
+    stale_body, stale_headers = signed_webhook(
+        app, ref, 1500, event_id="evt_once", timestamp=three_days_ago
+    )
     replay = client.post("/webhooks/testpay", data=stale_body, headers=stale_headers)
     assert replay.status_code == 400
     # The provider itself resending it, freshly signed: acknowledged as a duplicate.
@@ -132,9 +141,13 @@ def test_a_stored_webhook_is_answered_2xx_even_when_processing_fails_and_done_la
     monkeypatch.undo()
     session = app.extensions["holdfast.db"].session_factory()
     try:
-        reconcile.reconcile(session, lambda name: get_provider(name, app.config),
-                            timedelta(minutes=10), links=OrderLinks.from_config(app.config),
-                            now=datetime.now(UTC) + timedelta(minutes=3))
+        reconcile.reconcile(
+            session,
+            lambda name: get_provider(name, app.config),
+            timedelta(minutes=10),
+            links=OrderLinks.from_config(app.config),
+            now=datetime.now(UTC) + timedelta(minutes=3),
+        )
     finally:
         session.close()
     db.expire_all()

@@ -32,26 +32,44 @@ def _waiting_order(session) -> tuple[int, str]:
     from app.services import cart, checkout, completion, payments
     from app.services.orders import OrderLinks
 
-    product = Product(slug="kill-keys", name="Killable Keys", description="", is_active=True,
-                      kind=ProductKind.DIGITAL, category=session.scalar(select(Category)))
-    variant = Variant(product=product, sku=SKU, name="", price_cents=1500, currency="USD",
-                      on_hand=0, allow_backorder=True)
+    product = Product(
+        slug="kill-keys",
+        name="Killable Keys",
+        description="",
+        is_active=True,
+        kind=ProductKind.DIGITAL,
+        category=session.scalar(select(Category)),
+    )
+    variant = Variant(
+        product=product,
+        sku=SKU,
+        name="",
+        price_cents=1500,
+        currency="USD",
+        on_hand=0,
+        allow_backorder=True,
+    )
     session.add_all([product, variant])
     session.commit()
     c = cart.ensure_cart(session, token=cart.new_token())
     session.commit()
     cart.add_item(session, c.id, variant.id, 2)
     started = checkout.start_checkout(
-        session, c.id, checkout.Address("keys@example.com", "Key Buyer", "1 Road", "Town",
-                                        "1", "US"), owner_key="c:kill")
+        session,
+        c.id,
+        checkout.Address("keys@example.com", "Key Buyer", "1 Road", "Town", "1", "US"),
+        owner_key="c:kill",
+    )
     provider = get_provider("testpay", current_app.config)
-    payments.authorize_payment(session, started.id, provider,
-                               payments.Urls("http://x/return", "http://x/cancel"))
+    payments.authorize_payment(
+        session, started.id, provider, payments.Urls("http://x/return", "http://x/cancel")
+    )
     ref = completion.latest_payment(session, started.id).provider_ref
     session.rollback()
     provider.decide(ref, True)
-    done = completion.complete_payment(session, provider, ref, source="return",
-                                       links=OrderLinks.from_config(current_app.config))
+    done = completion.complete_payment(
+        session, provider, ref, source="return", links=OrderLinks.from_config(current_app.config)
+    )
     from app.models import Order
 
     order = session.scalar(select(Order).where(Order.number == done.order_number))
@@ -63,12 +81,15 @@ def _keys_and_emails(session, number: str):
     from app.models import LicenseKey, Order, OrderLine, OutboxMessage
 
     order = session.scalar(select(Order).where(Order.number == number))
-    line_ids = [line.id for line in session.scalars(
-        select(OrderLine).where(OrderLine.order_id == order.id))]
-    keys = session.scalars(select(LicenseKey.code).where(
-        LicenseKey.order_line_id.in_(line_ids))).all()
-    emails = session.scalars(select(OutboxMessage.template).where(
-        OutboxMessage.order_id == order.id)).all()
+    line_ids = [
+        line.id for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))
+    ]
+    keys = session.scalars(
+        select(LicenseKey.code).where(LicenseKey.order_line_id.in_(line_ids))
+    ).all()
+    emails = session.scalars(
+        select(OutboxMessage.template).where(OutboxMessage.order_id == order.id)
+    ).all()
     return order.status.value, sorted(keys), sorted(emails)
 
 
@@ -106,10 +127,18 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
     if not PG_URL or not REDIS_URL:
         pytest.skip(reason="needs TEST_DATABASE_URL and REDIS_URL")
     sink = SmtpSink().start()
-    stack = Stack(database="postgres", workers=1, threads=2, pg_base_url=PG_URL,
-                  redis_url=REDIS_URL.rsplit("/", 1)[0] + "/11", extra_env={
-                      "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port),
-                      "MAIL_USE_TLS": "false"})
+    stack = Stack(
+        database="postgres",
+        workers=1,
+        threads=2,
+        pg_base_url=PG_URL,
+        redis_url=REDIS_URL.rsplit("/", 1)[0] + "/11",
+        extra_env={
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(sink.port),
+            "MAIL_USE_TLS": "false",
+        },
+    )
     holder = None
     try:
         stack.start()
@@ -123,10 +152,16 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
         imported = stack.flask("keys", "import", SKU, str(keys))
         assert imported.returncode == 0, imported.stdout + imported.stderr
 
-        _wait_for(lambda: holder.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()")).scalar(), 30,
-            "the fill job waiting for the order's lock")
+        _wait_for(
+            lambda: holder.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ).scalar(),
+            30,
+            "the fill job waiting for the order's lock",
+        )
         worker = stack.processes[1][1]
         for pid in _descendants(worker.pid):  # the worker, its job and its scheduler
             os.kill(pid, signal.SIGKILL)
@@ -138,8 +173,11 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
 
         replacement = stack.spawn_worker("rq-worker-replacement")
         # At once: not after the dead lock's minute and the next maintenance.
-        _wait_for(lambda: "took over the scheduler lock" in stack.log("rq-worker-replacement"),
-                  20, "the new worker taking over the dead worker's scheduler lock")
+        _wait_for(
+            lambda: "took over the scheduler lock" in stack.log("rq-worker-replacement"),
+            20,
+            "the new worker taking over the dead worker's scheduler lock",
+        )
 
         from redis import Redis
         from rq import Queue
@@ -150,7 +188,9 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
         StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
         status, codes, emails = _wait_for(
             lambda: (lambda r: r if r[1] else None)(stack.run_in_app(_keys_and_emails, number)),
-            40, "the job running again and delivering the keys")
+            40,
+            "the job running again and delivering the keys",
+        )
         assert status == "fulfilled" and len(codes) == len(set(codes)) == 2, codes
         assert set(codes) <= {"KEY-ONE", "KEY-TWO", "KEY-THREE"}
         stack.wait_for_queue(timeout=30)

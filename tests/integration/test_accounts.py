@@ -49,8 +49,9 @@ def test_registration_validates_its_fields(browser, db):
 
 def test_logging_in_goes_to_a_safe_next_page(browser, db):
     UserFactory(email="ada@example.com")
-    response = browser.post("/login", {"email": "ada@example.com", "password": PASSWORD,
-                                       "next": "/cart"})
+    response = browser.post(
+        "/login", {"email": "ada@example.com", "password": PASSWORD, "next": "/cart"}
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == "/cart"
 
@@ -61,8 +62,9 @@ def test_log_in_refuses_to_redirect_off_site(app, db):
     UserFactory(email="ada@example.com")
     for target in ["//evil.example", "https://evil.example/", "/\\evil.example", "javascript:x"]:
         browser = Browser(app.test_client())
-        response = browser.post("/login", {"email": "ada@example.com", "password": PASSWORD,
-                                           "next": target})
+        response = browser.post(
+            "/login", {"email": "ada@example.com", "password": PASSWORD, "next": target}
+        )
         assert response.status_code == 303
         assert response.headers["Location"] == "/", target
 
@@ -129,8 +131,9 @@ def test_create_owner_reads_the_password_from_stdin(app, db):
     from tests.conftest import Browser
 
     browser = Browser(app.test_client())
-    response = browser.post("/login", {"email": "owner@shop.example",
-                                       "password": "a long owner password"})
+    response = browser.post(
+        "/login", {"email": "owner@shop.example", "password": "a long owner password"}
+    )
     assert response.status_code == 303
 
 
@@ -146,6 +149,5 @@ def test_create_owner_refuses_a_short_password(app, db):
 def test_a_next_in_the_login_address_is_honoured_too(browser, db):
     UserFactory(email="ada@example.com")
     browser.get("/login?next=/cart")
-    response = browser.post("/login?next=/cart", {"email": "ada@example.com",
-                                                  "password": PASSWORD})
+    response = browser.post("/login?next=/cart", {"email": "ada@example.com", "password": PASSWORD})
     assert response.headers["Location"] == "/cart"

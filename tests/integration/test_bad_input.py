@@ -28,43 +28,79 @@ from tests.factories import bind, variant_with_stock
 
 MAX_ID = 2**31 - 1
 
-FORM_FIELDS = sorted({
-    name
-    for cls in vars(form_module).values()
-    if isinstance(cls, type) and issubclass(cls, form_module.FlaskForm)
-    and cls is not form_module.FlaskForm
-    for name, value in vars(cls).items()
-    if hasattr(value, "field_class") and name != "csrf_token"
-})
-QUERY_NAMES = ["q", "page", "sort", "variant", "variant_id", "next", "t",  # and what providers
-               "razorpay_payment_id", "razorpay_order_id", "razorpay_signature",  # return with
-               "session_id", "token", "PayerID"]
+FORM_FIELDS = sorted(
+    {
+        name
+        for cls in vars(form_module).values()
+        if isinstance(cls, type)
+        and issubclass(cls, form_module.FlaskForm)
+        and cls is not form_module.FlaskForm
+        for name, value in vars(cls).items()
+        if hasattr(value, "field_class") and name != "csrf_token"
+    }
+)
+QUERY_NAMES = [
+    "q",
+    "page",
+    "sort",
+    "variant",
+    "variant_id",
+    "next",
+    "t",  # and what providers
+    "razorpay_payment_id",
+    "razorpay_order_id",
+    "razorpay_signature",  # return with
+    "session_id",
+    "token",
+    "PayerID",
+]
 
 nul_text = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=12), st.text(max_size=12))
 long_text = st.text(alphabet="xyz é€", min_size=300, max_size=3000)
 huge_text = st.just("y" * 25_000)
-bad_number = st.sampled_from([
-    str(MAX_ID + 1), str(-MAX_ID - 2), str(2**63), str(-(2**63) - 1), "9" * 40, "1e309",
-    "NaN", "-0", "0x10", "١٢٣", "",
-])
-junk = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
-               max_size=40)
+bad_number = st.sampled_from(
+    [
+        str(MAX_ID + 1),
+        str(-MAX_ID - 2),
+        str(2**63),
+        str(-(2**63) - 1),
+        "9" * 40,
+        "1e309",
+        "NaN",
+        "-0",
+        "0x10",
+        "١٢٣",
+        "",
+    ]
+)
+junk = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
 bad_value = st.one_of(nul_text, long_text, huge_text, bad_number, junk)
 surely_bad = st.one_of(nul_text, long_text, huge_text)
-bad_path_text = st.one_of(nul_text, st.text(alphabet="ab-_~é", min_size=300, max_size=600),
-                          bad_number, junk.filter(lambda s: "/" not in s and s not in (".", "..")))
+bad_path_text = st.one_of(
+    nul_text,
+    st.text(alphabet="ab-_~é", min_size=300, max_size=600),
+    bad_number,
+    junk.filter(lambda s: "/" not in s and s not in (".", "..")),
+)
 bad_path_int = st.sampled_from([str(MAX_ID + 1), str(2**63), str(2**64), "9" * 30])
 
 # POST routes that take nothing but their path (and the CSRF token): only a bad path is bad.
-PATH_ONLY = {"checkout.extend", "checkout.retry", "orders.cancel", "testpay.approve",
-             "testpay.decline", "account.logout"}
+PATH_ONLY = {
+    "checkout.extend",
+    "checkout.retry",
+    "orders.cancel",
+    "testpay.approve",
+    "testpay.decline",
+    "account.logout",
+}
 
 
 def _fingerprint(engine) -> tuple:
     """Every table's row count and the sums that move when stock, carts or accounts change."""
     counts = " UNION ALL ".join(
         f"SELECT '{t.name}', count(*) FROM {t.name}"  # noqa: S608 - our own table names
-        for t in Base.metadata.sorted_tables)
+        for t in Base.metadata.sorted_tables
+    )
     extra = (
         "SELECT 'on_hand', coalesce(sum(on_hand), 0) FROM variants UNION ALL "
         "SELECT 'cart_qty', coalesce(sum(quantity), 0) FROM cart_lines UNION ALL "
@@ -73,8 +109,9 @@ def _fingerprint(engine) -> tuple:
         "SELECT 'checkout_states', count(DISTINCT state || phase) FROM checkouts"
     )
     with engine.connect() as conn:
-        return tuple(sorted((name, int(n)) for name, n in conn.execute(
-            text(f"{counts} UNION ALL {extra}"))))
+        return tuple(
+            sorted((name, int(n)) for name, n in conn.execute(text(f"{counts} UNION ALL {extra}")))
+        )
 
 
 @pytest.fixture
@@ -83,13 +120,21 @@ def shop(database_url):
     checkout, a paid order, a payment waiting at testpay."""
     unreachable = "http://127.0.0.1:9"  # every provider is enabled; none can be reached
     app = make_test_app(
-        database_url, RATELIMIT_ENABLED=False,
+        database_url,
+        RATELIMIT_ENABLED=False,
         PAYMENT_PROVIDERS=["testpay", "paypal", "stripe", "razorpay"],
-        PAYPAL_CLIENT_ID="id", PAYPAL_CLIENT_SECRET="secret", PAYPAL_WEBHOOK_ID="wh",
-        PAYPAL_BASE_URL=unreachable, STRIPE_SECRET_KEY="sk_test_x",
-        STRIPE_WEBHOOK_SECRET="whsec_x", STRIPE_API_BASE=unreachable, RAZORPAY_KEY_ID="rzp",
-        RAZORPAY_KEY_SECRET="secret", RAZORPAY_WEBHOOK_SECRET="wh",
-        RAZORPAY_BASE_URL=unreachable)
+        PAYPAL_CLIENT_ID="id",
+        PAYPAL_CLIENT_SECRET="secret",
+        PAYPAL_WEBHOOK_ID="wh",
+        PAYPAL_BASE_URL=unreachable,
+        STRIPE_SECRET_KEY="sk_test_x",
+        STRIPE_WEBHOOK_SECRET="whsec_x",
+        STRIPE_API_BASE=unreachable,
+        RAZORPAY_KEY_ID="rzp",
+        RAZORPAY_KEY_SECRET="secret",
+        RAZORPAY_WEBHOOK_SECRET="wh",
+        RAZORPAY_BASE_URL=unreachable,
+    )
     engine = app.extensions["holdfast.db"].engine.execution_options(isolation_level="AUTOCOMMIT")
     from sqlalchemy.orm import sessionmaker
 
@@ -135,11 +180,17 @@ def _path(rule, values: dict[str, str]) -> str:
 def bad_requests(draw, rules, valid):
     rule = draw(st.sampled_from(rules))
     method = draw(st.sampled_from(sorted(rule.methods - {"HEAD", "OPTIONS"})))
-    form_fields = {} if method == "GET" else draw(st.dictionaries(
-        st.sampled_from(FORM_FIELDS), bad_value, max_size=6))
+    form_fields = (
+        {}
+        if method == "GET"
+        else draw(st.dictionaries(st.sampled_from(FORM_FIELDS), bad_value, max_size=6))
+    )
     query = draw(st.dictionaries(st.sampled_from(QUERY_NAMES), bad_value, max_size=3))
-    keep_valid_path = (rule.arguments and draw(st.booleans())
-                       and not (method == "POST" and rule.endpoint in PATH_ONLY))
+    keep_valid_path = (
+        rule.arguments
+        and draw(st.booleans())
+        and not (method == "POST" and rule.endpoint in PATH_ONLY)
+    )
     if keep_valid_path:  # then something else must surely be bad
         query["zz"] = draw(surely_bad)
     path_values = {}
@@ -162,8 +213,9 @@ def test_no_route_answers_bad_input_with_a_5xx_or_a_change(shop):
     anonymous = Browser(app.test_client())
     before = _fingerprint(engine)
 
-    @settings(max_examples=250, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=250, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     @given(bad_requests(rules, valid))
     def walk(request):
         rule, method, path, query, form_fields, logged_in = request
@@ -171,8 +223,9 @@ def test_no_route_answers_bad_input_with_a_5xx_or_a_change(shop):
         if method == "GET":
             response = who.client.get(path, query_string=query)
         else:
-            response = who.client.post(path, query_string=query,
-                                       data={**form_fields, "csrf_token": who.token()})
+            response = who.client.post(
+                path, query_string=query, data={**form_fields, "csrf_token": who.token()}
+            )
         assert response.status_code < 500, (rule.rule, method, path[:200], query, response.status)
         assert _fingerprint(engine) == before, (rule.rule, method, path[:200], query)
 
@@ -186,13 +239,16 @@ def test_signature_checks_take_any_bytes_and_answer_400(shop):
     before = _fingerprint(engine)
     header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=120)
 
-    @settings(max_examples=120, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     @given(header_text, st.binary(max_size=300))
     def walk(signature, body):
-        response = client.post("/webhooks/testpay", data=body,
-                               headers={SIGNATURE_HEADER: signature,
-                                        "Content-Type": "application/json"})
+        response = client.post(
+            "/webhooks/testpay",
+            data=body,
+            headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+        )
         assert response.status_code == 400, (signature, body, response.status)
         assert _fingerprint(engine) == before
 
@@ -202,12 +258,22 @@ def test_signature_checks_take_any_bytes_and_answer_400(shop):
 # ---------------------------------------------------------------- the cases, one by one
 
 
-@pytest.mark.parametrize("url", [
-    "/search?q=%00", "/search?q=a%00b", "/products/tee%00", "/category/%00",
-    "/checkout/co_%00", "/orders/HF-%00", "/testpay/pay/tp_%00", "/password/reset/%00",
-    "/media/images/9223372036854775808", "/media/images/2147483648",
-    "/media/images/99999999999999999999999",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/search?q=%00",
+        "/search?q=a%00b",
+        "/products/tee%00",
+        "/category/%00",
+        "/checkout/co_%00",
+        "/orders/HF-%00",
+        "/testpay/pay/tp_%00",
+        "/password/reset/%00",
+        "/media/images/9223372036854775808",
+        "/media/images/2147483648",
+        "/media/images/99999999999999999999999",
+    ],
+)
 def test_nul_bytes_and_huge_ids_in_the_address_are_a_4xx(client, db, url):
     response = client.get(url)
     assert 400 <= response.status_code < 500, response.status_code
@@ -221,8 +287,9 @@ def test_an_id_past_the_columns_range_is_refused_with_a_message(browser, db, var
     assert "not in our catalogue" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("field", ["email", "full_name", "address_line1", "city",
-                                   "postal_code", "country"])
+@pytest.mark.parametrize(
+    "field", ["email", "full_name", "address_line1", "city", "postal_code", "country"]
+)
 def test_a_nul_byte_in_an_address_field_is_refused_and_holds_nothing(browser, db, field):
     tee = variant_with_stock(db, 5)
     fill_cart(browser, (tee, 1))
@@ -232,11 +299,14 @@ def test_a_nul_byte_in_an_address_field_is_refused_and_holds_nothing(browser, db
     assert db.scalar(select(func.count()).select_from(text("reservations"))) == 0
 
 
-@pytest.mark.parametrize("path,data", [
-    ("/register", {"email": "a\x00@example.com", "password": "x" * 12, "confirm": "x" * 12}),
-    ("/login", {"email": "a@example.com\x00", "password": "whatever"}),
-    ("/password/forgot", {"email": "\x00"}),
-])
+@pytest.mark.parametrize(
+    "path,data",
+    [
+        ("/register", {"email": "a\x00@example.com", "password": "x" * 12, "confirm": "x" * 12}),
+        ("/login", {"email": "a@example.com\x00", "password": "whatever"}),
+        ("/password/forgot", {"email": "\x00"}),
+    ],
+)
 def test_account_forms_refuse_nul_bytes(browser, db, path, data):
     browser.get(path)
     response = browser.post(path, data)
@@ -245,18 +315,23 @@ def test_account_forms_refuse_nul_bytes(browser, db, path, data):
 
 def _signed(app, payload: dict) -> tuple[bytes, dict]:
     body = json.dumps(payload).encode()
-    return body, {SIGNATURE_HEADER: sign(body, webhook_secret(app.config)),
-                  "Content-Type": "application/json"}
+    return body, {
+        SIGNATURE_HEADER: sign(body, webhook_secret(app.config)),
+        "Content-Type": "application/json",
+    }
 
 
-@pytest.mark.parametrize("data", [
-    {"payment_ref": "tp_1", "amount": 2**31, "currency": "USD"},
-    {"payment_ref": "tp_1", "amount": -5, "currency": "USD"},
-    {"payment_ref": "tp_1", "amount": 10**400, "currency": "USD"},
-    {"payment_ref": "tp_1", "amount": 100, "currency": "DOLLARS"},
-    {"payment_ref": "tp_1", "amount": 100, "currency": "U\x00D"},
-    {"payment_ref": "x" * 500, "amount": 100, "currency": "USD"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"payment_ref": "tp_1", "amount": 2**31, "currency": "USD"},
+        {"payment_ref": "tp_1", "amount": -5, "currency": "USD"},
+        {"payment_ref": "tp_1", "amount": 10**400, "currency": "USD"},
+        {"payment_ref": "tp_1", "amount": 100, "currency": "DOLLARS"},
+        {"payment_ref": "tp_1", "amount": 100, "currency": "U\x00D"},
+        {"payment_ref": "x" * 500, "amount": 100, "currency": "USD"},
+    ],
+)
 def test_a_signed_webhook_with_fields_that_cannot_be_ours_is_a_400(app, client, db, data):
     body, headers = _signed(app, {"id": "evt_big", "type": "payment.captured", "data": data})
     response = client.post("/webhooks/testpay", data=body, headers=headers)
@@ -265,19 +340,31 @@ def test_a_signed_webhook_with_fields_that_cannot_be_ours_is_a_400(app, client, 
 
 
 def test_a_signed_webhook_with_an_overlong_event_id_is_a_400(app, client, db):
-    body, headers = _signed(app, {"id": "e" * 300, "type": "payment.captured",
-                                  "data": {"payment_ref": "tp_1", "amount": 1,
-                                           "currency": "USD"}})
+    body, headers = _signed(
+        app,
+        {
+            "id": "e" * 300,
+            "type": "payment.captured",
+            "data": {"payment_ref": "tp_1", "amount": 1, "currency": "USD"},
+        },
+    )
     assert client.post("/webhooks/testpay", data=body, headers=headers).status_code == 400
 
 
-@pytest.mark.parametrize("signature", [
-    "t=1,v1=é", "t=1,v1=\u00ff\u00fe", "t=99999999999999999999,v1=ab", "t=-1,v1=", "v1=abc",
-    "t=,v1=,", "t=1",
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "t=1,v1=é",
+        "t=1,v1=\u00ff\u00fe",
+        "t=99999999999999999999,v1=ab",
+        "t=-1,v1=",
+        "v1=abc",
+        "t=,v1=,",
+        "t=1",
+    ],
+)
 def test_a_webhook_signature_of_any_characters_is_a_400(client, db, signature):
-    response = client.post("/webhooks/testpay", data=b"{}",
-                           headers={SIGNATURE_HEADER: signature})
+    response = client.post("/webhooks/testpay", data=b"{}", headers={SIGNATURE_HEADER: signature})
     assert response.status_code == 400
 
 

@@ -138,8 +138,9 @@ def test_a_guest_cart_merges_into_the_account_cart_on_login(browser, db):
 
     browser.post("/cart/add", {"variant_id": kept.id, "quantity": 1})
     browser.post("/cart/add", {"variant_id": scarce.id, "quantity": 2})
-    response = browser.post("/login", {"email": "merge@example.com",
-                                       "password": "correct horse battery"})
+    response = browser.post(
+        "/login", {"email": "merge@example.com", "password": "correct horse battery"}
+    )
     assert response.status_code == 303
     carts = list(db.scalars(select(Cart)))
     assert [c.user_id for c in carts] == [user.id]

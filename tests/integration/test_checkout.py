@@ -27,9 +27,14 @@ def _checkout(db, path: str) -> CheckoutRow:
 
 
 def _events(db, checkout_id: int) -> list[tuple[str, str]]:
-    return [(e.kind, e.phase) for e in db.scalars(
-        select(CheckoutEvent).where(CheckoutEvent.checkout_id == checkout_id)
-        .order_by(CheckoutEvent.id))]
+    return [
+        (e.kind, e.phase)
+        for e in db.scalars(
+            select(CheckoutEvent)
+            .where(CheckoutEvent.checkout_id == checkout_id)
+            .order_by(CheckoutEvent.id)
+        )
+    ]
 
 
 def test_checking_out_holds_the_stock_and_shows_the_review_with_a_countdown(browser, db):
@@ -71,15 +76,31 @@ def test_the_short_stock_answer_is_json_for_json_clients(browser, db):
     cap = variant_with_stock(db, 1, product__name="Wool Cap", allow_backorder=False)
     fill_cart(browser, (cap, 1))
     browser.client.application.config["CART_MAX_QUANTITY_PER_LINE"] = 99
-    db.execute(StockMovement.__table__.insert().values(
-        variant_id=cap.id, delta=-1, reason="adjust", actor="test", note="", reference=None,
-        created_at=datetime.now(UTC)))
+    db.execute(
+        StockMovement.__table__.insert().values(
+            variant_id=cap.id,
+            delta=-1,
+            reason="adjust",
+            actor="test",
+            note="",
+            reference=None,
+            created_at=datetime.now(UTC),
+        )
+    )
     db.execute(cap.__table__.update().where(cap.__table__.c.id == cap.id).values(on_hand=0))
     browser.get("/checkout")
-    response = browser.post("/checkout", {"email": "a@example.com", "full_name": "A",
-                                          "address_line1": "1 Road", "city": "X",
-                                          "postal_code": "1", "country": "US"},
-                            headers={"Accept": "application/json"})
+    response = browser.post(
+        "/checkout",
+        {
+            "email": "a@example.com",
+            "full_name": "A",
+            "address_line1": "1 Road",
+            "city": "X",
+            "postal_code": "1",
+            "country": "US",
+        },
+        headers={"Accept": "application/json"},
+    )
     assert response.status_code == 409
     body = response.get_json()
     assert body["phase"] == "inventory_reservation"
@@ -99,9 +120,17 @@ def test_an_invalid_address_is_refused_and_nothing_is_held(browser, db):
 def test_an_empty_cart_cannot_check_out(browser, db):
     response = browser.get("/checkout")
     assert response.status_code == 303
-    response = browser.post("/checkout", {"email": "a@example.com", "full_name": "A",
-                                          "address_line1": "1 Road", "city": "X",
-                                          "postal_code": "1", "country": "US"})
+    response = browser.post(
+        "/checkout",
+        {
+            "email": "a@example.com",
+            "full_name": "A",
+            "address_line1": "1 Road",
+            "city": "X",
+            "postal_code": "1",
+            "country": "US",
+        },
+    )
     assert response.status_code == 400
 
 
@@ -136,10 +165,21 @@ def test_a_second_active_checkout_for_one_cart_is_refused_by_the_database(db, br
     fill_cart(browser, (tee, 1))
     first = _checkout(db, checkout_path(start_checkout(browser)))
     clone = CheckoutRow(
-        public_id="co_clone", cart_id=first.cart_id, active_cart_id=first.cart_id,
-        owner_key="x", state=CheckoutState.RESERVED, phase="cart_validation", email="a@b.c",
-        full_name="A", address_line1="1", city="X", postal_code="1", country="US",
-        currency="USD", total_cents=1, expires_at=datetime.now(UTC) + timedelta(minutes=5),
+        public_id="co_clone",
+        cart_id=first.cart_id,
+        active_cart_id=first.cart_id,
+        owner_key="x",
+        state=CheckoutState.RESERVED,
+        phase="cart_validation",
+        email="a@b.c",
+        full_name="A",
+        address_line1="1",
+        city="X",
+        postal_code="1",
+        country="US",
+        currency="USD",
+        total_cents=1,
+        expires_at=datetime.now(UTC) + timedelta(minutes=5),
     )
     db.add(clone)
     with pytest.raises(IntegrityError):

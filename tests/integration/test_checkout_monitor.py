@@ -53,14 +53,21 @@ def test_failed_checkouts_are_grouped_by_phase_with_top_reasons(app, db):
     for _ in range(2):
         shopper = Browser(app.test_client())
         # The cart accepted the lamp while it was free; then the holder took it.
-        db.execute(lamp.__table__.update().where(lamp.__table__.c.id == lamp.id)
-                   .values(allow_backorder=True))
+        db.execute(
+            lamp.__table__.update()
+            .where(lamp.__table__.c.id == lamp.id)
+            .values(allow_backorder=True)
+        )
         fill_cart(shopper, (lamp, 1))
-        db.execute(lamp.__table__.update().where(lamp.__table__.c.id == lamp.id)
-                   .values(allow_backorder=False))
+        db.execute(
+            lamp.__table__.update()
+            .where(lamp.__table__.c.id == lamp.id)
+            .values(allow_backorder=False)
+        )
         assert start_checkout(shopper).status_code == 409
-    summary = json.loads(app.test_cli_runner().invoke(
-        args=["checkout", "monitor", "--json"]).output)
+    summary = json.loads(
+        app.test_cli_runner().invoke(args=["checkout", "monitor", "--json"]).output
+    )
     assert summary["failed"] == 2
     assert summary["failed_by_phase"] == {"inventory_reservation": 2}
     reason, count = summary["top_failure_reasons"][0]
@@ -83,8 +90,9 @@ def test_two_simultaneous_checkouts_of_one_cart_leave_one_active(app, db):
 
         token = browser.token()
         barrier.wait()
-        codes.append(browser.client.post("/checkout", data={**ADDRESS, "csrf_token": token})
-                     .status_code)
+        codes.append(
+            browser.client.post("/checkout", data={**ADDRESS, "csrf_token": token}).status_code
+        )
 
     threads = [threading.Thread(target=submit, args=(b,)) for b in (first, second)]
     for t in threads:
@@ -93,8 +101,11 @@ def test_two_simultaneous_checkouts_of_one_cart_leave_one_active(app, db):
         t.join(30)
     assert all(code in (303, 409) for code in codes), codes
     db.expire_all()
-    active = db.scalars(select(CheckoutRow).where(CheckoutRow.state.in_(
-        [CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT]))).all()
+    active = db.scalars(
+        select(CheckoutRow).where(
+            CheckoutRow.state.in_([CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT])
+        )
+    ).all()
     assert len(active) == 1
     from app.services.inventory import availability_of
 

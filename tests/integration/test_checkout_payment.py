@@ -79,8 +79,10 @@ def test_the_webhook_alone_completes_the_order_and_the_return_then_finds_it(app,
     approve(browser, ref)
     body, headers = signed_webhook(app, ref, 1000, event_id="evt_first")
     for _ in range(10):  # the provider retries; ten deliveries make one order
-        assert app.test_client().post("/webhooks/testpay", data=body,
-                                      headers=headers).status_code == 200
+        assert (
+            app.test_client().post("/webhooks/testpay", data=body, headers=headers).status_code
+            == 200
+        )
     order = _order(db)
     assert order.status is OrderStatus.PAID
     assert len(db.scalars(select(WebhookEvent)).all()) == 1
@@ -100,8 +102,12 @@ def test_forged_stale_and_missing_signatures_answer_400_and_change_nothing(app, 
     body, headers = signed_webhook(app, ref, 1000)
     forged = {**headers, "Testpay-Signature": headers["Testpay-Signature"][:-4] + "abcd"}
     _, stale = signed_webhook(app, ref, 1000, timestamp=int(time.time()) - 301)
-    for h in (forged, stale, {"Content-Type": "application/json"},
-              {"Testpay-Signature": "garbage"}):
+    for h in (
+        forged,
+        stale,
+        {"Content-Type": "application/json"},
+        {"Testpay-Signature": "garbage"},
+    ):
         response = client.post("/webhooks/testpay", data=body, headers=h)
         assert response.status_code == 400
     assert db.scalars(select(WebhookEvent)).all() == []
@@ -134,8 +140,10 @@ def test_price_drift_within_tolerance_keeps_the_snapshot_price(app, browser, db)
     db.execute(Variant.__table__.update().where(Variant.id == tee.id).values(price_cents=10050))
     ref = approval_ref(pay(browser, path))
     assert db.scalar(select(TestpayPayment.amount_cents).where(TestpayPayment.ref == ref)) == 10000
-    assert db.scalar(select(CheckoutEvent.message).where(CheckoutEvent.kind == "price_drift")) \
+    assert (
+        db.scalar(select(CheckoutEvent.message).where(CheckoutEvent.kind == "price_drift"))
         == "within tolerance; the snapshot stands"
+    )
 
 
 def test_price_drift_beyond_tolerance_asks_the_shopper_to_confirm_the_new_total(browser, db):
@@ -149,8 +157,9 @@ def test_price_drift_beyond_tolerance_asks_the_shopper_to_confirm_the_new_total(
     assert "$200.00" in html and "$220.00" in html and "Confirm the new total" in html
     assert "Pay $" not in html
     token = browser.token()
-    confirmed = browser.client.post(f"{path}/confirm-prices",
-                                    data={"csrf_token": token, "seen_total_cents": 22000})
+    confirmed = browser.client.post(
+        f"{path}/confirm-prices", data={"csrf_token": token, "seen_total_cents": 22000}
+    )
     assert confirmed.status_code == 303
     ref = approval_ref(pay(browser, path))
     assert db.scalar(select(TestpayPayment.amount_cents).where(TestpayPayment.ref == ref)) == 22000
@@ -209,8 +218,9 @@ def test_a_captured_amount_that_differs_from_the_total_is_refunded_not_an_order(
     fill_cart(browser, (tee, 1))
     path = checkout_path(start_checkout(browser))
     ref = approval_ref(pay(browser, path))
-    db.execute(TestpayPayment.__table__.update().where(TestpayPayment.ref == ref)
-               .values(amount_cents=900))
+    db.execute(
+        TestpayPayment.__table__.update().where(TestpayPayment.ref == ref).values(amount_cents=900)
+    )
     approve(browser, ref)
     response = browser.client.get(f"{path}/return")
     assert response.status_code == 409
@@ -246,8 +256,14 @@ def test_a_provider_outage_at_payment_undoes_the_hold_and_records_why(app, brows
     checkout = _checkout(db, path)
     assert checkout.state is CheckoutState.FAILED
     assert checkout.failure_phase == "payment_authorization"
-    kinds = [(e.kind, e.phase) for e in db.scalars(select(CheckoutEvent).where(
-        CheckoutEvent.checkout_id == checkout.id).order_by(CheckoutEvent.id))]
+    kinds = [
+        (e.kind, e.phase)
+        for e in db.scalars(
+            select(CheckoutEvent)
+            .where(CheckoutEvent.checkout_id == checkout.id)
+            .order_by(CheckoutEvent.id)
+        )
+    ]
     assert ("failure", "payment_authorization") in kinds
     assert ("rollback", "inventory_reservation") in kinds
     assert availability_of(db, tee.id).available == 3

@@ -22,8 +22,11 @@ def test_the_app_and_testpay_share_one_engine(app):
 
 
 def test_pool_sizes_are_settings():
-    engine = shared_engine("postgresql+psycopg://u@127.0.0.1:1/x", Timeouts(),
-                           PoolSettings(size=3, max_overflow=2, timeout_seconds=1.5))
+    engine = shared_engine(
+        "postgresql+psycopg://u@127.0.0.1:1/x",
+        Timeouts(),
+        PoolSettings(size=3, max_overflow=2, timeout_seconds=1.5),
+    )
     assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (3, 2, 1.5)
 
 
@@ -34,8 +37,9 @@ def test_a_burst_of_shoppers_never_takes_more_connections_than_the_pool(_truncat
 
     from tests.factories import bind
 
-    setup = sessionmaker(app.extensions["holdfast.db"].engine.execution_options(
-        isolation_level="AUTOCOMMIT"))()
+    setup = sessionmaker(
+        app.extensions["holdfast.db"].engine.execution_options(isolation_level="AUTOCOMMIT")
+    )()
     bind(setup)
     tee = variant_with_stock(setup, 50)
     setup.close()
@@ -46,9 +50,14 @@ def test_a_burst_of_shoppers_never_takes_more_connections_than_the_pool(_truncat
     def watch():
         with watcher.connect() as conn:
             while not stop.is_set():
-                most.append(conn.scalar(text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE application_name = 'holdfast-pool-test'")))
+                most.append(
+                    conn.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE application_name = 'holdfast-pool-test'"
+                        )
+                    )
+                )
 
     def shop():
         buy(Browser(app.test_client()), tee, 1)

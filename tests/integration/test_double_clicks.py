@@ -29,8 +29,7 @@ def twin(app, browser: Browser) -> Browser:
     """A second tab of the same browser: the same cookies, its own connection."""
     other = Browser(app.test_client())
     for cookie in browser.client._cookies.values():
-        other.client.set_cookie(cookie.key, cookie.value, domain=cookie.domain,
-                                path=cookie.path)
+        other.client.set_cookie(cookie.key, cookie.value, domain=cookie.domain, path=cookie.path)
     return other
 
 
@@ -70,8 +69,9 @@ def test_a_double_clicked_cancel_cancels_once_and_both_clicks_hear_so(app, brows
     browser.get(order_url)
     second = twin(app, browser)
     second.get(order_url)
-    answers = together(lambda: browser.post(f"{order_url}/cancel"),
-                       lambda: second.post(f"{order_url}/cancel"))
+    answers = together(
+        lambda: browser.post(f"{order_url}/cancel"), lambda: second.post(f"{order_url}/cancel")
+    )
     assert [a.status_code for a in answers] == [303, 303]
     for who in (browser, second):
         page = who.get(order_url).get_data(as_text=True)
@@ -85,10 +85,13 @@ def test_a_double_clicked_cancel_cancels_once_and_both_clicks_hear_so(app, brows
     provider_row = db.scalar(select(TestpayPayment))
     assert provider_row.refunded_cents == 6200 and len(provider_row.refunds) == 1
     assert db.get(Variant, tee.id).on_hand == 5 and db.get(Variant, mug.id).on_hand == 5
-    assert db.scalar(select(func.count(StockMovement.id)).where(
-        StockMovement.reason == "return")) == 2
-    assert db.scalar(select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.template == "refunded")) == 1
+    assert (
+        db.scalar(select(func.count(StockMovement.id)).where(StockMovement.reason == "return")) == 2
+    )
+    assert (
+        db.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.template == "refunded"))
+        == 1
+    )
     assert verify.check_all(db) == []
 
 
@@ -122,9 +125,14 @@ def test_a_refund_asked_twice_at_once_with_one_key_refunds_once(app, browser, db
     def refund():
         session = factory()
         try:
-            return refunds.refund_order(session, lambda n: get_provider(n, app.config), number,
-                                        amount_cents=1500, reason="damaged",
-                                        idempotency_key="owner-click-1").id
+            return refunds.refund_order(
+                session,
+                lambda n: get_provider(n, app.config),
+                number,
+                amount_cents=1500,
+                reason="damaged",
+                idempotency_key="owner-click-1",
+            ).id
         finally:
             session.close()
 
@@ -178,14 +186,16 @@ def test_placing_an_order_again_while_the_owner_forces_stock_away_never_fails(ap
             for _ in range(6):
                 statuses.append(start_checkout(shopper).status_code)
             return statuses
+
         return go
 
     def owner():
         outputs = []
         for n in range(6):
             sku = "TEE-RACE" if n % 2 else "MUG-RACE"
-            outputs.append(runner.invoke(args=["stock", "adjust", sku, "-1", "--reason",
-                                               "damaged", "--force"]))
+            outputs.append(
+                runner.invoke(args=["stock", "adjust", sku, "-1", "--reason", "damaged", "--force"])
+            )
         return outputs
 
     *checkouts, adjustments = together(*(resubmit(s) for s in shoppers), owner)

@@ -69,8 +69,9 @@ def test_partial_key_delivery_completes_itself_when_keys_are_uploaded(app, db, t
     assert order.lines[0].quantity_fulfilled == 3
     html = browser.get(order_url).get_data(as_text=True)
     assert "KEY-C" in html and "still coming" not in html
-    assert db.scalar(select(LicenseKey.state).where(LicenseKey.code == "KEY-D")) \
-        is KeyState.AVAILABLE
+    assert (
+        db.scalar(select(LicenseKey.state).where(LicenseKey.code == "KEY-D")) is KeyState.AVAILABLE
+    )
     assert db.get(Variant, lumen.id).on_hand == 1
     assert verify.check_all(db) == []
 

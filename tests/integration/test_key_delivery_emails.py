@@ -22,8 +22,13 @@ def sink():
 @pytest.fixture
 def app(database_url, sink, tmp_path):
     app = make_test_app(
-        database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_USE_TLS=False,
-        MAIL_TIMEOUT=5, MAIL_AUTO_DISPATCH=True, SHOP_BASE_URL="https://shop.example",
+        database_url,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=sink.port,
+        MAIL_USE_TLS=False,
+        MAIL_TIMEOUT=5,
+        MAIL_AUTO_DISPATCH=True,
+        SHOP_BASE_URL="https://shop.example",
         MAIL_DEFAULT_SENDER="Holdfast Supply Co. <shop@holdfast.example>",
     )
     yield app
@@ -44,12 +49,15 @@ def _send(app):
 def test_partial_key_delivery_then_completion_when_keys_are_uploaded(app, db, sink, tmp_path):
     bind(db)
     product = ProductFactory(name="Lumen Photo Editor", kind=ProductKind.DIGITAL)
-    VariantFactory(product=product, sku="LUMEN-PRO", name="Pro license", price_cents=4900,
-                   allow_backorder=True)
+    VariantFactory(
+        product=product, sku="LUMEN-PRO", name="Pro license", price_cents=4900, allow_backorder=True
+    )
     keys_file = tmp_path / "first.txt"
     keys_file.write_text("LUMEN-AAAA-1111\nLUMEN-BBBB-2222\n")
-    assert app.test_cli_runner().invoke(args=["keys", "import", "LUMEN-PRO",
-                                              str(keys_file)]).exit_code == 0
+    assert (
+        app.test_cli_runner().invoke(args=["keys", "import", "LUMEN-PRO", str(keys_file)]).exit_code
+        == 0
+    )
 
     shopper = Browser(app.test_client())
     variant_id = db.scalar(select(VariantFactory._meta.model.id))
@@ -64,11 +72,13 @@ def test_partial_key_delivery_then_completion_when_keys_are_uploaded(app, db, si
     order = db.scalar(select(OrderRow))
     assert order.status is OrderStatus.PARTIALLY_FULFILLED
     subjects = sorted(m["Subject"] for m in sink.messages)
-    assert subjects == sorted([
-        f"Order {order.number} confirmed",
-        f"Your first keys for order {order.number}; the rest are coming",
-        f"Order {order.number}: some items are on their way to us",
-    ])
+    assert subjects == sorted(
+        [
+            f"Order {order.number} confirmed",
+            f"Your first keys for order {order.number}; the rest are coming",
+            f"Order {order.number}: some items are on their way to us",
+        ]
+    )
     assert all(to == ["grace@example.com"] for _sender, to in sink.envelopes)
     keys_mail = next(m for m in sink.messages if "first keys" in m["Subject"])
     text, html = _bodies(keys_mail)

@@ -60,8 +60,9 @@ def _worker(url: str, name: str, conn) -> None:  # runs in a spawned process
             finally:
                 session.close()
         database.engine.dispose()  # testpay's sessions share it: one engine per process
-        conn.send({"done": done, "refused": refused, "errors": errors,
-                   "counters": metrics.delta(before)})
+        conn.send(
+            {"done": done, "refused": refused, "errors": errors, "counters": metrics.delta(before)}
+        )
     database.dispose()
 
 
@@ -71,8 +72,9 @@ def workers(pg_migrated):
     pool = []
     for n in (1, 2):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(pg_migrated, f"holdfast-race-{n}", child),
-                           daemon=True)
+        proc = ctx.Process(
+            target=_worker, args=(pg_migrated, f"holdfast-race-{n}", child), daemon=True
+        )
         proc.start()
         pool.append((proc, parent))
     for _proc, conn in pool:
@@ -89,15 +91,19 @@ def _deadlocks(url: str) -> int:
     with engine.connect() as conn:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the workers' backends report their stats on exit
-            busy = conn.scalar(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
-                "'holdfast-race-%'"))
+            busy = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+                    "'holdfast-race-%'"
+                )
+            )
             if not busy:
                 break
             time.sleep(0.05)
         conn.execute(text("SELECT pg_stat_clear_snapshot()"))
-        count = conn.scalar(text(
-            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"))
+        count = conn.scalar(
+            text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        )
     engine.dispose()
     return int(count)
 
@@ -122,8 +128,9 @@ def _race(workers, url: str, tasks: list[tuple[str, object, list]]) -> list[dict
 
 
 @pytest.mark.parametrize("first,second", PAIRS, ids=[f"{a}-vs-{b}" for a, b in PAIRS])
-def test_two_paths_racing_on_the_same_rows_never_deadlock(first, second, workers, pg_migrated,
-                                                           request):
+def test_two_paths_racing_on_the_same_rows_never_deadlock(
+    first, second, workers, pg_migrated, request
+):
     request.getfixturevalue("_truncated_pg")
     app = make_test_app(pg_migrated)
     database = app.extensions["holdfast.db"]
@@ -131,8 +138,9 @@ def test_two_paths_racing_on_the_same_rows_never_deadlock(first, second, workers
     session = database.session_factory()
     try:
         world = make_world(session)
-        items = [PATHS[name].build(ctx, session, world, PATHS[name].items)
-                 for name in (first, second)]
+        items = [
+            PATHS[name].build(ctx, session, world, PATHS[name].items) for name in (first, second)
+        ]
     finally:
         session.close()
     database.engine.dispose()
@@ -146,8 +154,7 @@ def test_two_paths_racing_on_the_same_rows_never_deadlock(first, second, workers
 
 
 @pytest.mark.parametrize("name", list(DOUBLE_CLICKS))
-def test_a_double_click_raced_in_two_processes_is_one_action(name, workers, pg_migrated,
-                                                              request):
+def test_a_double_click_raced_in_two_processes_is_one_action(name, workers, pg_migrated, request):
     """Both processes act on the same items at the same instant, as a double-clicked button
     does: one cancellation, one payment, one refund each, and both clicks succeed."""
     request.getfixturevalue("_truncated_pg")

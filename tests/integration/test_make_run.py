@@ -30,8 +30,12 @@ def test_make_run_serves_the_demo_shop_on_an_empty_sqlite_file(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CI"}}
     proc = subprocess.Popen(
         ["make", "run", f"PORT={port}", f"DATABASE_URL=sqlite:///{db_file}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120

@@ -88,19 +88,33 @@ def place_order(session, lines, email: str = "ada@example.com") -> Order:
     """A paid order with its checkout, built from the models as completion builds it."""
     begin_write(session)
     total = sum(v.price_cents * q for v, _name, q in lines)
-    address = {"email": email, "full_name": "Ada Lovelace",
-               "address_line1": "12 St James's Square", "city": "London",
-               "postal_code": "SW1Y 4JH", "country": "GB", "currency": "USD",
-               "total_cents": total}
-    checkout = Checkout(public_id=f"co_{secrets.token_hex(6)}", owner_key="test",
-                        state=CheckoutState.COMPLETED, phase="stock_commit",
-                        expires_at=datetime.now(UTC) + timedelta(minutes=15), **address)
+    address = {
+        "email": email,
+        "full_name": "Ada Lovelace",
+        "address_line1": "12 St James's Square",
+        "city": "London",
+        "postal_code": "SW1Y 4JH",
+        "country": "GB",
+        "currency": "USD",
+        "total_cents": total,
+    }
+    checkout = Checkout(
+        public_id=f"co_{secrets.token_hex(6)}",
+        owner_key="test",
+        state=CheckoutState.COMPLETED,
+        phase="stock_commit",
+        expires_at=datetime.now(UTC) + timedelta(minutes=15),
+        **address,
+    )
     session.add(checkout)
     session.flush()
-    order = Order(number=new_order_number(), checkout_id=checkout.id, status=OrderStatus.PAID,
-                  **address)
-    order.lines = [OrderLine(variant_id=v.id, sku=v.sku, name=name, quantity=q,
-                             unit_price_cents=v.price_cents) for v, name, q in lines]
+    order = Order(
+        number=new_order_number(), checkout_id=checkout.id, status=OrderStatus.PAID, **address
+    )
+    order.lines = [
+        OrderLine(variant_id=v.id, sku=v.sku, name=name, quantity=q, unit_price_cents=v.price_cents)
+        for v, name, q in lines
+    ]
     session.add(order)
     session.commit()
     return order
@@ -118,8 +132,7 @@ def confirm(session, order: Order) -> OutboxMessage | None:
 
 
 def bodies(message) -> tuple[str, str]:
-    return (message.get_body(("plain",)).get_content(),
-            message.get_body(("html",)).get_content())
+    return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
 
 
 def outbox(db) -> list[OutboxMessage]:
@@ -170,10 +183,12 @@ def test_queueing_the_same_event_twice_yields_one_email(session, order, db):
     assert confirm(session, order) is None  # a retried transaction
     begin_write(session)
     keys = [("Grotesk Font licence", "AAAA-1111")]
-    first = notifications.keys_delivered(session, order, keys, link=link(order), complete=True,
-                                         first=True)
-    again = notifications.keys_delivered(session, order, keys, link=link(order), complete=True,
-                                         first=True)
+    first = notifications.keys_delivered(
+        session, order, keys, link=link(order), complete=True, first=True
+    )
+    again = notifications.keys_delivered(
+        session, order, keys, link=link(order), complete=True, first=True
+    )
     session.commit()
     assert first is not None and again is None
     assert [m.template for m in outbox(db)] == ["order_confirmed", "keys_delivered"]
@@ -194,8 +209,9 @@ def test_a_duplicate_racing_in_another_transaction_returns_none_and_leaves_it_us
             begin_write(other)
             mine = other.get(Order, order.id)
             results["dup"] = notifications.order_confirmed(other, mine, link=link(mine))
-            results["own"] = notifications.shipped(other, mine, link=link(mine),
-                                                   carrier="Royal Mail", tracking="RM123GB")
+            results["own"] = notifications.shipped(
+                other, mine, link=link(mine), carrier="Royal Mail", tracking="RM123GB"
+            )
             other.commit()
         except Exception as exc:  # noqa: BLE001 - reported below
             results["error"] = exc
@@ -214,8 +230,10 @@ def test_a_duplicate_racing_in_another_transaction_returns_none_and_leaves_it_us
 
 def wait_until_a_session_waits_on_a_lock(db) -> None:
     deadline = time.monotonic() + 10
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                 "AND datname = current_database()")
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"
+    )
     while db.execute(query).scalar() == 0:
         assert time.monotonic() < deadline, "the second transaction never waited"
         time.sleep(0.01)
@@ -325,6 +343,7 @@ def test_an_email_interrupted_mid_send_is_sent_again_with_the_same_message_id(
     assert mailer.send_pending(session, config, now=started + timedelta(days=1)).sent == 0
     assert len(sink.messages) == 2
 
+
 def test_two_senders_at_once_send_every_email_exactly_once(app, session, config, sink, db):
     tee = VariantFactory(sku="TEE-L", product__name="Heavy Tee")
     for n in range(12):
@@ -358,8 +377,7 @@ def test_two_senders_at_once_send_every_email_exactly_once(app, session, config,
 # ---------------------------------------------------------------- without a mail server
 
 
-def test_without_a_mail_server_each_email_becomes_an_eml_file(session, config, order, db,
-                                                               tmp_path):
+def test_without_a_mail_server_each_email_becomes_an_eml_file(session, config, order, db, tmp_path):
     confirm(session, order)
     development = {**config, "MAIL_SERVER": None}
     assert mailer.send_pending(session, development, now=T0).sent == 1
@@ -382,22 +400,46 @@ def test_every_kind_of_email_arrives_in_text_and_html_with_the_items_and_the_lin
     begin_write(session)
     url = link(order)
     notifications.order_confirmed(session, order, link=url)
-    for n, (complete, first) in enumerate([(True, True), (False, True), (False, False),
-                                           (True, False)]):
-        notifications.keys_delivered(session, order, [("Grotesk Font licence", f"KEY-{n}")],
-                                     link=url, complete=complete, first=first)
+    for n, (complete, first) in enumerate(
+        [(True, True), (False, True), (False, False), (True, False)]
+    ):
+        notifications.keys_delivered(
+            session,
+            order,
+            [("Grotesk Font licence", f"KEY-{n}")],
+            link=url,
+            complete=complete,
+            first=first,
+        )
     notifications.awaiting_stock(session, order, link=url, waiting=[("Heavy Tee — M", 2)])
     notifications.shipped(session, order, link=url, carrier="Royal Mail", tracking="RM1GB")
-    notifications.refunded(session, order, link=url, amount_cents=2500, currency="USD",
-                           reason="Damaged in transit", refund_id=7)
+    notifications.refunded(
+        session,
+        order,
+        link=url,
+        amount_cents=2500,
+        currency="USD",
+        reason="Damaged in transit",
+        refund_id=7,
+    )
     notifications.return_received(session, order, link=url, lines=[("Heavy Tee — M", 1)])
     notifications.late_payment_refunded(
-        session, to="grace@example.com", checkout_ref="co_late", amount_cents=4900,
-        currency="USD", reason="the hold expired and the item sold out",
-        items=[("Grotesk Font licence", 1)], link=BASE)
-    notifications.password_reset(session, to="ada@example.com",
-                                 reset_link=f"{BASE}/account/reset/tok3n", expires_minutes=30,
-                                 user_id=1)
+        session,
+        to="grace@example.com",
+        checkout_ref="co_late",
+        amount_cents=4900,
+        currency="USD",
+        reason="the hold expired and the item sold out",
+        items=[("Grotesk Font licence", 1)],
+        link=BASE,
+    )
+    notifications.password_reset(
+        session,
+        to="ada@example.com",
+        reset_link=f"{BASE}/account/reset/tok3n",
+        expires_minutes=30,
+        user_id=1,
+    )
     session.commit()
     assert {m.template for m in outbox(db)} == set(notifications.KINDS)
 
@@ -445,10 +487,22 @@ def test_a_reset_link_is_erased_once_sent_and_never_sent_after_it_expired(
     session, config, sink, db
 ):
     begin_write(session)
-    notifications.password_reset(session, to="a@example.com", reset_link=f"{BASE}/reset/one",
-                                 expires_minutes=30, user_id=1, now=T0)
-    notifications.password_reset(session, to="b@example.com", reset_link=f"{BASE}/reset/two",
-                                 expires_minutes=30, user_id=2, now=T0)
+    notifications.password_reset(
+        session,
+        to="a@example.com",
+        reset_link=f"{BASE}/reset/one",
+        expires_minutes=30,
+        user_id=1,
+        now=T0,
+    )
+    notifications.password_reset(
+        session,
+        to="b@example.com",
+        reset_link=f"{BASE}/reset/two",
+        expires_minutes=30,
+        user_id=2,
+        now=T0,
+    )
     session.commit()
     sent_in_time, _late = outbox(db)
     locks.lock_leaf(session, OutboxMessage, sent_in_time.id).next_attempt_at = T0
@@ -477,8 +531,9 @@ def test_an_orders_emails_are_listed_newest_first(session, order, config, db):
 # ---------------------------------------------------------------- after commit: dispatch
 
 
-def test_dispatch_without_redis_sends_in_a_thread_and_never_raises(app, session, config, order,
-                                                                   sink):
+def test_dispatch_without_redis_sends_in_a_thread_and_never_raises(
+    app, session, config, order, sink
+):
     confirm(session, order)
     with app.app_context():
         thread = mailer.dispatch(config)
@@ -517,8 +572,14 @@ def test_dispatch_with_redis_enqueues_the_job_a_real_worker_runs(
         "MAIL_PORT": str(sink.port),
         "MAIL_USE_TLS": "false",
     }
-    done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert len(sink.messages) == 1
     assert db.scalar(select(func.count()).where(OutboxMessage.state == OutboxState.SENT)) == 1

@@ -42,10 +42,14 @@ def _expire(db, path):
 
     past = datetime.now(UTC) - timedelta(seconds=1)
     checkout = db.scalar(select(CheckoutRow).where(CheckoutRow.public_id == path.rsplit("/")[-1]))
-    db.execute(Reservation.__table__.update().where(Reservation.hold_ref == checkout.hold_ref)
-               .values(expires_at=past))
-    db.execute(CheckoutRow.__table__.update().where(CheckoutRow.id == checkout.id)
-               .values(expires_at=past))
+    db.execute(
+        Reservation.__table__.update()
+        .where(Reservation.hold_ref == checkout.hold_ref)
+        .values(expires_at=past)
+    )
+    db.execute(
+        CheckoutRow.__table__.update().where(CheckoutRow.id == checkout.id).values(expires_at=past)
+    )
 
 
 def test_return_and_webhook_racing_make_one_order_and_one_sale(app, db):
@@ -63,8 +67,9 @@ def test_return_and_webhook_racing_make_one_order_and_one_sale(app, db):
 
         def by_webhook(body=body, headers=headers, barrier=barrier, results=results):
             barrier.wait()
-            results.append(app.test_client().post("/webhooks/testpay", data=body,
-                                                  headers=headers).status_code)
+            results.append(
+                app.test_client().post("/webhooks/testpay", data=body, headers=headers).status_code
+            )
 
         threads = [threading.Thread(target=by_return), threading.Thread(target=by_webhook)]
         for t in threads:
@@ -77,8 +82,9 @@ def test_return_and_webhook_racing_make_one_order_and_one_sale(app, db):
     orders = _orders(db)
     assert len(orders) == 4
     assert {o.status for o in orders} == {OrderStatus.PAID}
-    assert db.scalar(select(func.count(StockMovement.id)).where(
-        StockMovement.reason == "sale")) == 4
+    assert (
+        db.scalar(select(func.count(StockMovement.id)).where(StockMovement.reason == "sale")) == 4
+    )
     assert verify.check_all(db) == []
 
 
@@ -114,8 +120,13 @@ def test_a_late_payment_for_a_sold_out_back_orderable_item_waits_for_stock(app, 
     variant = variant_with_stock(db, 2, price_cents=1000, allow_backorder=True)
     path, ref = paid_checkout(browser, variant, 2)
     _expire(db, path)
-    adjust_stock(db_session := app.extensions["holdfast.db"].session_factory(), variant.sku,
-                 -2, reason="damaged in the stockroom", actor="owner")
+    adjust_stock(
+        db_session := app.extensions["holdfast.db"].session_factory(),
+        variant.sku,
+        -2,
+        reason="damaged in the stockroom",
+        actor="owner",
+    )
     db_session.close()
     response = browser.client.get(f"{path}/return")
     assert response.status_code == 303
@@ -167,8 +178,7 @@ def test_a_second_captured_payment_for_one_checkout_is_refunded(app, db):
     first = approval_ref(pay(browser, path))
     assert approval_ref(pay(browser, path)) == first  # a second click: the same payment
     # Eleven minutes later the shopper, who left that tab open, pays again in another.
-    db.execute(update(Payment).values(
-        created_at=datetime.now(UTC) - timedelta(minutes=11)))
+    db.execute(update(Payment).values(created_at=datetime.now(UTC) - timedelta(minutes=11)))
     second = approval_ref(pay(browser, path))
     assert second != first
     for ref in (first, second):
@@ -176,8 +186,9 @@ def test_a_second_captured_payment_for_one_checkout_is_refunded(app, db):
         browser.post(f"/testpay/pay/{ref}/approve")
     assert browser.client.get(f"{path}/return").status_code == 303  # completes the newest
     body, headers = signed_webhook(app, first, 1000, event_id="evt_dup")
-    assert app.test_client().post("/webhooks/testpay", data=body,
-                                  headers=headers).status_code == 200
+    assert (
+        app.test_client().post("/webhooks/testpay", data=body, headers=headers).status_code == 200
+    )
     assert len(_orders(db)) == 1
     refunds = db.scalars(select(Refund)).all()
     assert [r.amount_cents for r in refunds] == [1000]

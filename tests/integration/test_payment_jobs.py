@@ -58,12 +58,23 @@ def test_with_redis_a_webhook_is_processed_by_an_rq_worker(database_url, rq_redi
     assert Queue("default", connection=Redis.from_url(rq_redis_url)).count >= 1
     app.extensions["holdfast.db"].dispose()
 
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": rq_redis_url,
-           "HOLDFAST_ENV": "development", "TESTPAY_SEND_WEBHOOKS": "false",
-           "MAIL_FILE_DIR": str(Path(app.config["MAIL_FILE_DIR"])),
-           "SECRET_KEY": app.config["SECRET_KEY"]}
-    done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": rq_redis_url,
+        "HOLDFAST_ENV": "development",
+        "TESTPAY_SEND_WEBHOOKS": "false",
+        "MAIL_FILE_DIR": str(Path(app.config["MAIL_FILE_DIR"])),
+        "SECRET_KEY": app.config["SECRET_KEY"],
+    }
+    done = subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     db.expire_all()
     order = db.scalar(select(OrderRow))
@@ -73,8 +84,9 @@ def test_with_redis_a_webhook_is_processed_by_an_rq_worker(database_url, rq_redi
     assert db.get(Variant, tee.id).on_hand == 4
 
 
-def test_every_checkout_step_is_a_json_log_line_with_its_checkout_and_phase(app, browser, db,
-                                                                            caplog):
+def test_every_checkout_step_is_a_json_log_line_with_its_checkout_and_phase(
+    app, browser, db, caplog
+):
     tee = variant_with_stock(db, 2)
     fill_cart(browser, (tee, 1))
     with caplog.at_level(logging.INFO, logger="holdfast.checkout"):
@@ -82,14 +94,20 @@ def test_every_checkout_step_is_a_json_log_line_with_its_checkout_and_phase(app,
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "holdfast.checkout"]
     public_id = path.rsplit("/", 1)[1]
     assert [line["phase"] for line in lines] == [
-        "cart_validation", "inventory_reservation", "price_lock"]
+        "cart_validation",
+        "inventory_reservation",
+        "price_lock",
+    ]
     assert all(line["checkout_id"] == public_id for line in lines)
     assert lines[0]["event"] == "checkout.transition"
 
 
 def test_testpay_is_refused_in_production_unless_enabled(tmp_path):
-    env = {"HOLDFAST_ENV": "production", "SECRET_KEY": "s" * 32,
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    env = {
+        "HOLDFAST_ENV": "production",
+        "SECRET_KEY": "s" * 32,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
     config = load_config(str(tmp_path), env)
     assert config["TESTPAY_ENABLED"] is False
     with pytest.raises(ProviderError, match="disabled"):
@@ -111,7 +129,8 @@ def test_stock_arriving_through_flask_stock_adjust_fills_a_waiting_order(app, db
     browser.client.get(f"{path}/return")
     assert db.scalar(select(OrderRow.status)) is OrderStatus.AWAITING_STOCK
     result = app.test_cli_runner().invoke(
-        args=["stock", "adjust", "THROW-CLAY", "3", "--reason", "supplier delivery"])
+        args=["stock", "adjust", "THROW-CLAY", "3", "--reason", "supplier delivery"]
+    )
     assert result.exit_code == 0, result.output
     db.expire_all()
     assert db.scalar(select(OrderRow.status)) is OrderStatus.PAID

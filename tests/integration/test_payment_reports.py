@@ -25,15 +25,17 @@ def _checkout(db, path):
 def _expire(db, path):
     past = datetime.now(UTC) - timedelta(seconds=1)
     checkout = _checkout(db, path)
-    db.execute(Reservation.__table__.update().where(Reservation.hold_ref == checkout.hold_ref)
-               .values(expires_at=past))
-    db.execute(CheckoutRow.__table__.update().where(CheckoutRow.id == checkout.id)
-               .values(expires_at=past))
+    db.execute(
+        Reservation.__table__.update()
+        .where(Reservation.hold_ref == checkout.hold_ref)
+        .values(expires_at=past)
+    )
+    db.execute(
+        CheckoutRow.__table__.update().where(CheckoutRow.id == checkout.id).values(expires_at=past)
+    )
 
 
-def test_the_second_report_of_a_refunded_late_payment_says_refunded_not_confirmed(
-    app, browser, db
-):
+def test_the_second_report_of_a_refunded_late_payment_says_refunded_not_confirmed(app, browser, db):
     variant = variant_with_stock(db, 1, price_cents=1000)
     path, ref = paid_checkout(browser, variant, 1)
     _expire(db, path)
@@ -41,8 +43,9 @@ def test_the_second_report_of_a_refunded_late_payment_says_refunded_not_confirme
     fill_cart(other, (variant, 1))
     checkout_path(start(other))  # someone else holds the last unit now
     body, headers = signed_webhook(app, ref, 1000, event_id="evt_late")
-    assert app.test_client().post("/webhooks/testpay", data=body,
-                                  headers=headers).status_code == 200
+    assert (
+        app.test_client().post("/webhooks/testpay", data=body, headers=headers).status_code == 200
+    )
     response = browser.client.get(f"{path}/return")  # the second report: the shopper's return
     page = response.get_data(as_text=True)
     assert response.status_code == 409, response.headers.get("Location")
@@ -60,8 +63,9 @@ def test_a_refund_reported_before_the_capture_ends_the_checkout_and_frees_its_st
     provider = get_provider("testpay", app.config)
     provider.refund(provider.fetch(ref), 1000 * 2, "refund-at-provider")
     body, headers = signed_webhook(app, ref, 2000, "payment.refunded", event_id="evt_r")
-    assert app.test_client().post("/webhooks/testpay", data=body,
-                                  headers=headers).status_code == 200
+    assert (
+        app.test_client().post("/webhooks/testpay", data=body, headers=headers).status_code == 200
+    )
     checkout = _checkout(db, path)
     assert checkout.state is CheckoutState.FAILED
     assert inventory.availability_of(db, variant.id).available == 3

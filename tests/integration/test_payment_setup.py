@@ -17,8 +17,13 @@ PRODUCTION = {"HOLDFAST_ENV": "production", "SECRET_KEY": "s" * 40}
 
 @pytest.fixture
 def production_env(monkeypatch, tmp_path):
-    for key in ("PAYMENT_PROVIDERS", "TESTPAY_ENABLED", "STRIPE_SECRET_KEY",
-                "STRIPE_WEBHOOK_SECRET", "FLASK_ENV"):
+    for key in (
+        "PAYMENT_PROVIDERS",
+        "TESTPAY_ENABLED",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "FLASK_ENV",
+    ):
         monkeypatch.delenv(key, raising=False)
     for key, value in PRODUCTION.items():
         monkeypatch.setenv(key, value)
@@ -60,8 +65,7 @@ def test_an_unknown_provider_stops_start_up_anywhere(tmp_path):
 
 
 def test_an_enabled_provider_without_its_keys_is_a_503_not_a_500(database_url, db):
-    app = make_test_app(database_url, PAYMENT_PROVIDERS=["testpay", "stripe"],
-                        STRIPE_SECRET_KEY="")
+    app = make_test_app(database_url, PAYMENT_PROVIDERS=["testpay", "stripe"], STRIPE_SECRET_KEY="")
     tee = variant_with_stock(db, 5)
     browser = Browser(app.test_client())
     fill_cart(browser, (tee, 1))
@@ -71,8 +75,9 @@ def test_an_enabled_provider_without_its_keys_is_a_503_not_a_500(database_url, d
     assert response.status_code == 503
     assert "not available right now" in response.get_data(as_text=True)
     assert response.headers["Retry-After"]
-    webhook = app.test_client().post("/webhooks/stripe", data=b"{}",
-                                     headers={"Stripe-Signature": "t=1,v1=x"})
+    webhook = app.test_client().post(
+        "/webhooks/stripe", data=b"{}", headers={"Stripe-Signature": "t=1,v1=x"}
+    )
     assert webhook.status_code == 503
     # The checkout is untouched: testpay still takes the payment.
     assert browser.post(f"{path}/pay", {"payment_provider": "testpay"}).status_code == 303

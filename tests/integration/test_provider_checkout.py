@@ -112,8 +112,7 @@ def captured_at_provider(fake: FakeProvider, name: str, ref: str) -> bool:
     if name == "stripe":
         intent = fake.intents.get(fake.sessions[ref]["payment_intent"] or "")
         return bool(intent) and intent["status"] == "succeeded"
-    return any(p["order_id"] == ref and p["status"] == "captured"
-               for p in fake.payments.values())
+    return any(p["order_id"] == ref and p["status"] == "captured" for p in fake.payments.values())
 
 
 # ---------------------------------------------------------------- the shopper
@@ -149,8 +148,9 @@ def checkout_with_provider(browser, db, fake, name, quantity=2):
     variant = variant_with_stock(db, 5, price_cents=PRICE)
     fill_cart(browser, (variant, quantity))
     path = checkout_path(start_checkout(browser))
-    db.execute(Variant.__table__.update().where(Variant.id == variant.id)
-               .values(price_cents=PRICE + 50))
+    db.execute(
+        Variant.__table__.update().where(Variant.id == variant.id).values(price_cents=PRICE + 50)
+    )
     response = pay(browser, path, provider=name)
     assert response.status_code == 303, response.get_data(as_text=True)
     ref = _payment(db, name).provider_ref
@@ -174,8 +174,7 @@ def paid_by_return(browser, db, fake, name):
 # ---------------------------------------------------------------- completion
 
 
-def test_paying_with_the_provider_and_returning_sells_the_snapshot_total(
-        name, fake, browser, db):
+def test_paying_with_the_provider_and_returning_sells_the_snapshot_total(name, fake, browser, db):
     path, ref, order = paid_by_return(browser, db, fake, name)
     checkout = _checkout(db, path)
     assert checkout.state is CheckoutState.COMPLETED
@@ -189,13 +188,15 @@ def test_paying_with_the_provider_and_returning_sells_the_snapshot_total(
     db.expire_all()
     assert db.scalar(select(Variant.on_hand)) == 3
     assert 'data-count="0"' in browser.get("/cart").get_data(as_text=True)
-    assert "Your payment was received" in browser.get(
-        f"/orders/{order.number}").get_data(as_text=True)
+    assert "Your payment was received" in browser.get(f"/orders/{order.number}").get_data(
+        as_text=True
+    )
     assert verify.check_all(db) == []
 
 
 def test_the_signed_webhook_alone_completes_the_order_once_and_forgeries_change_nothing(
-        name, fake, app, browser, db):
+    name, fake, app, browser, db
+):
     path, ref, _variant = checkout_with_provider(browser, db, fake, name)
     params = fake.approve(ref)  # the shopper paid and closed the tab: only the provider tells
     provider = app.test_client()
@@ -232,8 +233,17 @@ def test_the_signed_webhook_alone_completes_the_order_once_and_forgeries_change_
 
 def test_a_refund_from_the_cli_reaches_the_provider_once_per_key(name, fake, app, browser, db):
     _path, ref, order = paid_by_return(browser, db, fake, name)
-    args = ["payments", "refund", order.number, "--amount", "500", "--reason", "scuffed box",
-            "--key", f"refund-{order.number}"]
+    args = [
+        "payments",
+        "refund",
+        order.number,
+        "--amount",
+        "500",
+        "--reason",
+        "scuffed box",
+        "--key",
+        f"refund-{order.number}",
+    ]
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 0, result.output
     assert "500 USD succeeded" in result.output
@@ -251,20 +261,23 @@ def test_a_refund_from_the_cli_reaches_the_provider_once_per_key(name, fake, app
     assert verify.check_all(db) == []
 
 
-def test_a_declined_payment_charges_nothing_and_leaves_no_paid_order(
-        name, fake, app, browser, db):
+def test_a_declined_payment_charges_nothing_and_leaves_no_paid_order(name, fake, app, browser, db):
     path, ref, variant = checkout_with_provider(browser, db, fake, name)
     fake.decline(ref)
     headers, body = fake.webhook(DECLINED_EVENT[name], ref)
-    assert app.test_client().post(f"/webhooks/{name}", data=body,
-                                  headers=headers).status_code == 200
+    assert (
+        app.test_client().post(f"/webhooks/{name}", data=body, headers=headers).status_code == 200
+    )
     assert not captured_at_provider(fake, name, ref)
     # PayPal declines at our capture, after the order row exists (pending_payment): that
     # order is cancelled. Stripe and Razorpay report the failure first: no order at all.
     assert {o.status for o in _orders(db)} <= {OrderStatus.CANCELLED}
     payment = _payment(db, name)
     assert payment.captured_cents == 0 and payment.status not in (
-        PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+        PaymentStatus.CAPTURED,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.REFUNDED,
+    )
     db.expire_all()
     assert db.get(Variant, variant.id).on_hand == 5
     assert verify.check_all(db) == []
@@ -286,9 +299,13 @@ def test_the_razorpay_page_shows_the_amount_and_hands_checkout_its_data(fake, br
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "$200.00" in html and "Pay with Razorpay</button>" in html
-    for attribute in (f'data-key="{fake.key_id}"', f'data-order-id="{ref}"',
-                      'data-amount="20000"', 'data-currency="USD"',
-                      'data-checkout-js="https://checkout.razorpay.com/v1/checkout.js"'):
+    for attribute in (
+        f'data-key="{fake.key_id}"',
+        f'data-order-id="{ref}"',
+        'data-amount="20000"',
+        'data-currency="USD"',
+        'data-checkout-js="https://checkout.razorpay.com/v1/checkout.js"',
+    ):
         assert attribute in html
     assert f'action="{path}/return"' in html
     for field in ("razorpay_payment_id", "razorpay_order_id", "razorpay_signature"):
@@ -314,7 +331,8 @@ def test_the_razorpay_page_shows_the_amount_and_hands_checkout_its_data(fake, br
 
 @razorpay_only
 def test_the_razorpay_page_is_not_found_for_unknown_orders_strangers_or_when_disabled(
-        fake, app, browser, db):
+    fake, app, browser, db
+):
     _path, ref, _variant = checkout_with_provider(browser, db, fake, "razorpay")
     assert browser.get("/pay/razorpay/order_unknown").status_code == 404
     assert Browser(app.test_client()).get(f"/pay/razorpay/{ref}").status_code == 404
@@ -350,10 +368,14 @@ paypal_only = pytest.mark.parametrize("name", ["paypal"], scope="module")
 
 @paypal_only
 def test_two_shops_on_one_provider_account_each_capture_their_own_payment(
-        name, fake, app, browser, db, tmp_path, sqlite_template):
+    name, fake, app, browser, db, tmp_path, sqlite_template
+):
     shutil.copyfile(sqlite_template, tmp_path / "second-shop.db")
-    second = make_test_app(f"sqlite:///{tmp_path / 'second-shop.db'}",
-                           PAYMENT_PROVIDERS=["testpay", name], **fake.settings)
+    second = make_test_app(
+        f"sqlite:///{tmp_path / 'second-shop.db'}",
+        PAYMENT_PROVIDERS=["testpay", name],
+        **fake.settings,
+    )
     try:
         paid_by_return(browser, db, fake, name)  # the first shop's payment 1 is captured
         engine = second.extensions["holdfast.db"].engine

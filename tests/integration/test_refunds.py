@@ -13,8 +13,13 @@ from tests.factories import variant_with_stock
 def _refund(app, number, **kwargs):
     session = app.extensions["holdfast.db"].session_factory()
     try:
-        return refunds.refund_order(session, lambda n: get_provider(n, app.config), number,
-                                    reason=kwargs.pop("reason", "customer asked"), **kwargs)
+        return refunds.refund_order(
+            session,
+            lambda n: get_provider(n, app.config),
+            number,
+            reason=kwargs.pop("reason", "customer asked"),
+            **kwargs,
+        )
     finally:
         session.close()
 
@@ -66,9 +71,21 @@ def test_a_refund_can_return_units_to_stock_through_the_ledger(app, browser, db)
     buy(browser, tee, 2)
     order = db.scalar(select(OrderRow))
     line_id = order.lines[0].id
-    result = app.test_cli_runner().invoke(args=[
-        "payments", "refund", order.number, "--amount", "2000", "--reason", "one came back torn",
-        "--restock", f"{line_id}:1", "--key", "cli-1"])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "payments",
+            "refund",
+            order.number,
+            "--amount",
+            "2000",
+            "--reason",
+            "one came back torn",
+            "--restock",
+            f"{line_id}:1",
+            "--key",
+            "cli-1",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "2000 USD succeeded" in result.output
     db.expire_all()

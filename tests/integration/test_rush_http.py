@@ -35,8 +35,9 @@ def test_two_hundred_buyers_for_twenty_units_on_postgres_with_redis_and_a_worker
     if not PG_URL or not REDIS_URL:
         pytest.skip(reason="the production stack needs TEST_DATABASE_URL and REDIS_URL")
     redis_url = REDIS_URL.rsplit("/", 1)[0] + "/13"
-    with Stack(database="postgres", workers=4, threads=4, redis_url=redis_url,
-               pg_base_url=PG_URL) as stack:
+    with Stack(
+        database="postgres", workers=4, threads=4, redis_url=redis_url, pg_base_url=PG_URL
+    ) as stack:
         result = run_flash_sale(stack, buyers=BUYERS, stock=STOCK)
         _assert_sold_exactly(result, stack)
         assert "Traceback" not in stack.log("rq-worker-0")

@@ -57,8 +57,9 @@ def test_a_guest_opens_their_order_from_the_signed_email_link_only(app, browser,
     assert stranger.get(f"/{path}").status_code == 200
     assert stranger.get(f"/orders/{order.number}").status_code == 404
     assert stranger.get(f"/orders/{order.number}?t=forged").status_code == 404
-    confirmation = db.scalar(select(OutboxMessage).where(
-        OutboxMessage.template == "order_confirmed"))
+    confirmation = db.scalar(
+        select(OutboxMessage).where(OutboxMessage.template == "order_confirmed")
+    )
     assert confirmation.context["order_link"] == link
 
 
@@ -84,8 +85,14 @@ def test_a_shipped_order_cannot_be_cancelled_but_a_line_can_be_returned(app, bro
     order_url = buy(browser, tee, 2)
     number = db.scalar(select(OrderRow.number))
     session = _session(app)
-    aftersales.ship_order(session, number, carrier="DHL", tracking="JD0001", actor="owner",
-                          links=OrderLinks.from_config(app.config))
+    aftersales.ship_order(
+        session,
+        number,
+        carrier="DHL",
+        tracking="JD0001",
+        actor="owner",
+        links=OrderLinks.from_config(app.config),
+    )
     session.close()
     html = browser.get(order_url).get_data(as_text=True)
     assert "Cancel this order" not in html and "JD0001" in html
@@ -94,8 +101,9 @@ def test_a_shipped_order_cannot_be_cancelled_but_a_line_can_be_returned(app, bro
     assert db.scalar(select(OrderRow.status)) is OrderStatus.SHIPPED
 
     line_id = db.scalar(select(OrderRow)).lines[0].id
-    too_many = browser.post(f"{order_url}/return", {"line_id": line_id, "quantity": 3,
-                                                    "reason": "too big"})
+    too_many = browser.post(
+        f"{order_url}/return", {"line_id": line_id, "quantity": 3, "reason": "too big"}
+    )
     assert too_many.status_code == 303
     assert db.scalar(select(Return.id)) is None
     browser.post(f"{order_url}/return", {"line_id": line_id, "quantity": 1, "reason": "too big"})
@@ -105,8 +113,13 @@ def test_a_shipped_order_cannot_be_cancelled_but_a_line_can_be_returned(app, bro
     assert db.scalar(select(OrderRow.status)) is OrderStatus.RETURN_REQUESTED
 
     session = _session(app)
-    aftersales.receive_return(session, lambda n: get_provider(n, app.config), ret.id,
-                              actor="owner", links=OrderLinks.from_config(app.config))
+    aftersales.receive_return(
+        session,
+        lambda n: get_provider(n, app.config),
+        ret.id,
+        actor="owner",
+        links=OrderLinks.from_config(app.config),
+    )
     session.close()
     db.expire_all()
     assert db.scalar(select(Refund.amount_cents)) == 2500
@@ -131,13 +144,16 @@ def test_password_reset_by_email_is_single_use_and_expires(app, browser, db):
 
     page = browser.get(f"/password/reset/{token}")
     assert page.status_code == 200
-    done = browser.post(f"/password/reset/{token}", {"password": "a brand new secret",
-                                                     "confirm": "a brand new secret"})
+    done = browser.post(
+        f"/password/reset/{token}",
+        {"password": "a brand new secret", "confirm": "a brand new secret"},
+    )
     assert done.status_code == 303
     again = browser.get(f"/password/reset/{token}")
     assert again.status_code == 410
-    login = Browser(app.test_client()).post("/login", {"email": "ada@example.com",
-                                                       "password": "a brand new secret"})
+    login = Browser(app.test_client()).post(
+        "/login", {"email": "ada@example.com", "password": "a brand new secret"}
+    )
     assert login.status_code == 303
     assert db.scalar(select(AuditLog.id).where(AuditLog.action == "user.password_reset"))
     assert user.id
@@ -149,9 +165,14 @@ def test_an_expired_reset_link_is_refused(app, browser, db):
     browser.post("/password/forgot", {"email": "ada@example.com"})
     message = db.scalar(select(OutboxMessage).where(OutboxMessage.template == "password_reset"))
     token = re.search(r"/password/reset/([\w-]+)", message.context["reset_link"]).group(1)
-    db.execute(PasswordResetToken.__table__.update().values(
-        expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    db.execute(
+        PasswordResetToken.__table__.update().values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)
+        )
+    )
     assert browser.get(f"/password/reset/{token}").status_code == 410
-    refused = browser.post(f"/password/reset/{token}", {"password": "a brand new secret",
-                                                        "confirm": "a brand new secret"})
+    refused = browser.post(
+        f"/password/reset/{token}",
+        {"password": "a brand new secret", "confirm": "a brand new secret"},
+    )
     assert refused.status_code == 410

@@ -9,10 +9,12 @@ from tests.factories import CategoryFactory, ProductFactory, variant_with_stock
 
 def test_home_shows_categories_and_featured_products(client, db):
     cat = CategoryFactory(name="Kitchen Goods")
-    variant_with_stock(db, 4, product__name="Enamel Camp Mug", product__featured=True,
-                       product__category=cat)
-    variant_with_stock(db, 4, product__name="Plain Spoon", product__featured=False,
-                       product__category=cat)
+    variant_with_stock(
+        db, 4, product__name="Enamel Camp Mug", product__featured=True, product__category=cat
+    )
+    variant_with_stock(
+        db, 4, product__name="Plain Spoon", product__featured=False, product__category=cat
+    )
     html = client.get("/").get_data(as_text=True)
     assert "Kitchen Goods" in html
     assert "Enamel Camp Mug" in html
@@ -79,8 +81,9 @@ def test_choosing_a_variant_refreshes_the_availability_panel(client, db):
     product = ProductFactory(slug="tee")
     variant_with_stock(db, 9, product=product, name="S")
     sold_out = variant_with_stock(db, 0, product=product, name="M")
-    response = client.get(f"/products/tee/availability?variant_id={sold_out.id}",
-                          headers={"HX-Request": "true"})
+    response = client.get(
+        f"/products/tee/availability?variant_id={sold_out.id}", headers={"HX-Request": "true"}
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Sold out" in body

@@ -179,8 +179,12 @@ def test_the_sweep_is_scheduled_every_configured_interval():
     )
     assert calls[0] == (sweep_holds, {"queue_name": "default", "interval": 420})
     names = {func.__name__ for func, _ in calls}
-    assert {"expire_checkouts", "reconcile_payments", "retry_fulfilment",
-            "send_outbox_job"} <= names
+    assert {
+        "expire_checkouts",
+        "reconcile_payments",
+        "retry_fulfilment",
+        "send_outbox_job",
+    } <= names
 
 
 def test_the_sweep_job_runs_in_a_real_worker_from_the_cron_schedule(

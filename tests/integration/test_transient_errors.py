@@ -33,8 +33,7 @@ def pg_app(_truncated_pg):
 def pg_db(pg_app):
     from sqlalchemy.orm import sessionmaker
 
-    engine = pg_app.extensions["holdfast.db"].engine.execution_options(
-        isolation_level="AUTOCOMMIT")
+    engine = pg_app.extensions["holdfast.db"].engine.execution_options(isolation_level="AUTOCOMMIT")
     session = sessionmaker(engine)()
     bind(session)
     yield session
@@ -45,8 +44,10 @@ def _hold_row_lock(url: str, table: str, row_id: int, seconds: float, locked: th
     """Another connection locks a row for ``seconds``, then lets go."""
     engine = create_engine(url)
     with engine.connect() as conn:
-        conn.execute(text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE"),  # noqa: S608
-                     {"id": row_id})
+        conn.execute(
+            text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE"),  # noqa: S608
+            {"id": row_id},
+        )
         locked.set()
         time.sleep(seconds)
         conn.commit()

@@ -38,8 +38,9 @@ def _session(app):
 def _verify(app, now=None):
     session = _session(app)
     try:
-        return verify.check_all(session, now=now or datetime.now(UTC) + LATER,
-                                providers=_providers(app))
+        return verify.check_all(
+            session, now=now or datetime.now(UTC) + LATER, providers=_providers(app)
+        )
     finally:
         session.close()
 
@@ -47,32 +48,48 @@ def _verify(app, now=None):
 def _reconcile(app, now=None):
     session = _session(app)
     try:
-        return reconcile.reconcile(session, _providers(app), timedelta(minutes=10),
-                                   links=OrderLinks.from_config(app.config),
-                                   now=now or datetime.now(UTC) + LATER)
+        return reconcile.reconcile(
+            session,
+            _providers(app),
+            timedelta(minutes=10),
+            links=OrderLinks.from_config(app.config),
+            now=now or datetime.now(UTC) + LATER,
+        )
     finally:
         session.close()
 
 
 def _named(violations, check):
     prefix = f"[{check}] "
-    return [v[len(prefix):] for v in violations if v.startswith(prefix)]
+    return [v[len(prefix) :] for v in violations if v.startswith(prefix)]
 
 
-def test_a_refund_made_but_never_recorded_on_its_order_is_named_then_finished(
-    app, browser, db
-):
+def test_a_refund_made_but_never_recorded_on_its_order_is_named_then_finished(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2500)
     buy(browser, tee, 2)
     order = db.scalar(select(Order))
     payment = db.scalar(select(Payment))
     session = _session(app)
-    state = PaymentState(payment.provider_ref, payment.status, payment.amount_cents, "USD",
-                         payment.captured_cents, 0, payment.capture_ref)
+    state = PaymentState(
+        payment.provider_ref,
+        payment.status,
+        payment.amount_cents,
+        "USD",
+        payment.captured_cents,
+        0,
+        payment.capture_ref,
+    )
     # The shopper's cancel refunded the money, then the process died before the order knew.
     completion.refund_through_provider(
-        session, get_provider("testpay", app.config), payment.id, state, 5000,
-        f"cancel-{order.id}", "cancelled by the shopper", order_id=order.id)
+        session,
+        get_provider("testpay", app.config),
+        payment.id,
+        state,
+        5000,
+        f"cancel-{order.id}",
+        "cancelled by the shopper",
+        order_id=order.id,
+    )
     session.close()
     found = _verify(app)
     assert _named(found, "refunds_reach_their_orders") == [
@@ -103,28 +120,24 @@ def test_a_cancelled_order_whose_units_never_came_back_is_named(app, browser, db
     order = db.scalar(select(Order))
     db.execute(update(Order).values(status=OrderStatus.CANCELLED))  # no restock, no refund
     found = _named(_verify(app), "cancelled_orders_are_restocked")
-    assert found == [f"order {order.number} is cancelled but variant {tee.id}: 2 taken from "
-                     "stock, 0 put back"]
+    assert found == [
+        f"order {order.number} is cancelled but variant {tee.id}: 2 taken from stock, 0 put back"
+    ]
 
 
-def test_money_the_provider_took_without_our_knowing_is_named_then_made_an_order(
-    app, browser, db
-):
+def test_money_the_provider_took_without_our_knowing_is_named_then_made_an_order(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2500)
     _path, ref = paid_checkout(browser, tee, 1)  # approved at testpay; nothing reported it
     assert db.scalar(select(Payment.status)) is PaymentStatus.PENDING
     found = _named(_verify(app), "provider_captures_have_orders")
-    assert found == [f"testpay payment {ref}: the provider captured 2500 (refunded 0) but no "
-                     "order"]
+    assert found == [f"testpay payment {ref}: the provider captured 2500 (refunded 0) but no order"]
     report = _reconcile(app)
     assert report.completed == 1
     assert db.scalar(select(Order.status)) is OrderStatus.PAID
     assert _verify(app, datetime.now(UTC) + LATER * 2) == []
 
 
-def test_a_payment_our_table_calls_failed_but_the_provider_captured_is_recovered(
-    app, browser, db
-):
+def test_a_payment_our_table_calls_failed_but_the_provider_captured_is_recovered(app, browser, db):
     tee = variant_with_stock(db, 5, price_cents=2500)
     _path, ref = paid_checkout(browser, tee, 1)
     # A capture that timed out was written down as failed; the provider took the money.
@@ -140,8 +153,9 @@ def test_a_webhook_left_received_is_named_then_processed(app, browser, db):
     _path, ref = paid_checkout(browser, tee, 1)
     body, headers = signed_webhook(app, ref, 2500, event_id="evt_lost_job")
     session = _session(app)
-    event, new = payments.receive_webhook(session, get_provider("testpay", app.config),
-                                          headers, body)  # stored; its job was lost
+    event, new = payments.receive_webhook(
+        session, get_provider("testpay", app.config), headers, body
+    )  # stored; its job was lost
     session.close()
     assert new
     found = _named(_verify(app), "webhooks_are_processed")

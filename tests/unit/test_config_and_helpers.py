@@ -42,8 +42,13 @@ def test_settings_have_the_documented_defaults(tmp_path):
 
 @pytest.mark.parametrize(
     ("cents", "currency", "text"),
-    [(0, "USD", "$0.00"), (123456, "USD", "$1,234.56"), (-250, "EUR", "-€2.50"),
-     (500, "JPY", "500 JPY"), (199, "CHF", "1.99 CHF")],
+    [
+        (0, "USD", "$0.00"),
+        (123456, "USD", "$1,234.56"),
+        (-250, "EUR", "-€2.50"),
+        (500, "JPY", "500 JPY"),
+        (199, "CHF", "1.99 CHF"),
+    ],
 )
 def test_money_is_formatted_from_minor_units(cents, currency, text):
     assert format_money(cents, currency) == text
@@ -51,9 +56,17 @@ def test_money_is_formatted_from_minor_units(cents, currency, text):
 
 @pytest.mark.parametrize(
     ("target", "expected"),
-    [("/cart", "/cart"), ("/products/x?variant=2", "/products/x?variant=2"),
-     ("//evil.example", "/"), ("https://evil.example", "/"), ("/\\evil", "/"),
-     ("", "/"), (None, "/"), ("cart", "/"), ("/ok\r\nSet-Cookie: x", "/")],
+    [
+        ("/cart", "/cart"),
+        ("/products/x?variant=2", "/products/x?variant=2"),
+        ("//evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil", "/"),
+        ("", "/"),
+        (None, "/"),
+        ("cart", "/"),
+        ("/ok\r\nSet-Cookie: x", "/"),
+    ],
 )
 def test_only_relative_paths_on_this_site_are_followed(target, expected):
     from app.web import safe_next
