@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Flask, current_app, g
+
+from app import clock
 
 from .db import get_session
 from .money import format_money
@@ -25,7 +27,7 @@ def stock_label(avail) -> str:
 
 
 def seconds_until(moment: datetime) -> int:
-    return max(0, int((moment - datetime.now(UTC)).total_seconds()))
+    return max(0, int((moment - clock.utcnow()).total_seconds()))
 
 
 def register_templating(app: Flask) -> None:

@@ -24,6 +24,8 @@ from typing import Any
 
 import stripe
 
+from app import clock
+
 from .base import (
     CreatedPayment,
     InvalidSignature,
@@ -62,7 +64,7 @@ SESSION_EXPANSIONS = ["payment_intent", "payment_intent.latest_charge"]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()
 
 
 class StripeProvider:

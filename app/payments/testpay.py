@@ -19,12 +19,13 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import clock
 from app.db import PoolSettings, Timeouts, begin_write, shared_engine
 from app.models import TestpayPayment
 
@@ -221,7 +222,7 @@ class TestpayProvider:
 
     def decide(self, ref: str, approve: bool, now: datetime | None = None) -> TestpayPayment:
         """The shopper pressed Approve or Decline. Approving captures."""
-        now = now or datetime.now(UTC)
+        now = clock.now(now)
         with self._sessions() as session:
             row = self._row(session, ref, lock=True)
             if row.status is PaymentStatus.PENDING:

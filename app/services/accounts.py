@@ -7,7 +7,7 @@ parameters are upgraded at the next successful log-in. Five failed log-ins lock 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import Role, User
 
@@ -95,7 +96,7 @@ def authenticate(session: Session, email: str, password: str, now: datetime | No
     every failure (unknown email, wrong password, locked, disabled) so accounts can't be
     probed. The password is checked with no transaction open (argon2 takes a while); the
     outcome is then recorded under the user's lock."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     failure = AuthError("That email and password do not match an account.")
     user = find_user(session, email)
     session.rollback()

@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import (
     Checkout,
     MovementReason,
@@ -74,7 +75,7 @@ def cancel_order(
     A double click is one cancellation: both clicks ask the provider with the key
     ``cancel-<order id>``, the refund is counted once, and a click that finds the order
     already cancelled by that refund gets the same answer as the first."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     order = _order(session, number)
     if order.status is OrderStatus.CANCELLED and refunds.succeeded(session, cancel_key(order)):
         return order
@@ -158,7 +159,7 @@ def ship_order(
     links: orders.OrderLinks,
     now: datetime | None = None,
 ) -> Order:
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     order = _order(session, number, lock=True)
     if order.status not in SHIPPABLE or not any(
         line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL
@@ -205,7 +206,7 @@ def request_return(
     actor: str,
     now: datetime | None = None,
 ) -> Return:
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     order = _order(session, number, lock=True)
     try:
         if order.status not in (OrderStatus.SHIPPED, OrderStatus.RETURN_REQUESTED):
@@ -267,7 +268,7 @@ def receive_return(
 ) -> Return:
     """The goods are back: refund the units' price and put them back in stock; the return is
     marked received in the transaction that records the refund (safe to repeat)."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     ret = session.get(Return, return_id)
     if ret is None:
         raise NotFound("No such return.")

@@ -24,13 +24,14 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from app import clock
 from app.db import begin_write
 from app.models import (
     ACTIVE_STATES,
@@ -145,10 +146,6 @@ class Settings:
     drift_tolerance_percent: float = 1.0
 
 
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
-
-
 # ---------------------------------------------------------------- events and transitions
 
 
@@ -205,10 +202,10 @@ def transition(
     previous = checkout.state
     checkout.state = to
     checkout.phase = str(phase)
-    checkout.updated_at = _now(now)
+    checkout.updated_at = clock.now(now)
     if to not in ACTIVE_STATES:
         checkout.active_cart_id = None
-        checkout.ended_at = checkout.ended_at or _now(now)
+        checkout.ended_at = checkout.ended_at or clock.now(now)
     record_event(
         session,
         checkout,
@@ -260,7 +257,7 @@ def fail_checkout(
 ) -> None:
     """Record a failure in ``phase`` and run the undo steps of the phases before it, newest
     first, each recorded. The caller holds the checkout's lock and commits."""
-    now = _now(now)
+    now = clock.now(now)
     record_event(session, checkout, "failure", reason, phase=phase.value)
     steps = {**UNDO, **(extra_undo or {})}
     for earlier in reversed(PHASES[: PHASES.index(phase)]):
@@ -335,7 +332,7 @@ def start_checkout(
     Locks: the cart, its older active checkout, then the variants of both the old hold and the
     cart (in id order, together), then the old hold's rows.
     """
-    now = _now(now)
+    now = clock.now(now)
     try:
         locks.lock_cart(session, cart_id)
         lines = _validated_lines(session, cart_id, max_per_line)
@@ -534,7 +531,7 @@ def _expire(
 ) -> Checkout:
     """An active checkout whose hold deadline has passed becomes expired (its hold stopped
     counting at the deadline already; this records it). Commits when it changes anything."""
-    now = _now(now)
+    now = clock.now(now)
     if checkout.state not in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT):
         return checkout
     if checkout.expires_at > now:
@@ -579,7 +576,7 @@ def cancel_active_for_carts(
     """Cancel the active checkouts of ``cart_ids`` (whose locks the caller holds) and release
     their holds. Locks, in the one order: the checkouts, then the variants of all their holds
     together with ``also_variants`` (which the caller is about to hold), then the holds' rows."""
-    now = _now(now)
+    now = clock.now(now)
     begin_write(session)
     ids = list(session.scalars(select(Checkout.id).where(Checkout.active_cart_id.in_(cart_ids))))
     checkouts = [
@@ -619,7 +616,7 @@ def extend_checkout(
     now: datetime | None = None,
 ) -> Checkout:
     """The shopper's one extension: the hold moves to now + TTL, never past the maximum."""
-    now = _now(now)
+    now = clock.now(now)
     checkout = lock_checkout(session, checkout_id)
     try:
         if (
@@ -708,7 +705,7 @@ def confirm_new_prices(
 ) -> Checkout:
     """The shopper accepted the current prices: the snapshot moves to them. ``seen_total_cents``
     is the total the shopper was shown; if prices moved again since, nothing changes."""
-    now = _now(now)
+    now = clock.now(now)
     checkout = lock_checkout(session, checkout_id)
     drift = price_drift(session, checkout)
     if drift.current_total_cents != seen_total_cents:
@@ -741,7 +738,7 @@ def confirm_new_prices(
 def end_stale_checkouts(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
     """Expire active checkouts whose hold deadline has passed (a periodic job calls this; the
     pages also do it lazily). Returns how many were expired."""
-    now = _now(now)
+    now = clock.now(now)
     ids = list(
         session.scalars(
             select(Checkout.id)

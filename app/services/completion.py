@@ -24,11 +24,12 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import (
     CartLine,
     Checkout,
@@ -66,10 +67,6 @@ class Completion:
     message: str
     order_number: str | None = None
     checkout_public_id: str | None = None
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
 
 
 LATE_REFUNDED = (
@@ -155,7 +152,7 @@ def complete_payment(
 ) -> Completion:
     """Act on what the provider says of a payment (fetched unless ``state`` is given).
     ``links`` makes the order links for the emails queued on completion."""
-    now = _now(now)
+    now = clock.now(now)
     payment = find_payment(session, provider.name, provider_ref)
     if payment is None:
         return Completion("unknown", "No payment with that reference.")
@@ -589,7 +586,7 @@ def _claim_refund(
     if order_id is not None:
         locks.lock_order(session, order_id)
     locks.lock_payment(session, payment_id)
-    now = datetime.now(UTC)
+    now = clock.utcnow()
     refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
     if refund is None:
         refund = Refund(
@@ -656,7 +653,7 @@ def _record_refund(
         session.commit()
         return refund
     refund.status, refund.error, refund.provider_refund_id = status, error, provider_refund_id
-    refund.updated_at = datetime.now(UTC)
+    refund.updated_at = clock.utcnow()
     if status is RefundStatus.SUCCEEDED:
         if order_id is None:  # nothing else records it: no order, nothing to restock
             refund.applied_at = refund.updated_at
@@ -719,7 +716,7 @@ def finish_abort(session: Session, refund_id: int, *, now: datetime | None = Non
     """Finish an abort whose money went back but whose shop side was never recorded (the
     order cancelled, the checkout failed and its hold released, the shopper told). Safe to
     repeat."""
-    now = _now(now)
+    now = clock.now(now)
     refund = session.get(Refund, refund_id)
     payment = session.get(Payment, refund.payment_id)
     captured = PaymentState(

@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import Category, LicenseKey, Product, ProductImage, ProductKind, Variant
 
@@ -214,7 +215,7 @@ def seed(session: Session) -> SeedReport:
         slug: _ensure_category(session, slug, name, desc, position)
         for position, (slug, name, desc) in enumerate(CATEGORIES)
     }
-    now = datetime.now(UTC)
+    now = clock.utcnow()
     existing = {
         p.slug: p
         for p in session.scalars(

@@ -15,11 +15,12 @@ to be shipped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import (
     Checkout,
@@ -170,7 +171,7 @@ def _fill_pass(
     """One transaction of :func:`fill_waiting`. Locks, in the one order: the waiting orders
     (read first, then locked in id order), the variant, the owed hold rows, then license keys.
     Returns the deliveries and whether every waiting sale that stock allowed was reached."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     begin_write(session)
     waiting = dict(
         session.execute(

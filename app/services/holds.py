@@ -38,6 +38,7 @@ from typing import NoReturn
 from sqlalchemy import Row, delete, select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import HoldState, MovementReason, Product, Reservation, Variant
 
@@ -50,7 +51,6 @@ from .stock_ledger import (
     StockError,
     UnknownVariant,
     _claims,
-    _clock,
     _core,
     _lock_stock_rows,
     _statements,
@@ -122,7 +122,7 @@ class Hold:
     def seconds_left(self, now: datetime | None = None) -> int:
         if not self.is_live:
             return 0
-        return max(0, int((self.expires_at - _clock(now)).total_seconds()))
+        return max(0, int((self.expires_at - clock.now(now)).total_seconds()))
 
 
 def _sum_lines(lines: Mapping[int, int] | Iterable[tuple[int, int]]) -> dict[int, int]:
@@ -168,7 +168,7 @@ def take_hold(
         missing = sorted(set(wanted) - set(stock))
         if missing:
             raise UnknownVariant(f"No variant with id {missing[0]}; it may have been removed.")
-        now = _clock(now)
+        now = clock.now(now)
         expires_at = now + timedelta(minutes=ttl_minutes)
         conn, insert_line = _core(session), _statements().insert_hold_line
         backorders: dict[int, int] = {}
@@ -322,7 +322,7 @@ def _lock_hold(session: Session, hold_ref: str) -> tuple[list[Reservation], dict
 
 def get_hold(session: Session, hold_ref: str, *, now: datetime | None = None) -> Hold:
     """Read a hold (no lock). Raises :class:`HoldNotFound`."""
-    return _as_hold(session, _hold_rows(session, hold_ref, lock=False), _clock(now))
+    return _as_hold(session, _hold_rows(session, hold_ref, lock=False), clock.now(now))
 
 
 @unit_of_work
@@ -340,7 +340,7 @@ def extend_hold(
     :class:`HoldNotActive` or, at the cap, :class:`HoldLimitReached`."""
     with _unit(session, commit):
         rows, _ = _lock_hold(session, hold_ref)
-        now = _clock(now)
+        now = clock.now(now)
         _refuse_unless_live(rows, now)
         first = rows[0]
         cap = first.created_at + timedelta(minutes=max_ttl_minutes)
@@ -367,7 +367,7 @@ def release_hold(
     :class:`HoldNotActive` for a hold already turned into a sale."""
     with _unit(session, commit):
         rows, _ = _lock_hold(session, hold_ref)
-        now = _clock(now)
+        now = clock.now(now)
         state = _effective_state(rows[0], now)
         if state is HoldState.COMMITTED:
             raise HoldNotActive("That hold has already been turned into an order.", state)
@@ -396,7 +396,7 @@ def commit_hold(
     """
     with _unit(session, commit):
         rows, variants = _lock_hold(session, hold_ref)
-        now = _clock(now)
+        now = clock.now(now)
         if rows[0].state is HoldState.COMMITTED:
             return _as_hold(session, rows, now)
         _refuse_unless_live(rows, now)
@@ -453,7 +453,7 @@ def allocate_backorders(
         variant = lock_variants(session, [variant_id]).get(variant_id)
         if variant is None:
             raise UnknownVariant(f"No variant with id {variant_id}.")
-        now = _clock(now)
+        now = clock.now(now)
         held, _owed = _claims(session, [variant_id], now).get(variant_id, (0, 0))
         free = variant.on_hand - held
         owed_rows = locks.lock_reservations(

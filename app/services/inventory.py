@@ -31,6 +31,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import HoldState, MovementReason, Product, Reservation, StockMovement, Variant
 
 from . import audit, locks
@@ -66,7 +67,6 @@ from .stock_ledger import (
     StockHeldError,
     UnknownVariant,
     _claims,
-    _clock,
     _core,
     _lock_stock_rows,
     _statements,
@@ -152,7 +152,7 @@ def availability(
     ids = sorted(set(variant_ids))
     if not ids:
         return {}
-    params = {"now": _clock(now), "ids": ids}
+    params = {"now": clock.now(now), "ids": ids}
     rows = _core(session).execute(_statements().availability, params).all()
     return {
         vid: Availability(vid, on_hand, int(held), allow_backorder, int(owed))
@@ -265,7 +265,7 @@ def adjust_stock(
         variant = lock_variants(session, [variant_id]).get(variant_id)
         if variant is None:
             raise UnknownVariant(f"No variant with id {variant_id}.")
-        now = _clock(now)
+        now = clock.now(now)
         before = variant.on_hand
         held, _owed = _claims(session, [variant_id], now).get(variant_id, (0, 0))
         released: list[str] = []
@@ -380,7 +380,7 @@ def stock_levels(
     if skus is not None:
         stmt = stmt.where(Variant.sku.in_(list(skus)))
     levels = []
-    rows = session.execute(stmt, {"now": _clock(now)})
+    rows = session.execute(stmt, {"now": clock.now(now)})
     for vid, sku, product, kind, backorder, on_hand, held, owed in rows:
         avail = Availability(vid, on_hand, int(held), backorder, int(owed))
         levels.append(
@@ -410,7 +410,7 @@ def stock_detail(
     session: Session, sku: str, *, movements: int = 10, now: datetime | None = None
 ) -> StockDetail:
     """One variant's stock, its latest ledger rows (newest first) and its live holds."""
-    now = _clock(now)
+    now = clock.now(now)
     levels = stock_levels(session, skus=[sku], now=now)
     if not levels:
         raise UnknownVariant(f"No variant with SKU {sku!r}.")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import KeyState, LicenseKey, ProductKind, Variant
 
 from . import audit, inventory, locks
@@ -45,7 +46,7 @@ def import_keys(
     """Add keys (one per line) to a digital variant's pool, refusing duplicates (within the
     file and against every key already known). The variant's stock grows by the number
     imported, through the ledger."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     variant_id = session.scalar(select(Variant.id).where(Variant.sku == sku))
     if variant_id is None:
         session.rollback()

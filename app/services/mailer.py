@@ -26,7 +26,7 @@ import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
@@ -37,6 +37,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import OutboxMessage, OutboxState
 from app.models.outbox import TRANSITIONS
 from app.money import format_money
@@ -277,8 +278,8 @@ def send_pending(
     """Send up to ``limit`` due messages (pending, ``next_attempt_at <= now``), one claim each,
     after failing those left ``sending`` past the timeout. Errors are recorded on the messages,
     not raised. Safe to run from any number of workers at once."""
-    clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
-    start = clock()
+    tick: Callable[[], datetime] = (lambda: now) if now else clock.utcnow
+    start = tick()
     report = SendReport()
     report.interrupted = retry_interrupted(session, config, now=start)
     transport = transport or make_transport(config)
@@ -288,7 +289,7 @@ def send_pending(
             if claim is None:
                 break
             error = _deliver(claim, transport, config)
-            _record(session, config, claim, error, clock(), report)
+            _record(session, config, claim, error, tick(), report)
             if isinstance(error, Unreachable):
                 report.stopped = True  # the rest wait untouched for the next run
                 break
@@ -408,7 +409,7 @@ def retry_interrupted(
     """Send again every message left ``sending`` longer than the sending timeout (its sender
     died mid-send): back to ``pending``, due now, or ``failed`` when it has had its attempts.
     Returns how many."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     cutoff = now - timedelta(minutes=config["MAIL_SENDING_TIMEOUT_MINUTES"])
     stuck = locks.skip_locked(
         session,
@@ -453,7 +454,7 @@ def retry_message(
     if message.state is not OutboxState.PENDING:
         move(message, OutboxState.PENDING)  # refuses a sent one
     message.attempts = 0
-    message.next_attempt_at = now or datetime.now(UTC)
+    message.next_attempt_at = clock.now(now)
     session.commit()
     return message
 

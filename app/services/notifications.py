@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import Order, OutboxMessage, OutboxState
 from app.money import format_money
@@ -83,7 +84,7 @@ def queue_email(
         begin_write(session)
     if _exists(session, dedupe_key):
         return None
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     message = OutboxMessage(
         dedupe_key=dedupe_key,
         template=kind,
@@ -340,7 +341,7 @@ def password_reset(
 ) -> OutboxMessage | None:
     """A password reset link. The link is a secret: the mailer erases it from the stored
     context once sent, and never sends it after it expired."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     context = {
         "reset_link": reset_link,
         "expires_minutes": expires_minutes,

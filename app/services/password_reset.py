@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import PasswordResetToken, User
 
@@ -39,7 +40,7 @@ def request_reset(
 ) -> ResetRequest | None:
     """Create a reset token for the account with ``email`` (None when there is none: the
     caller answers the same either way). The caller queues the email in this transaction."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     begin_write(session)
     user = accounts.find_user(session, email)
     if user is None or not user.active:
@@ -64,7 +65,7 @@ def request_reset(
 
 
 def valid_token(session: Session, token: str, now: datetime | None = None) -> bool:
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     row = session.scalar(
         select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash(token))
     )
@@ -75,7 +76,7 @@ def valid_token(session: Session, token: str, now: datetime | None = None) -> bo
 def reset_password(
     session: Session, token: str, new_password: str, *, now: datetime | None = None
 ) -> User:
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     accounts.validate_password(new_password)
     begin_write(session)
     found = session.scalar(

@@ -11,12 +11,13 @@ are harmless.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import Checkout, CheckoutState, Payment, WebhookEvent, WebhookState
 from app.payments import provider_label
@@ -44,10 +45,6 @@ from .checkout import (
 )
 from .orders import OrderLinks
 from .transactions import unit_of_work
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
 
 
 class PriceDriftError(CheckoutError):
@@ -85,7 +82,7 @@ def authorize_payment(
     shopper's approval (same provider, same amount) is sent to its approval page, and two
     clicks at the same instant ask the provider with the same idempotency key and get the
     same payment back."""
-    now = _now(now)
+    now = clock.now(now)
     expire_if_due(session, session.get(Checkout, checkout_id), now)
     request = _prepare_payment(session, checkout_id, provider, urls, settings, now)
     if isinstance(request, str):
@@ -267,7 +264,7 @@ def receive_webhook(
     whether it is new (False: a duplicate, to acknowledge and ignore)."""
     event = provider.parse_webhook(headers, body)
     _check_fits(event)
-    return _store_webhook(session, provider.name, event, _now(now))
+    return _store_webhook(session, provider.name, event, clock.now(now))
 
 
 MAX_AMOUNT_CENTS = 2**31 - 1
@@ -339,7 +336,7 @@ def process_webhook(
     now: datetime | None = None,
 ) -> WebhookEvent:
     """Act on a stored webhook once. Safe to run twice: a processed event is left alone."""
-    now = _now(now)
+    now = clock.now(now)
     row = session.get(WebhookEvent, webhook_id)
     if row is None or row.state in (WebhookState.PROCESSED, WebhookState.IGNORED):
         return row

@@ -24,11 +24,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import (
     Checkout,
     CheckoutState,
@@ -72,10 +73,6 @@ class ReconcileReport:
 
 
 Providers = Callable[[str], PaymentProvider]
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- payments
@@ -310,7 +307,7 @@ def reconcile(
     now: datetime | None = None,
 ) -> ReconcileReport:
     """Every pass, in order: payments, webhooks, refunds. Returns what each did."""
-    now = _now(now)
+    now = clock.now(now)
     report = ReconcileReport()
     _reconcile_payments(session, providers, older_than, links, now, report)
     _reconcile_webhooks(session, providers, links, now, report)

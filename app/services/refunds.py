@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import (
     MovementReason,
     Order,
@@ -94,7 +95,7 @@ def refund_order(
     once. ``also(session, order)`` runs in the transaction that records it (a cancellation
     cancels the order there too), after ``also_variants`` are locked with the restocked ones.
     """
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     key = idempotency_key or f"refund-{secrets.token_hex(12)}"
     order = session.scalar(select(Order).where(Order.number == order_number))
     if order is None:
@@ -205,7 +206,7 @@ def apply_refund(
     provider made that the order never recorded. Locks, in the one order: the order, its
     payment, every variant restocked (and ``also_variants``) together in id order, then
     whatever ``also`` needs after them (hold rows, a return), then the refund row."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     refund = session.get(Refund, refund_id)
     order = locks.lock_order(session, refund.order_id)
     payment = locks.lock_payment(session, refund.payment_id)

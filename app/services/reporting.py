@@ -5,11 +5,12 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import Checkout, CheckoutState
 
 
@@ -34,7 +35,7 @@ class CheckoutSummary:
 def checkout_summary(
     session: Session, hours: float = 24, now: datetime | None = None, top: int = 5
 ) -> CheckoutSummary:
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     since = now - timedelta(hours=hours)
     rows = session.execute(
         select(

@@ -18,9 +18,9 @@ Promises:
 - Variant rows are locked in id order (``FOR NO KEY UPDATE`` on Postgres, ``BEGIN IMMEDIATE``
   on SQLite), through :mod:`app.services.locks`, so two writers never deadlock.
 
-The helpers every stock service shares live here too: :func:`_clock` (``now`` must be
-timezone-aware UTC; read after the locks when not given) and :func:`_unit` (commit on success
-when the service owns the transaction, roll back on a refusal).
+The helper every stock service shares lives here too: :func:`_unit` (commit on success when
+the service owns the transaction, roll back on a refusal). ``now`` must be timezone-aware UTC
+(``app.clock``) and is read after the locks when not given.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -47,6 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import HoldState, MovementReason, Reservation, StockMovement, Variant
 
 from . import locks
@@ -93,14 +94,6 @@ class StockHeldError(StockError, Conflict):
 
 
 # ---------------------------------------------------------------- clock and transactions
-
-
-def _clock(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware (UTC)")
-    return now
 
 
 @contextmanager
@@ -282,7 +275,7 @@ def record_movement(
         reference=reference,
         actor=actor,
         note=note,
-        created_at=_clock(now),
+        created_at=clock.now(now),
     )
     session.add(movement)
     variant.on_hand += delta

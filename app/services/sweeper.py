@@ -12,11 +12,12 @@ it did, updated after each batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import HoldState, Reservation, SweepRun
 
@@ -73,7 +74,7 @@ def sweep_expired_holds(
     twice, and alongside other sweepers."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     run_id = _start_run(session, trigger)
     batches = expired = 0
     try:
@@ -93,7 +94,7 @@ def sweep_expired_holds(
 @unit_of_work
 def _start_run(session: Session, trigger: str) -> int:
     begin_write(session)
-    run = SweepRun(started_at=datetime.now(UTC), trigger=trigger[:32], expired_count=0, batches=0)
+    run = SweepRun(started_at=clock.utcnow(), trigger=trigger[:32], expired_count=0, batches=0)
     session.add(run)
     session.commit()
     return run.id
@@ -117,7 +118,7 @@ def _sweep_batch(session: Session, run_id: int, now: datetime, batch_size: int) 
 def _finish_run(session: Session, run_id: int) -> SweepRun:
     begin_write(session)
     run = session.get(SweepRun, run_id)
-    run.finished_at = datetime.now(UTC)
+    run.finished_at = clock.utcnow()
     session.commit()
     return run
 

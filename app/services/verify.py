@@ -12,11 +12,12 @@ stock through SALE movements referencing it, and nothing else did.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import HoldState, MovementReason, Reservation, StockMovement, Variant
 
 
@@ -468,7 +469,7 @@ def check_all(
 ) -> list[str]:
     """Every check; ``providers(name)`` (an adapter factory) lets the money check ask real
     providers about payments our table does not count as captured."""
-    now = now or datetime.now(UTC)
+    now = clock.now(now)
     violations: list[str] = []
     for check in CHECKS:
         found = (

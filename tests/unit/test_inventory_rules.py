@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app import clock
 from app.models import HoldState, Reservation
 from app.services import inventory
 from app.services.inventory import (
@@ -88,7 +89,9 @@ def test_a_hold_counts_down_to_its_deadline():
 
 def test_services_refuse_a_clock_without_a_timezone():
     with pytest.raises(ValueError):
-        inventory._clock(datetime(2030, 1, 1))
+        clock.now(datetime(2030, 1, 1))
+    with pytest.raises(ValueError):
+        inventory.availability_of(None, 1, now=datetime(2030, 1, 1))
 
 
 def test_the_sweep_interval_comes_from_the_settings():
