@@ -47,7 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from .errors import register_error_handlers
+    from .error_pages import register_error_handlers
     from .templating import register_templating
 
     register_error_handlers(app)

@@ -109,7 +109,7 @@ def reconcile_payments() -> dict[str, Any]:
     orders (services.reconcile)."""
     from datetime import timedelta
 
-    from app.payments import get_provider
+    from app.providers import get_provider
     from app.services import reconcile
 
     with job_session() as (session, config):
@@ -125,7 +125,7 @@ def reconcile_payments() -> dict[str, Any]:
 
 def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
     """Act on a stored webhook (services.payments.process_webhook); safe to run twice."""
-    from app.payments import get_provider
+    from app.providers import get_provider
     from app.services import payments
 
     with job_session() as (session, config):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.payments.testpay import SIGNATURE_HEADER, sign, webhook_secret
+from app.providers.testpay import SIGNATURE_HEADER, sign, webhook_secret
 
 ADDRESS = {
     "email": "ada@example.com",

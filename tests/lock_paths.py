@@ -32,7 +32,7 @@ from app.models import (
     Return,
     Variant,
 )
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import (
     aftersales,
     cart,

@@ -17,7 +17,7 @@ from flask_login import current_user
 from app.db import get_session
 from app.forms import ActionForm, CheckoutForm, ConfirmPricesForm, PayForm
 from app.models import CheckoutState
-from app.payments import InvalidSignature, ProviderError, get_provider, provider_label
+from app.providers import InvalidSignature, ProviderError, get_provider, provider_label
 from app.services import cart as cart_service
 from app.services import checkout as checkout_service
 from app.services import completion, orders

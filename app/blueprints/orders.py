@@ -12,7 +12,7 @@ from flask_login import current_user
 from app.db import get_session
 from app.forms import OrderActionForm, ReturnForm
 from app.models import Order, OrderStatus, ProductKind
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import aftersales, keys, orders
 from app.services.errors import DomainError, NotFound
 from app.web import render_page, shopper_key

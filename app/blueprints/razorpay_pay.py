@@ -18,7 +18,7 @@ from flask import Blueprint, abort, current_app
 
 from app.db import get_session
 from app.models import Checkout, CheckoutState, Payment
-from app.payments import PaymentStatus
+from app.providers import PaymentStatus
 from app.services import checkout as checkout_service
 from app.services import completion
 from app.web import render_page, shopper_key

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, url_for
 
 from app import jobs
 from app.forms import ActionForm
-from app.payments import ProviderError, get_provider
+from app.providers import ProviderError, get_provider
 from app.queue import enqueue
 from app.web import render_page
 

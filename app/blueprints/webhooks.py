@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from app import jobs
 from app.db import get_session
 from app.extensions import csrf
-from app.payments import InvalidSignature, MalformedWebhook, ProviderError, get_provider
+from app.providers import InvalidSignature, MalformedWebhook, ProviderError, get_provider
 from app.queue import enqueue
 from app.services import payments
 from app.services.orders import OrderLinks

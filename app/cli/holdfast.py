@@ -40,7 +40,7 @@ def verify_cmd(offline: bool) -> None:
     """Check every invariant; exit 1 naming each violation."""
     from flask import current_app
 
-    from app.payments import get_provider
+    from app.providers import get_provider
 
     config = current_app.config
     violations = verify.check_all(

@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from app import jobs
 from app.db import get_session
-from app.payments import get_provider
+from app.providers import get_provider
 from app.queue import enqueue
 from app.services import aftersales
 from app.services.errors import DomainError

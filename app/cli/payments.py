@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.db import get_session
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import reconcile as reconciliation
 from app.services.orders import OrderLinks
 

@@ -10,7 +10,9 @@ from .keys import KeyState, LicenseKey
 from .orders import Order, OrderEvent, OrderLine, OrderStatus, Return, ReturnState
 from .outbox import OutboxMessage, OutboxState
 from .payments import (
+    CAPTURED_STATES,
     Payment,
+    PaymentStatus,
     Refund,
     RefundStatus,
     TestpayPayment,
@@ -36,7 +38,9 @@ __all__ = [
     "OrderStatus",
     "OutboxMessage",
     "OutboxState",
+    "CAPTURED_STATES",
     "Payment",
+    "PaymentStatus",
     "Refund",
     "RefundStatus",
     "TestpayPayment",

@@ -10,9 +10,28 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.payments.base import PaymentStatus
-
 from .base import Base, str_enum, utcnow
+
+
+class PaymentStatus(enum.StrEnum):
+    """What the provider says of a payment.
+
+    pending: created, the shopper has not approved yet. authorized: approved, not yet captured.
+    captured: money taken. failed: declined or errored. voided: cancelled before capture
+    (or expired at the provider). refunded / partially_refunded: money (partly) returned.
+    """
+
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    FAILED = "failed"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+# A payment whose money was taken (and may have been given back since).
+CAPTURED_STATES = (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 class Payment(Base):

@@ -27,7 +27,7 @@ from app.models import (
     Return,
     ReturnState,
 )
-from app.payments.base import PaymentProvider
+from app.providers.base import PaymentProvider
 
 from . import audit, inventory, keys, locks, notifications, orders, refunds
 from .errors import DomainError, NotFound

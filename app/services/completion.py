@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import (
+    CAPTURED_STATES,
     CartLine,
     Checkout,
     CheckoutState,
@@ -40,7 +41,7 @@ from app.models import (
     RefundStatus,
     Reservation,
 )
-from app.payments.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
+from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 
 from . import fulfillment, inventory, locks, notifications, orders
 from .checkout import (
@@ -55,7 +56,6 @@ from .transactions import unit_of_work
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
 LATE_HOLD_MINUTES = 5
-CAPTURED_STATES = (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 @dataclass(frozen=True)

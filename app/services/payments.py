@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.db import begin_write
 from app.models import Checkout, CheckoutState, Payment, WebhookEvent, WebhookState
-from app.payments import provider_label
-from app.payments.base import (
+from app.providers import provider_label
+from app.providers.base import (
     CreatedPayment,
     MalformedWebhook,
     PaymentProvider,
@@ -29,7 +29,7 @@ from app.payments.base import (
     PaymentStatus,
     ProviderError,
 )
-from app.payments.base import WebhookEvent as WebhookEventData
+from app.providers.base import WebhookEvent as WebhookEventData
 
 from . import completion, locks
 from .checkout import (

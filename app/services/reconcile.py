@@ -42,7 +42,7 @@ from app.models import (
     WebhookEvent,
     WebhookState,
 )
-from app.payments.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
+from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 
 from . import aftersales, completion, payments, refunds
 from .errors import DomainError

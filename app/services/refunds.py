@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import (
+    CAPTURED_STATES,
     MovementReason,
     Order,
     OrderLine,
@@ -25,10 +26,10 @@ from app.models import (
     Refund,
     RefundStatus,
 )
-from app.payments.base import PaymentProvider, PaymentState
+from app.providers.base import PaymentProvider, PaymentState
 
 from . import audit, inventory, locks, notifications, orders
-from .completion import CAPTURED_STATES, refund_through_provider
+from .completion import refund_through_provider
 from .errors import DomainError, NotFound
 from .transactions import unit_of_work
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 
 from app.models import Order, OrderStatus, Payment
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import reconcile, verify
 from app.services.orders import OrderLinks
 from tests.checkout_helpers import checkout_path, fill_cart, pay, start_checkout

@@ -42,7 +42,7 @@ def _reconcile_later(session) -> None:
 
     from flask import current_app
 
-    from app.payments import get_provider
+    from app.providers import get_provider
     from app.services import reconcile
     from app.services.orders import OrderLinks
 

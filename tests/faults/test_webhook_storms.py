@@ -122,7 +122,7 @@ def test_a_stored_webhook_is_answered_2xx_even_when_processing_fails_and_done_la
     from datetime import UTC, datetime, timedelta
 
     from app.models import WebhookState
-    from app.payments import get_provider
+    from app.providers import get_provider
     from app.services import payments, reconcile
     from app.services.orders import OrderLinks
     from app.services.transactions import TransientDatabaseError

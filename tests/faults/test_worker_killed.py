@@ -28,7 +28,7 @@ def _waiting_order(session) -> tuple[int, str]:
     from flask import current_app
 
     from app.models import Category, Product, ProductKind, Variant
-    from app.payments import get_provider
+    from app.providers import get_provider
     from app.services import cart, checkout, completion, payments
     from app.services.orders import OrderLinks
 

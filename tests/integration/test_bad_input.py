@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 
 from app import forms as form_module
 from app.models import Base, Variant
-from app.payments.testpay import SIGNATURE_HEADER, sign, webhook_secret
+from app.providers.testpay import SIGNATURE_HEADER, sign, webhook_secret
 from tests.checkout_helpers import approval_ref, buy, checkout_path, fill_cart, pay, start_checkout
 from tests.conftest import Browser, make_test_app
 from tests.factories import bind, variant_with_stock

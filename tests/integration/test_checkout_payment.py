@@ -234,7 +234,7 @@ def test_a_captured_amount_that_differs_from_the_total_is_refunded_not_an_order(
 
 
 def test_a_provider_outage_at_payment_undoes_the_hold_and_records_why(app, browser, db):
-    from app.payments.testpay import TestpayProvider
+    from app.providers.testpay import TestpayProvider
 
     tee = variant_with_stock(db, 3)
     fill_cart(browser, (tee, 1))
@@ -242,7 +242,7 @@ def test_a_provider_outage_at_payment_undoes_the_hold_and_records_why(app, brows
     original = TestpayProvider.create
 
     def outage(self, request):
-        from app.payments import ProviderError
+        from app.providers import ProviderError
 
         raise ProviderError("connection refused", retryable=True)
 

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import create_engine, text
 
 from app.db import PoolSettings, Timeouts, shared_engine
-from app.payments import get_provider
+from app.providers import get_provider
 from tests.checkout_helpers import buy
 from tests.conftest import Browser, make_test_app
 from tests.factories import variant_with_stock

@@ -19,7 +19,7 @@ from app.models import (
     TestpayPayment,
     Variant,
 )
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import refunds, verify
 from tests.checkout_helpers import buy, checkout_path, fill_cart, start_checkout
 from tests.conftest import Browser

@@ -15,7 +15,7 @@ from app.models import (
     Variant,
 )
 from app.models import Order as OrderRow
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import verify
 from app.services.inventory import adjust_stock
 from tests.checkout_helpers import (

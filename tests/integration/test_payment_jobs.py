@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.config import ConfigError, load_config
 from app.models import Order as OrderRow
 from app.models import OrderStatus, Variant, WebhookEvent, WebhookState
-from app.payments import ProviderError, get_provider
+from app.providers import ProviderError, get_provider
 from tests.checkout_helpers import (
     approval_ref,
     checkout_path,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.models import Checkout as CheckoutRow
 from app.models import CheckoutState, Reservation
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import inventory, verify
 from tests.checkout_helpers import checkout_path, fill_cart, paid_checkout, signed_webhook
 from tests.checkout_helpers import start_checkout as start

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.payments import (
+from app.providers import (
     InvalidSignature,
     PaymentProvider,
     PaymentRequest,

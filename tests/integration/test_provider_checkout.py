@@ -23,7 +23,7 @@ from app.config import load_config
 from app.models import Checkout as CheckoutRow
 from app.models import CheckoutState, OrderStatus, Payment, Variant, WebhookEvent
 from app.models import Order as OrderRow
-from app.payments import PaymentStatus
+from app.providers import PaymentStatus
 from app.services import verify
 from tests import factories
 from tests.checkout_helpers import checkout_path, fill_cart, pay, start_checkout

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from app.models import Order as OrderRow
 from app.models import OrderStatus, Payment, Refund, StockMovement, Variant
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import refunds, verify
 from tests.checkout_helpers import buy
 from tests.factories import variant_with_stock

@@ -17,7 +17,7 @@ from app.models import (
     Variant,
 )
 from app.models import Order as OrderRow
-from app.payments import get_provider
+from app.providers import get_provider
 from app.services import aftersales, verify
 from app.services.orders import OrderLinks
 from tests.checkout_helpers import buy

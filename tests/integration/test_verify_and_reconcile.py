@@ -17,8 +17,8 @@ from app.models import (
     WebhookEvent,
     WebhookState,
 )
-from app.payments import get_provider
-from app.payments.base import PaymentState, PaymentStatus
+from app.providers import get_provider
+from app.providers.base import PaymentState, PaymentStatus
 from app.services import completion, payments, reconcile, verify
 from app.services.orders import OrderLinks
 from tests.checkout_helpers import buy, paid_checkout, signed_webhook
@@ -170,8 +170,8 @@ def test_a_webhook_left_received_is_named_then_processed(app, browser, db):
 def test_a_refund_that_failed_at_the_provider_for_money_without_an_order_is_asked_again(
     app, browser, db, monkeypatch
 ):
-    from app.payments.base import ProviderError
-    from app.payments.testpay import TestpayProvider
+    from app.providers.base import ProviderError
+    from app.providers.testpay import TestpayProvider
     from tests.checkout_helpers import checkout_path, fill_cart, start_checkout
     from tests.conftest import Browser
 

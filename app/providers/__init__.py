@@ -22,10 +22,10 @@ from .base import (
 )
 
 PROVIDERS = {
-    "testpay": ("app.payments.testpay", "TestpayProvider", "Test payment (no real money)"),
-    "paypal": ("app.payments.paypal", "PayPalProvider", "PayPal"),
-    "stripe": ("app.payments.stripe", "StripeProvider", "Card (Stripe)"),
-    "razorpay": ("app.payments.razorpay", "RazorpayProvider", "Razorpay"),
+    "testpay": ("app.providers.testpay", "TestpayProvider", "Test payment (no real money)"),
+    "paypal": ("app.providers.paypal", "PayPalProvider", "PayPal"),
+    "stripe": ("app.providers.stripe", "StripeProvider", "Card (Stripe)"),
+    "razorpay": ("app.providers.razorpay", "RazorpayProvider", "Razorpay"),
 }
 
 

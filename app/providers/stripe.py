@@ -12,7 +12,7 @@ Promises:
 - Results are the provider-neutral dataclasses; ``raw`` holds Stripe's JSON as plain dicts.
 
 ``import stripe`` here is the PyPI package: imports are absolute, this module is
-``app.payments.stripe``.
+``app.providers.stripe``.
 """
 
 from __future__ import annotations

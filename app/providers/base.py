@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from app.models.payments import CAPTURED_STATES, PaymentStatus
+
+__all__ = ["CAPTURED_STATES", "PaymentStatus"]  # the statuses are the shop's; adapters use them
+
 
 def lowercase_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Header names compared case-insensitively (a missing header is then a plain ``.get``)."""
@@ -48,23 +52,6 @@ class InvalidSignature(Exception):
 class MalformedWebhook(InvalidSignature):
     """A webhook whose fields cannot be ours (an id, reference, currency or amount that no
     payment of ours could have), whatever its signature says."""
-
-
-class PaymentStatus(enum.StrEnum):
-    """What the provider says of a payment.
-
-    pending: created, the shopper has not approved yet. authorized: approved, not yet captured.
-    captured: money taken. failed: declined or errored. voided: cancelled before capture
-    (or expired at the provider). refunded / partially_refunded: money (partly) returned.
-    """
-
-    PENDING = "pending"
-    AUTHORIZED = "authorized"
-    CAPTURED = "captured"
-    FAILED = "failed"
-    VOIDED = "voided"
-    REFUNDED = "refunded"
-    PARTIALLY_REFUNDED = "partially_refunded"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .input_guard import UnsafeInput, ValueTooLong
-from .payments import ProviderError, UnknownProvider
+from .providers import ProviderError, UnknownProvider
 from .services import transactions
 from .services.errors import DomainError
 from .services.transactions import TransientDatabaseError
