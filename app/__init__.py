@@ -30,7 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
     check_payment_providers(app.config)
 
-    from .services import transactions
+    from app.services import transactions
 
     app.extensions["holdfast.db"] = transactions.open_database(
         app.config["DATABASE_URL"],
@@ -68,7 +68,7 @@ def _finish_session(exc: BaseException | None = None) -> None:
     queued = bool(session is not None and session.info.pop("outbox_queued", False))
     close_session(exc)
     if queued and exc is None and current_app.config.get("MAIL_AUTO_DISPATCH", True):
-        from .services import mailer
+        from app.services.mail import outbox as mailer
 
         thread = mailer.dispatch(current_app.config)
         if thread is not None and not has_request_context():

@@ -13,9 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from app.services import transactions
+
 from .input_guard import UnsafeInput, ValueTooLong
 from .providers import ProviderError, UnknownProvider
-from .services import transactions
 from .services.errors import DomainError
 from .services.transactions import TransientDatabaseError
 from .web import render_page

@@ -14,8 +14,9 @@ from wtforms.validators import (
     Regexp,
 )
 
+from app.services.accounts.signin import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
 from .input_guard import MAX_ID
-from .services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 
 def an_id(message: str) -> NumberRange:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.services.orders import OrderLinks
+from app.services.orders.order_book import OrderLinks
 
 QUEUE = "default"
 QUEUES = (QUEUE,)
@@ -49,7 +49,7 @@ def job_session() -> Iterator[tuple[Session, dict[str, Any]]]:
 
 def sweep_holds(batch_size: int | None = None) -> dict[str, Any]:
     """Mark expired holds ``expired`` (services.sweeper); records a SweepRun."""
-    from app.services import sweeper
+    from app.services.stock import sweeper
 
     with job_session() as (session, config):
         result = sweeper.sweep_expired_holds(
@@ -72,7 +72,7 @@ def sweep_interval_seconds(env: Mapping[str, str] | None = None) -> int:
 
 def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | None = None) -> None:
     """Register the periodic jobs with ``rq.cron.register`` (or a compatible callable)."""
-    from app.services.mailer import send_outbox_job
+    from app.services.mail.outbox import send_outbox_job
 
     register(sweep_holds, queue_name=QUEUE, interval=sweep_interval_seconds(env))
     register(expire_checkouts, queue_name=QUEUE, interval=60)
@@ -96,7 +96,7 @@ def deliver_webhook(url: str, body: bytes, headers: dict[str, str]) -> dict[str,
 
 def expire_checkouts() -> dict[str, Any]:
     """RQ (periodic): record checkouts whose hold ran out (pages also do it lazily)."""
-    from app.services import checkout
+    from app.services.checkout import pipeline as checkout
 
     with job_session() as (session, _config):
         expired = checkout.end_stale_checkouts(session)
@@ -110,7 +110,7 @@ def reconcile_payments() -> dict[str, Any]:
     from datetime import timedelta
 
     from app.providers import get_provider
-    from app.services import reconcile
+    from app.services.payments import reconcile
 
     with job_session() as (session, config):
         report = reconcile.reconcile(
@@ -126,7 +126,7 @@ def reconcile_payments() -> dict[str, Any]:
 def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
     """Act on a stored webhook (services.payments.process_webhook); safe to run twice."""
     from app.providers import get_provider
-    from app.services import payments
+    from app.services.payments import authorize as payments
 
     with job_session() as (session, config):
         row = payments.process_webhook(
@@ -145,14 +145,14 @@ def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
 def fill_backorders_with(session: Session, config: Mapping[str, Any], variant_id: int) -> list[str]:
     """Fill a variant's waiting lines (services.fulfillment); their emails are queued in the
     same transaction and sent by whoever owns the session once it closes."""
-    from app.services import fulfillment
+    from app.services.orders import fulfilment as fulfillment
 
     deliveries = fulfillment.fill_waiting(session, variant_id, links=OrderLinks.from_config(config))
     return [d.order.number for d in deliveries]
 
 
 def retry_fulfilment_with(session: Session, config: Mapping[str, Any]) -> list[str]:
-    from app.services import fulfillment
+    from app.services.orders import fulfilment as fulfillment
 
     deliveries = fulfillment.retry_fulfilment(session, links=OrderLinks.from_config(config))
     return [d.order.number for d in deliveries]
@@ -161,7 +161,7 @@ def retry_fulfilment_with(session: Session, config: Mapping[str, Any]) -> list[s
 def _send_queued(session: Session, config: Mapping[str, Any]) -> None:
     """A job's session queued emails and committed them: have the outbox sent."""
     if session.info.pop("outbox_queued", False):
-        from app.services import mailer
+        from app.services.mail import outbox as mailer
 
         mailer.dispatch(config)
 

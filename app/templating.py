@@ -7,11 +7,11 @@ from datetime import datetime
 from flask import Flask, current_app, g
 
 from app import clock
+from app.services.catalog import browse as catalog
+from app.services.checkout import cart as cart_service
 
 from .db import get_session
 from .money import format_money
-from .services import cart as cart_service
-from .services import catalog
 from .web import current_cart_id, set_cart_cookie
 
 

@@ -11,8 +11,9 @@ from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2_fragments.flask import render_block
 
+from app.services.checkout import cart as cart_service
+
 from .db import get_session
-from .services import cart as cart_service
 
 CART_COOKIE = "hf_cart"
 

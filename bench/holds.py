@@ -68,7 +68,7 @@ def plain_url(url: str) -> str:
 
 def _service_hold(url: str, variant_id: int):
     from app.db import Database
-    from app.services import inventory
+    from app.services.stock import inventory
 
     database = Database(url)
 
@@ -163,7 +163,7 @@ def reset_database(url: str) -> int:
     from app import migrate
     from app.db import Database
     from app.models import Category, Product, Variant
-    from app.services import inventory
+    from app.services.stock import inventory
 
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -195,7 +195,7 @@ def clear_holds(url: str) -> None:
 
 def check_invariants(url: str) -> None:
     from app.db import Database
-    from app.services import verify
+    from app.services.checks import invariants as verify
 
     database = Database(url)
     session = database.session_factory()
@@ -210,7 +210,7 @@ def bench_sweep(url: str, variant_id: int, count: int, batch_size: int) -> tuple
     import psycopg
 
     from app.db import Database
-    from app.services import sweeper
+    from app.services.stock import sweeper
 
     clear_holds(url)
     with psycopg.connect(plain_url(url), autocommit=True) as conn:

@@ -285,7 +285,7 @@ class Stack:
 
 
 def _seed_demo(session) -> None:
-    from app.services import demo
+    from app.demo import seed as demo
 
     demo.seed(session)
 
@@ -295,7 +295,7 @@ def set_stock(session, sku: str, units: int) -> int:
     from sqlalchemy import select
 
     from app.models import Variant
-    from app.services import inventory
+    from app.services.stock import inventory
 
     variant = session.scalar(select(Variant).where(Variant.sku == sku))
     delta = units - variant.on_hand

@@ -25,7 +25,8 @@ from sqlalchemy.orm import sessionmaker
 from app import create_app, migrate
 from app.config import normalize_database_url
 from app.models import Base
-from app.services import accounts, locks
+from app.services import locks
+from app.services.accounts import signin as accounts
 
 from . import factories
 

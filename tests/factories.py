@@ -7,7 +7,8 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from app.models import Category, Product, ProductKind, Role, User, Variant
-from app.services import accounts, inventory
+from app.services.accounts import signin as accounts
+from app.services.stock import inventory
 
 _ALL: list[type[SQLAlchemyModelFactory]] = []
 

@@ -33,19 +33,13 @@ from app.models import (
     Variant,
 )
 from app.providers import get_provider
-from app.services import (
-    aftersales,
-    cart,
-    checkout,
-    completion,
-    fulfillment,
-    inventory,
-    keys,
-    orders,
-    payments,
-    refunds,
-    sweeper,
-)
+from app.services.checkout import cart
+from app.services.checkout import pipeline as checkout
+from app.services.orders import aftersales, completion, refunds
+from app.services.orders import fulfilment as fulfillment
+from app.services.orders import order_book as orders
+from app.services.payments import authorize as payments
+from app.services.stock import inventory, keys, sweeper
 
 ADDRESS = checkout.Address(
     "race@example.com", "Race Tester", "1 Lock Lane", "Deadlock", "12345", "US"

@@ -8,10 +8,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 from app.db import get_session
 from app.extensions import limiter
 from app.forms import ForgotPasswordForm, LoginForm, LogoutForm, RegisterForm, ResetPasswordForm
-from app.services import accounts, notifications, password_reset
-from app.services import cart as cart_service
-from app.services import orders as order_service
+from app.services.accounts import password_reset
+from app.services.accounts import signin as accounts
+from app.services.checkout import cart as cart_service
 from app.services.errors import DomainError
+from app.services.mail import notifications
+from app.services.orders import order_book as order_service
 from app.web import CART_COOKIE, guest_cart_token, render_page, safe_next
 
 bp = Blueprint("account", __name__)

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 
 from app.db import get_session
 from app.forms import AddToCartForm, UpdateCartForm
-from app.services import cart as cart_service
+from app.services.checkout import cart as cart_service
 from app.services.errors import DomainError
 from app.web import current_cart_id, referrer_path, render_page, safe_next, wants_fragment
 

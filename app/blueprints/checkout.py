@@ -18,11 +18,12 @@ from app.db import get_session
 from app.forms import ActionForm, CheckoutForm, ConfirmPricesForm, PayForm
 from app.models import CheckoutState
 from app.providers import InvalidSignature, ProviderError, get_provider, provider_label
-from app.services import cart as cart_service
-from app.services import checkout as checkout_service
-from app.services import completion, orders
-from app.services.checkout import Address, CheckoutError, Settings
-from app.services.payments import PriceDriftError, Urls, authorize_payment
+from app.services.checkout import cart as cart_service
+from app.services.checkout import pipeline as checkout_service
+from app.services.checkout.pipeline import Address, CheckoutError, Settings
+from app.services.orders import completion
+from app.services.orders import order_book as orders
+from app.services.payments.authorize import PriceDriftError, Urls, authorize_payment
 from app.web import current_cart_id, render_page, shopper_key, wants_fragment
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from app.extensions import csrf
-from app.services import health
+from app.services.checks import health
 
 bp = Blueprint("health", __name__)
 

@@ -13,8 +13,10 @@ from app.db import get_session
 from app.forms import OrderActionForm, ReturnForm
 from app.models import Order, OrderStatus, ProductKind
 from app.providers import get_provider
-from app.services import aftersales, keys, orders
 from app.services.errors import DomainError, NotFound
+from app.services.orders import aftersales
+from app.services.orders import order_book as orders
+from app.services.stock import keys
 from app.web import render_page, shopper_key
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")

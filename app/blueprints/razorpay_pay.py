@@ -19,8 +19,8 @@ from flask import Blueprint, abort, current_app
 from app.db import get_session
 from app.models import Checkout, CheckoutState, Payment
 from app.providers import PaymentStatus
-from app.services import checkout as checkout_service
-from app.services import completion
+from app.services.checkout import pipeline as checkout_service
+from app.services.orders import completion
 from app.web import render_page, shopper_key
 
 bp = Blueprint("razorpay_pay", __name__, url_prefix="/pay/razorpay")

@@ -6,9 +6,9 @@ from flask import Blueprint, abort, current_app, request
 
 from app.db import get_session
 from app.forms import AddToCartForm
-from app.services import catalog
+from app.services.catalog import browse as catalog
 from app.services.errors import NotFound
-from app.services.inventory import availability
+from app.services.stock.inventory import availability
 from app.web import render_page
 
 bp = Blueprint("shop", __name__)

@@ -11,8 +11,8 @@ from app.db import get_session
 from app.extensions import csrf
 from app.providers import InvalidSignature, MalformedWebhook, ProviderError, get_provider
 from app.queue import enqueue
-from app.services import payments
-from app.services.orders import OrderLinks
+from app.services.orders.order_book import OrderLinks
+from app.services.payments import authorize as payments
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from app.db import get_session
-from app.services.reporting import checkout_summary
+from app.services.checkout.monitor import checkout_summary
 
 checkout_group = AppGroup("checkout", help="Checkout reports.")
 

@@ -13,7 +13,7 @@ demo_group = AppGroup("demo", help="Demo data.")
 @demo_group.command("seed")
 def seed() -> None:
     """Create the demo shop's categories, products, variants, stock and images (idempotent)."""
-    from app.services import demo  # imports the demo data only when asked
+    from app.demo import seed as demo
 
     report = demo.seed(get_session())
     click.echo(

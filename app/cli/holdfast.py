@@ -8,7 +8,8 @@ import click
 from flask.cli import AppGroup
 
 from app.db import get_session
-from app.services import accounts, verify
+from app.services.accounts import signin as accounts
+from app.services.checks import invariants as verify
 from app.services.errors import DomainError
 
 holdfast_group = AppGroup("holdfast", help="Shop administration.")

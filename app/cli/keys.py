@@ -9,8 +9,8 @@ from flask.cli import AppGroup
 from app import jobs
 from app.db import get_session
 from app.queue import enqueue
-from app.services import keys
 from app.services.errors import DomainError
+from app.services.stock import keys
 
 keys_group = AppGroup("keys", help="License keys.")
 

@@ -12,8 +12,8 @@ from flask.cli import AppGroup
 
 from app.db import get_session
 from app.models import OutboxState
-from app.services import mailer
 from app.services.errors import DomainError
+from app.services.mail import outbox as mailer
 
 mail_group = AppGroup("mail", help="The email outbox.")
 

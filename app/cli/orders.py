@@ -10,9 +10,9 @@ from app import jobs
 from app.db import get_session
 from app.providers import get_provider
 from app.queue import enqueue
-from app.services import aftersales
 from app.services.errors import DomainError
-from app.services.orders import OrderLinks
+from app.services.orders import aftersales
+from app.services.orders.order_book import OrderLinks
 
 orders_group = AppGroup("orders", help="Orders.")
 

@@ -10,8 +10,8 @@ from flask.cli import AppGroup
 
 from app.db import get_session
 from app.providers import get_provider
-from app.services import reconcile as reconciliation
-from app.services.orders import OrderLinks
+from app.services.orders.order_book import OrderLinks
+from app.services.payments import reconcile as reconciliation
 
 payments_group = AppGroup("payments", help="Payments.")
 
@@ -74,7 +74,7 @@ def refund(
 ) -> None:
     """Refund an order, fully or partly, through its payment provider."""
     from app.services.errors import DomainError
-    from app.services.refunds import refund_order
+    from app.services.orders.refunds import refund_order
 
     try:
         units = {int(a): int(b) for a, b in (item.split(":", 1) for item in restock)}

@@ -18,8 +18,8 @@ from app import jobs
 from app.db import get_session
 from app.models import MovementReason
 from app.queue import enqueue
-from app.services import inventory, sweeper
 from app.services.errors import DomainError
+from app.services.stock import inventory, sweeper
 
 stock_group = AppGroup("stock", help="Stock on hand, holds and the ledger.")
 

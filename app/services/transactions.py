@@ -41,9 +41,8 @@ from sqlalchemy.orm import Session
 
 from app import metrics
 from app.db import WRITE_OPTION, Database, PoolSettings, Timeouts
-
-from . import locks
-from .errors import DomainError
+from app.services import locks
+from app.services.errors import DomainError
 
 log = logging.getLogger("holdfast.db")
 

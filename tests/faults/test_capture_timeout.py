@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from app.models import Order, OrderStatus, Payment
 from app.providers import get_provider
-from app.services import reconcile, verify
-from app.services.orders import OrderLinks
+from app.services.checks import invariants as verify
+from app.services.orders.order_book import OrderLinks
+from app.services.payments import reconcile
 from tests.checkout_helpers import checkout_path, fill_cart, pay, start_checkout
 from tests.conftest import Browser, make_test_app
 from tests.factories import variant_with_stock

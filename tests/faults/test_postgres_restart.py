@@ -43,8 +43,8 @@ def _reconcile_later(session) -> None:
     from flask import current_app
 
     from app.providers import get_provider
-    from app.services import reconcile
-    from app.services.orders import OrderLinks
+    from app.services.orders.order_book import OrderLinks
+    from app.services.payments import reconcile
 
     config = current_app.config
     report = reconcile.reconcile(

@@ -16,7 +16,7 @@ from app.models import (
     StockMovement,
     WebhookEvent,
 )
-from app.services import verify
+from app.services.checks import invariants as verify
 from tests.checkout_helpers import paid_checkout, signed_webhook
 from tests.conftest import Browser
 from tests.factories import variant_with_stock
@@ -123,8 +123,9 @@ def test_a_stored_webhook_is_answered_2xx_even_when_processing_fails_and_done_la
 
     from app.models import WebhookState
     from app.providers import get_provider
-    from app.services import payments, reconcile
-    from app.services.orders import OrderLinks
+    from app.services.orders.order_book import OrderLinks
+    from app.services.payments import authorize as payments
+    from app.services.payments import reconcile
     from app.services.transactions import TransientDatabaseError
 
     tee = variant_with_stock(db, 5, price_cents=1500)

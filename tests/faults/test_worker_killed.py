@@ -29,8 +29,11 @@ def _waiting_order(session) -> tuple[int, str]:
 
     from app.models import Category, Product, ProductKind, Variant
     from app.providers import get_provider
-    from app.services import cart, checkout, completion, payments
-    from app.services.orders import OrderLinks
+    from app.services.checkout import cart
+    from app.services.checkout import pipeline as checkout
+    from app.services.orders import completion
+    from app.services.orders.order_book import OrderLinks
+    from app.services.payments import authorize as payments
 
     product = Product(
         slug="kill-keys",

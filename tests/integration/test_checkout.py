@@ -11,7 +11,7 @@ from app.models import (
     Reservation,
     StockMovement,
 )
-from app.services.inventory import availability_of
+from app.services.stock.inventory import availability_of
 from tests.checkout_helpers import (
     checkout_path,
     fill_cart,

@@ -107,6 +107,6 @@ def test_two_simultaneous_checkouts_of_one_cart_leave_one_active(app, db):
         )
     ).all()
     assert len(active) == 1
-    from app.services.inventory import availability_of
+    from app.services.stock.inventory import availability_of
 
     assert availability_of(db, tee.id).available == 8

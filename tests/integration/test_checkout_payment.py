@@ -20,8 +20,8 @@ from app.models import (
     WebhookEvent,
 )
 from app.models import Order as OrderRow
-from app.services import verify
-from app.services.inventory import availability_of
+from app.services.checks import invariants as verify
+from app.services.stock.inventory import availability_of
 from tests.checkout_helpers import (
     approval_ref,
     approve,

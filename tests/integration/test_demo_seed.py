@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 from sqlalchemy import func, select
 
 from app.models import Category, Product, ProductImage, ProductKind, StockMovement, Variant
-from app.services import verify
+from app.services.checks import invariants as verify
 
 
 def _seed(app):

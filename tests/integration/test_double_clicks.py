@@ -20,7 +20,8 @@ from app.models import (
     Variant,
 )
 from app.providers import get_provider
-from app.services import refunds, verify
+from app.services.checks import invariants as verify
+from app.services.orders import refunds
 from tests.checkout_helpers import buy, checkout_path, fill_cart, start_checkout
 from tests.conftest import Browser
 

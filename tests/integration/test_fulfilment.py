@@ -7,8 +7,10 @@ from sqlalchemy import func, select
 
 from app.models import KeyState, LicenseKey, OrderStatus, ProductKind, Variant
 from app.models import Order as OrderRow
-from app.services import fulfillment, keys, verify
-from app.services.orders import OrderLinks
+from app.services.checks import invariants as verify
+from app.services.orders import fulfilment as fulfillment
+from app.services.orders.order_book import OrderLinks
+from app.services.stock import keys
 from tests.checkout_helpers import buy
 from tests.conftest import Browser
 from tests.factories import ProductFactory, VariantFactory, variant_with_stock
@@ -92,7 +94,7 @@ def test_physical_back_orders_fill_oldest_first_when_stock_arrives(app, db):
     first, second = db.scalars(select(OrderRow).order_by(OrderRow.id)).all()
     assert first.status is second.status is OrderStatus.AWAITING_STOCK
     session = app.extensions["holdfast.db"].session_factory()
-    from app.services.inventory import receive_stock
+    from app.services.stock.inventory import receive_stock
 
     receive_stock(session, throw.id, 2, reference="po-1")
     session.close()

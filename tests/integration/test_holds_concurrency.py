@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from app.db import Database
 from app.models import HoldState, Reservation
-from app.services import inventory, verify
+from app.services.checks import invariants as verify
+from app.services.stock import inventory
 from tests.factories import variant_with_stock
 
 BUYERS = 50

@@ -20,8 +20,9 @@ from hypothesis.stateful import (
 )
 
 from app.models import HoldState
-from app.services import inventory, sweeper, verify
-from app.services.inventory import (
+from app.services.checks import invariants as verify
+from app.services.stock import inventory, sweeper
+from app.services.stock.inventory import (
     HoldExpired,
     HoldLimitReached,
     HoldNotActive,

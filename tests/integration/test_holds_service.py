@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.models import AuditLog, HoldState, MovementReason, Reservation, StockMovement, Variant
-from app.services import inventory, verify
-from app.services.inventory import (
+from app.services.checks import invariants as verify
+from app.services.stock import inventory
+from app.services.stock.inventory import (
     HoldExpired,
     HoldLimitReached,
     HoldNotActive,

@@ -20,7 +20,7 @@ import traceback
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.services import verify
+from app.services.checks import invariants as verify
 from tests.conftest import make_test_app
 from tests.lock_paths import DOUBLE_CLICKS, PATHS, Context, make_world
 

@@ -27,8 +27,10 @@ from app.models import (
     OutboxMessage,
     OutboxState,
 )
-from app.services import locks, mailer, notifications
-from app.services.orders import new_order_number
+from app.services import locks
+from app.services.mail import notifications
+from app.services.mail import outbox as mailer
+from app.services.orders.order_book import new_order_number
 from tests.conftest import make_test_app
 from tests.factories import VariantFactory
 from tests.smtp_sink import SmtpSink, free_port

@@ -16,8 +16,8 @@ from app.models import (
 )
 from app.models import Order as OrderRow
 from app.providers import get_provider
-from app.services import verify
-from app.services.inventory import adjust_stock
+from app.services.checks import invariants as verify
+from app.services.stock.inventory import adjust_stock
 from tests.checkout_helpers import (
     approval_ref,
     checkout_path,

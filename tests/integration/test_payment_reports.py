@@ -10,7 +10,8 @@ from sqlalchemy import select
 from app.models import Checkout as CheckoutRow
 from app.models import CheckoutState, Reservation
 from app.providers import get_provider
-from app.services import inventory, verify
+from app.services.checks import invariants as verify
+from app.services.stock import inventory
 from tests.checkout_helpers import checkout_path, fill_cart, paid_checkout, signed_webhook
 from tests.checkout_helpers import start_checkout as start
 from tests.conftest import Browser

@@ -24,7 +24,7 @@ from app.models import Checkout as CheckoutRow
 from app.models import CheckoutState, OrderStatus, Payment, Variant, WebhookEvent
 from app.models import Order as OrderRow
 from app.providers import PaymentStatus
-from app.services import verify
+from app.services.checks import invariants as verify
 from tests import factories
 from tests.checkout_helpers import checkout_path, fill_cart, pay, start_checkout
 from tests.conftest import Browser, make_test_app

@@ -5,7 +5,8 @@ from sqlalchemy import select
 from app.models import Order as OrderRow
 from app.models import OrderStatus, Payment, Refund, StockMovement, Variant
 from app.providers import get_provider
-from app.services import refunds, verify
+from app.services.checks import invariants as verify
+from app.services.orders import refunds
 from tests.checkout_helpers import buy
 from tests.factories import variant_with_stock
 

@@ -18,8 +18,9 @@ from app.models import (
 )
 from app.models import Order as OrderRow
 from app.providers import get_provider
-from app.services import aftersales, verify
-from app.services.orders import OrderLinks
+from app.services.checks import invariants as verify
+from app.services.orders import aftersales
+from app.services.orders.order_book import OrderLinks
 from tests.checkout_helpers import buy
 from tests.conftest import Browser
 from tests.factories import UserFactory, variant_with_stock

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.models import AuditLog, HoldState, Reservation, StockMovement, SweepRun, Variant
-from app.services import inventory
+from app.services.stock import inventory
 from tests.factories import variant_with_stock
 
 

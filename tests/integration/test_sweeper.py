@@ -16,7 +16,8 @@ from sqlalchemy import func, insert, select
 
 from app.db import begin_write
 from app.models import HoldState, Reservation, SweepRun
-from app.services import inventory, sweeper, verify
+from app.services.checks import invariants as verify
+from app.services.stock import inventory, sweeper
 from tests.factories import variant_with_stock
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, func, select, text
 
 from app import metrics
 from app.models import CartLine, Reservation, Variant
-from app.services import inventory
+from app.services.stock import inventory
 from tests.conftest import Browser, make_test_app
 from tests.factories import bind, variant_with_stock
 

@@ -19,8 +19,11 @@ from app.models import (
 )
 from app.providers import get_provider
 from app.providers.base import PaymentState, PaymentStatus
-from app.services import completion, payments, reconcile, verify
-from app.services.orders import OrderLinks
+from app.services.checks import invariants as verify
+from app.services.orders import completion
+from app.services.orders.order_book import OrderLinks
+from app.services.payments import authorize as payments
+from app.services.payments import reconcile
 from tests.checkout_helpers import buy, paid_checkout, signed_webhook
 from tests.factories import variant_with_stock
 

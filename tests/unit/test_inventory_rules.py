@@ -9,8 +9,8 @@ import pytest
 
 from app import clock
 from app.models import HoldState, Reservation
-from app.services import inventory
-from app.services.inventory import (
+from app.services.stock import holds, inventory
+from app.services.stock.inventory import (
     HOLD_TRANSITIONS,
     Availability,
     Hold,
@@ -51,12 +51,12 @@ def test_a_refusal_tells_the_shopper_each_item_and_how_many_are_left():
 
 
 def test_cart_lines_are_summed_per_variant_and_must_be_positive():
-    assert inventory._sum_lines([(1, 2), (2, 1), (1, 3)]) == {1: 5, 2: 1}
-    assert inventory._sum_lines({4: 1}) == {4: 1}
+    assert holds.sum_lines([(1, 2), (2, 1), (1, 3)]) == {1: 5, 2: 1}
+    assert holds.sum_lines({4: 1}) == {4: 1}
     with pytest.raises(StockError):
-        inventory._sum_lines([(1, 2), (1, -1)])
+        holds.sum_lines([(1, 2), (1, -1)])
     with pytest.raises(StockError):
-        inventory._sum_lines([])
+        holds.sum_lines([])
 
 
 def test_only_an_active_hold_may_change_state_and_each_state_stamps_its_time():
@@ -66,17 +66,17 @@ def test_only_an_active_hold_may_change_state_and_each_state_stamps_its_time():
         HoldState.EXPIRED,
     }
     row = Reservation(state=HoldState.ACTIVE, expires_at=T0)
-    inventory._move([row], HoldState.EXPIRED, T0 + timedelta(hours=1))
+    holds.move_rows([row], HoldState.EXPIRED, T0 + timedelta(hours=1))
     assert row.expired_at == T0  # it stopped counting at its deadline
     for final in (HoldState.COMMITTED, HoldState.RELEASED, HoldState.EXPIRED):
         with pytest.raises(HoldNotActive):
-            inventory._move([Reservation(state=final, expires_at=T0)], HoldState.RELEASED, T0)
+            holds.move_rows([Reservation(state=final, expires_at=T0)], HoldState.RELEASED, T0)
 
 
 def test_an_active_hold_past_its_deadline_reads_as_expired():
     row = Reservation(state=HoldState.ACTIVE, expires_at=T0)
-    assert inventory._effective_state(row, T0 - timedelta(seconds=1)) is HoldState.ACTIVE
-    assert inventory._effective_state(row, T0) is HoldState.EXPIRED
+    assert holds.effective_state(row, T0 - timedelta(seconds=1)) is HoldState.ACTIVE
+    assert holds.effective_state(row, T0) is HoldState.EXPIRED
 
 
 def test_a_hold_counts_down_to_its_deadline():

@@ -43,11 +43,11 @@ from app.models import (
     WebhookState,
 )
 from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
-
-from . import aftersales, completion, payments, refunds
-from .errors import DomainError
-from .orders import OrderLinks
-from .transactions import TransientDatabaseError
+from app.services.errors import DomainError
+from app.services.orders import aftersales, completion, refunds
+from app.services.orders.order_book import OrderLinks
+from app.services.payments import authorize as payments
+from app.services.transactions import TransientDatabaseError
 
 log = logging.getLogger("holdfast.reconcile")
 

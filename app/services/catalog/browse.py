@@ -11,8 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import Category, Product, Variant
-
-from .errors import NotFound
+from app.services.errors import NotFound
 
 T = TypeVar("T")
 

@@ -27,10 +27,9 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.db import begin_write
+from app.demo.images import alt_text, product_svg
 from app.models import Category, LicenseKey, Product, ProductImage, ProductKind, Variant
-
-from . import inventory
-from .placeholder_images import alt_text, product_svg
+from app.services.stock import inventory
 
 REFERENCE = "demo-seed"
 ACTOR = "demo"

@@ -30,7 +30,7 @@ from app.db import begin_write
 from app.models import Order, OutboxMessage, OutboxState
 from app.money import format_money
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
 
 # Context fields that are secrets: erased from the stored context once the email is sent.
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {"password_reset": ("reset_link",)}

@@ -30,9 +30,8 @@ from app.providers.base import (
     ProviderError,
 )
 from app.providers.base import WebhookEvent as WebhookEventData
-
-from . import completion, locks
-from .checkout import (
+from app.services import locks
+from app.services.checkout.pipeline import (
     CheckoutError,
     Phase,
     Settings,
@@ -43,8 +42,9 @@ from .checkout import (
     record_event,
     transition,
 )
-from .orders import OrderLinks
-from .transactions import unit_of_work
+from app.services.orders import completion
+from app.services.orders.order_book import OrderLinks
+from app.services.transactions import unit_of_work
 
 
 class PriceDriftError(CheckoutError):

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import KeyState, LicenseKey, ProductKind, Variant
-
-from . import audit, inventory, locks
-from .errors import DomainError
-from .transactions import unit_of_work
+from app.services import audit, locks
+from app.services.errors import DomainError
+from app.services.stock import inventory
+from app.services.transactions import unit_of_work
 
 MAX_KEY_LENGTH = 200
 

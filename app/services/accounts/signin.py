@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.db import begin_write
 from app.models import Role, User
-
-from . import audit, locks
-from .errors import Conflict, DomainError
-from .transactions import unit_of_work
+from app.services import audit, locks
+from app.services.errors import Conflict, DomainError
+from app.services.transactions import unit_of_work
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256

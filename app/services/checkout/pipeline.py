@@ -43,10 +43,10 @@ from app.models import (
     Reservation,
     Variant,
 )
-
-from . import inventory, locks
-from .errors import DomainError, NotFound
-from .transactions import unit_of_work
+from app.services import locks
+from app.services.errors import DomainError, NotFound
+from app.services.stock import inventory
+from app.services.transactions import unit_of_work
 
 log = logging.getLogger("holdfast.checkout")
 

@@ -41,24 +41,23 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.db import begin_write
 from app.models import HoldState, MovementReason, Product, Reservation, Variant
-
-from . import locks
-from .errors import Conflict, NotFound
-from .stock_ledger import (
-    _R,
+from app.services import locks
+from app.services.errors import Conflict, NotFound
+from app.services.stock.ledger import (
+    RESERVATION,
     InsufficientStock,
     Shortfall,
     StockError,
     UnknownVariant,
-    _claims,
-    _core,
-    _lock_stock_rows,
-    _statements,
-    _unit,
+    claims_of,
+    core,
+    lock_stock_rows,
     lock_variants,
+    owned_transaction,
     record_movement,
+    statements,
 )
-from .transactions import unit_of_work
+from app.services.transactions import unit_of_work
 
 DEFAULT_HOLD_TTL_MINUTES = 15
 DEFAULT_HOLD_MAX_TTL_MINUTES = 60
@@ -125,7 +124,7 @@ class Hold:
         return max(0, int((self.expires_at - clock.now(now)).total_seconds()))
 
 
-def _sum_lines(lines: Mapping[int, int] | Iterable[tuple[int, int]]) -> dict[int, int]:
+def sum_lines(lines: Mapping[int, int] | Iterable[tuple[int, int]]) -> dict[int, int]:
     pairs = lines.items() if isinstance(lines, Mapping) else lines
     wanted: dict[int, int] = {}
     for variant_id, quantity in pairs:
@@ -161,16 +160,16 @@ def take_hold(
     Quantities are summed per variant first, so two lines of one variant are checked together.
     Raises :class:`InsufficientStock` naming every short variant, or :class:`UnknownVariant`.
     """
-    wanted = _sum_lines(lines)
+    wanted = sum_lines(lines)
     ref = secrets.token_hex(16)
-    with _unit(session, commit):
-        stock = _lock_stock_rows(session, wanted)
+    with owned_transaction(session, commit):
+        stock = lock_stock_rows(session, wanted)
         missing = sorted(set(wanted) - set(stock))
         if missing:
             raise UnknownVariant(f"No variant with id {missing[0]}; it may have been removed.")
         now = clock.now(now)
         expires_at = now + timedelta(minutes=ttl_minutes)
-        conn, insert_line = _core(session), _statements().insert_hold_line
+        conn, insert_line = core(session), statements().insert_hold_line
         backorders: dict[int, int] = {}
         for vid, quantity in sorted(wanted.items()):
             params = {
@@ -212,8 +211,8 @@ def _refuse_hold(
     """Undo a hold's lines inserted so far (the caller may own the transaction) and raise
     :class:`InsufficientStock` naming every short variant."""
     if partial:
-        _core(session).execute(delete(Reservation.__table__).where(_R.hold_ref == ref))
-    claims = _claims(session, wanted, now)
+        core(session).execute(delete(Reservation.__table__).where(RESERVATION.hold_ref == ref))
+    claims = claims_of(session, wanted, now)
     short = []
     for vid, quantity in sorted(wanted.items()):
         held, owed = claims.get(vid, (0, 0))
@@ -227,7 +226,7 @@ def _refuse_hold(
     )
 
 
-def _effective_state(row: Reservation, now: datetime) -> HoldState:
+def effective_state(row: Reservation, now: datetime) -> HoldState:
     if row.state is HoldState.ACTIVE and row.expires_at <= now:
         return HoldState.EXPIRED
     return row.state
@@ -242,7 +241,7 @@ HOLD_TRANSITIONS: dict[HoldState, frozenset[HoldState]] = {
 }
 
 
-def _move(rows: list[Reservation], to: HoldState, at: datetime) -> None:
+def move_rows(rows: list[Reservation], to: HoldState, at: datetime) -> None:
     """Move every row of a hold to ``to``, stamping the state's time; refuse illegal moves."""
     for row in rows:
         if to not in HOLD_TRANSITIONS[row.state]:
@@ -285,7 +284,7 @@ def _as_hold(session: Session, rows: list[Reservation], now: datetime) -> Hold:
     first = rows[0]
     return Hold(
         ref=first.hold_ref,
-        state=_effective_state(first, now),
+        state=effective_state(first, now),
         created_at=first.created_at,
         expires_at=first.expires_at,
         extensions=first.extensions,
@@ -298,7 +297,7 @@ def _as_hold(session: Session, rows: list[Reservation], now: datetime) -> Hold:
 
 
 def _refuse_unless_live(rows: list[Reservation], now: datetime) -> None:
-    state = _effective_state(rows[0], now)
+    state = effective_state(rows[0], now)
     if state is HoldState.EXPIRED:
         raise HoldExpired("Your reserved items were released because time ran out.")
     if state is HoldState.RELEASED:
@@ -338,7 +337,7 @@ def extend_hold(
     """Move a live hold's deadline to ``now + minutes``, never past ``created_at +
     max_ttl_minutes`` and never earlier than it is. Raises :class:`HoldExpired`,
     :class:`HoldNotActive` or, at the cap, :class:`HoldLimitReached`."""
-    with _unit(session, commit):
+    with owned_transaction(session, commit):
         rows, _ = _lock_hold(session, hold_ref)
         now = clock.now(now)
         _refuse_unless_live(rows, now)
@@ -365,14 +364,14 @@ def release_hold(
     """Give a hold's units back. Safe to repeat: a released or expired hold is left as it is
     (an expired one not yet swept is marked expired, not released). Raises
     :class:`HoldNotActive` for a hold already turned into a sale."""
-    with _unit(session, commit):
+    with owned_transaction(session, commit):
         rows, _ = _lock_hold(session, hold_ref)
         now = clock.now(now)
-        state = _effective_state(rows[0], now)
+        state = effective_state(rows[0], now)
         if state is HoldState.COMMITTED:
             raise HoldNotActive("That hold has already been turned into an order.", state)
         if rows[0].state is HoldState.ACTIVE:
-            _move(rows, state if state is HoldState.EXPIRED else HoldState.RELEASED, now)
+            move_rows(rows, state if state is HoldState.EXPIRED else HoldState.RELEASED, now)
         hold = _as_hold(session, rows, now)
     return hold
 
@@ -394,13 +393,13 @@ def commit_hold(
     Safe to repeat: committing a committed hold returns it unchanged. Raises
     :class:`HoldExpired` if its deadline has passed, :class:`HoldNotActive` if released.
     """
-    with _unit(session, commit):
+    with owned_transaction(session, commit):
         rows, variants = _lock_hold(session, hold_ref)
         now = clock.now(now)
         if rows[0].state is HoldState.COMMITTED:
             return _as_hold(session, rows, now)
         _refuse_unless_live(rows, now)
-        claims = _claims(session, variants, now)
+        claims = claims_of(session, variants, now)
         for row in rows:
             variant = variants[row.variant_id]
             if row.backorder_quantity:
@@ -419,7 +418,7 @@ def commit_hold(
                     note=note,
                     now=now,
                 )
-        _move(rows, HoldState.COMMITTED, now)
+        move_rows(rows, HoldState.COMMITTED, now)
         hold = _as_hold(session, rows, now)
     return hold
 
@@ -449,12 +448,12 @@ def allocate_backorders(
 
     ``only_holds``: allocate only to these holds (the caller holds their orders' locks); the
     allocation stops at the first owed hold not among them, so the oldest still come first."""
-    with _unit(session, commit):
+    with owned_transaction(session, commit):
         variant = lock_variants(session, [variant_id]).get(variant_id)
         if variant is None:
             raise UnknownVariant(f"No variant with id {variant_id}.")
         now = clock.now(now)
-        held, _owed = _claims(session, [variant_id], now).get(variant_id, (0, 0))
+        held, _owed = claims_of(session, [variant_id], now).get(variant_id, (0, 0))
         free = variant.on_hand - held
         owed_rows = locks.lock_reservations(
             session,
@@ -491,7 +490,7 @@ def cancel_owed(
     """A cancelled order no longer waits: its hold's owed back-order units stop being owed
     (the sold quantity shrinks by as much; nothing left stock, so no movement). Returns the
     number of units released."""
-    with _unit(session, commit):
+    with owned_transaction(session, commit):
         rows, _ = _lock_hold(session, hold_ref)
         released = 0
         for row in rows:

@@ -33,9 +33,10 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import HoldState, MovementReason, Product, Reservation, StockMovement, Variant
+from app.services import audit, locks
 
-from . import audit, locks
-from .holds import (
+# Private rules that tests/unit/test_inventory_rules.py reads through this module.
+from app.services.stock.holds import (
     DEFAULT_HOLD_MAX_TTL_MINUTES,
     DEFAULT_HOLD_TTL_MINUTES,
     HOLD_TRANSITIONS,
@@ -47,34 +48,30 @@ from .holds import (
     HoldLine,
     HoldNotActive,
     HoldNotFound,
-    _move,
     allocate_backorders,
     cancel_owed,
     commit_hold,
     extend_hold,
     get_hold,
+    move_rows,
     release_hold,
     take_hold,
 )
-
-# Private rules that tests/unit/test_inventory_rules.py reads through this module.
-from .holds import _effective_state as _effective_state
-from .holds import _sum_lines as _sum_lines
-from .stock_ledger import (
+from app.services.stock.ledger import (
     InsufficientStock,
     Shortfall,
     StockError,
     StockHeldError,
     UnknownVariant,
-    _claims,
-    _core,
-    _lock_stock_rows,
-    _statements,
-    _unit,
+    claims_of,
+    core,
+    lock_stock_rows,
     lock_variants,
+    owned_transaction,
     record_movement,
+    statements,
 )
-from .transactions import unit_of_work
+from app.services.transactions import unit_of_work
 
 __all__ = [
     # availability
@@ -153,7 +150,7 @@ def availability(
     if not ids:
         return {}
     params = {"now": clock.now(now), "ids": ids}
-    rows = _core(session).execute(_statements().availability, params).all()
+    rows = core(session).execute(statements().availability, params).all()
     return {
         vid: Availability(vid, on_hand, int(held), allow_backorder, int(owed))
         for vid, on_hand, allow_backorder, held, owed in rows
@@ -170,7 +167,7 @@ def availability_of(session: Session, variant_id: int, now: datetime | None = No
 def lock_stock(session: Session, variant_ids: Iterable[int]) -> None:
     """Lock variants (in id order) without loading them: for a caller about to change holds
     on them, which must hold their locks first."""
-    _lock_stock_rows(session, variant_ids)
+    lock_stock_rows(session, variant_ids)
 
 
 def _resolve_variant_id(session: Session, sku_or_id: str | int) -> int:
@@ -196,7 +193,7 @@ def receive_stock(
     """Add ``quantity`` units arriving from a supplier."""
     if quantity <= 0:
         raise StockError("Received quantity must be positive.")
-    with _unit(session, commit):
+    with owned_transaction(session, commit):
         variant = lock_variants(session, [variant_id]).get(variant_id)
         if variant is None:
             raise UnknownVariant(f"No variant with id {variant_id}.")
@@ -260,14 +257,14 @@ def adjust_stock(
         raise StockError("Say why the stock changes (a reason is required).")
     if kind not in ADJUSTABLE:
         raise StockError(f"Stock cannot be adjusted as {kind.value!r}; sales come from holds.")
-    with _unit(session, commit):
+    with owned_transaction(session, commit):
         variant_id = _resolve_variant_id(session, sku_or_id)
         variant = lock_variants(session, [variant_id]).get(variant_id)
         if variant is None:
             raise UnknownVariant(f"No variant with id {variant_id}.")
         now = clock.now(now)
         before = variant.on_hand
-        held, _owed = _claims(session, [variant_id], now).get(variant_id, (0, 0))
+        held, _owed = claims_of(session, [variant_id], now).get(variant_id, (0, 0))
         released: list[str] = []
         if 0 <= before + delta < held:
             if not force:
@@ -337,7 +334,7 @@ def _release_newest_holds(
         for row in rows:
             by_hold.setdefault(row.hold_ref, []).append(row)
         for hold_ref in released:
-            _move(by_hold[hold_ref], HoldState.RELEASED, now)
+            move_rows(by_hold[hold_ref], HoldState.RELEASED, now)
     return released
 
 
@@ -361,7 +358,7 @@ def stock_levels(
     session: Session, *, skus: Iterable[str] | None = None, now: datetime | None = None
 ) -> list[StockLevel]:
     """Every variant's stock as of ``now`` (or only ``skus``), by SKU."""
-    claims = _statements().all_claims
+    claims = statements().all_claims
     stmt = (
         select(
             Variant.id,

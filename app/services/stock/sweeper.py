@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.db import begin_write
 from app.models import HoldState, Reservation, SweepRun
-
-from . import locks
-from .transactions import unit_of_work
+from app.services import locks
+from app.services.transactions import unit_of_work
 
 DEFAULT_BATCH_SIZE = 1000
 

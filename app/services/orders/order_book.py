@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import Checkout, Order, OrderEvent, OrderLine, OrderStatus
-
-from .errors import NotFound
+from app.services.errors import NotFound
 
 # No 0/O, 1/I/L: numbers are read out over the phone.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

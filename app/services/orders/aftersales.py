@@ -28,10 +28,13 @@ from app.models import (
     ReturnState,
 )
 from app.providers.base import PaymentProvider
-
-from . import audit, inventory, keys, locks, notifications, orders, refunds
-from .errors import DomainError, NotFound
-from .transactions import unit_of_work
+from app.services import audit, locks
+from app.services.errors import DomainError, NotFound
+from app.services.mail import notifications
+from app.services.orders import order_book as orders
+from app.services.orders import refunds
+from app.services.stock import inventory, keys
+from app.services.transactions import unit_of_work
 
 CANCELLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
 SHIPPABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_FULFILLED)

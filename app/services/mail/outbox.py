@@ -41,11 +41,10 @@ from app import clock
 from app.models import OutboxMessage, OutboxState
 from app.models.outbox import TRANSITIONS
 from app.money import format_money
-
-from . import locks
-from .errors import Conflict, NotFound
-from .notifications import SECRET_FIELDS, TEMPLATE_DIR
-from .transactions import unit_of_work
+from app.services import locks
+from app.services.errors import Conflict, NotFound
+from app.services.mail.notifications import SECRET_FIELDS, TEMPLATE_DIR
+from app.services.transactions import unit_of_work
 
 log = logging.getLogger("holdfast.mail")
 
@@ -507,8 +506,7 @@ def dispatch(config: Mapping[str, Any]) -> threading.Thread | None:
 
 def _send_in_thread(config: dict[str, Any], factory: Callable[[], Session] | None) -> None:
     from app.db import PoolSettings, Timeouts
-
-    from .transactions import open_database
+    from app.services.transactions import open_database
 
     try:
         if factory is None:  # the process's one engine, so nothing to dispose afterwards

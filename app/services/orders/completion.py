@@ -42,9 +42,8 @@ from app.models import (
     Reservation,
 )
 from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
-
-from . import fulfillment, inventory, locks, notifications, orders
-from .checkout import (
+from app.services import locks
+from app.services.checkout.pipeline import (
     TRANSITIONS,
     Phase,
     fail_checkout,
@@ -52,7 +51,11 @@ from .checkout import (
     record_event,
     transition,
 )
-from .transactions import unit_of_work
+from app.services.mail import notifications
+from app.services.orders import fulfilment as fulfillment
+from app.services.orders import order_book as orders
+from app.services.stock import inventory
+from app.services.transactions import unit_of_work
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
 LATE_HOLD_MINUTES = 5

@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.db import begin_write
 from app.models import Cart, CartLine, Product, Variant, utcnow
-
-from . import locks
-from .errors import DomainError, NotFound
-from .inventory import Availability, availability
-from .transactions import unit_of_work
+from app.services import locks
+from app.services.errors import DomainError, NotFound
+from app.services.stock.inventory import Availability, availability
+from app.services.transactions import unit_of_work
 
 MAX_PER_LINE = 99
 
@@ -46,7 +45,7 @@ class CartChange:
 def _cancel_checkout(session: Session, cart_id: int) -> bool:
     """A cart that changes while its checkout is active cancels that checkout (and its hold).
     The caller holds the cart's lock."""
-    from . import checkout
+    from app.services.checkout import pipeline as checkout
 
     return checkout.cancel_active_for_cart(session, cart_id, "the cart changed") is not None
 
@@ -272,7 +271,7 @@ def merge_guest_cart(
     user_cart = ensure_cart(session, user_id=user_id)
     guest = find_cart(session, token=guest_token) if guest_token else None
     if guest is not None and guest.id != user_cart.id and guest.lines:
-        from . import checkout
+        from app.services.checkout import pipeline as checkout
 
         carts = locks.lock_carts(session, [guest.id, user_cart.id])
         guest, user_cart = carts[guest.id], carts[user_cart.id]

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.db import begin_write
 from app.models import PasswordResetToken, User
-
-from . import accounts, audit, locks
-from .errors import DomainError
-from .transactions import unit_of_work
+from app.services import audit, locks
+from app.services.accounts import signin as accounts
+from app.services.errors import DomainError
+from app.services.transactions import unit_of_work
 
 TOKEN_TTL = timedelta(minutes=30)
 

@@ -27,11 +27,13 @@ from app.models import (
     RefundStatus,
 )
 from app.providers.base import PaymentProvider, PaymentState
-
-from . import audit, inventory, locks, notifications, orders
-from .completion import refund_through_provider
-from .errors import DomainError, NotFound
-from .transactions import unit_of_work
+from app.services import audit, locks
+from app.services.errors import DomainError, NotFound
+from app.services.mail import notifications
+from app.services.orders import order_book as orders
+from app.services.orders.completion import refund_through_provider
+from app.services.stock import inventory
+from app.services.transactions import unit_of_work
 
 REFUNDABLE = (
     OrderStatus.PAID,

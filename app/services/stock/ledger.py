@@ -18,9 +18,9 @@ Promises:
 - Variant rows are locked in id order (``FOR NO KEY UPDATE`` on Postgres, ``BEGIN IMMEDIATE``
   on SQLite), through :mod:`app.services.locks`, so two writers never deadlock.
 
-The helper every stock service shares lives here too: :func:`_unit` (commit on success when
-the service owns the transaction, roll back on a refusal). ``now`` must be timezone-aware UTC
-(``app.clock``) and is read after the locks when not given.
+The helper every stock service shares lives here too: :func:`owned_transaction` (commit on
+success when the service owns the transaction, roll back on a refusal). ``now`` must be
+timezone-aware UTC (``app.clock``) and is read after the locks when not given.
 """
 
 from __future__ import annotations
@@ -49,9 +49,8 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import HoldState, MovementReason, Reservation, StockMovement, Variant
-
-from . import locks
-from .errors import Conflict, DomainError, NotFound
+from app.services import locks
+from app.services.errors import Conflict, DomainError, NotFound
 
 # ---------------------------------------------------------------- errors
 
@@ -97,7 +96,7 @@ class StockHeldError(StockError, Conflict):
 
 
 @contextmanager
-def _unit(session: Session, commit: bool) -> Iterator[None]:
+def owned_transaction(session: Session, commit: bool) -> Iterator[None]:
     """Commit on success when the service owns the transaction; roll back on any error so a
     refusal releases its locks (on SQLite, the database's write lock)."""
     try:
@@ -113,8 +112,8 @@ def _unit(session: Session, commit: bool) -> Iterator[None]:
 # ---------------------------------------------------------------- claims
 
 
-_R = Reservation.__table__.c
-_V = Variant.__table__.c
+RESERVATION = Reservation.__table__.c
+VARIANT = Variant.__table__.c
 
 
 def _claims_subquery(by: str | None):
@@ -122,19 +121,19 @@ def _claims_subquery(by: str | None):
     units not yet allocated), read from the reservation rows as of the ``now`` parameter; only
     for the ``ids`` parameter (``by="ids"``) or the ``variant_id`` one (``by="variant_id"``)."""
     live = select(
-        _R.variant_id.label("variant_id"),
-        (_R.quantity - _R.backorder_quantity).label("held"),
+        RESERVATION.variant_id.label("variant_id"),
+        (RESERVATION.quantity - RESERVATION.backorder_quantity).label("held"),
         literal(0).label("owed"),
-    ).where(_R.state == HoldState.ACTIVE, _R.expires_at > bindparam("now"))
-    owed = select(_R.variant_id, literal(0), _R.backorder_quantity).where(
-        _R.state == HoldState.COMMITTED, _R.backorder_quantity > 0
+    ).where(RESERVATION.state == HoldState.ACTIVE, RESERVATION.expires_at > bindparam("now"))
+    owed = select(RESERVATION.variant_id, literal(0), RESERVATION.backorder_quantity).where(
+        RESERVATION.state == HoldState.COMMITTED, RESERVATION.backorder_quantity > 0
     )
     if by == "ids":
-        live = live.where(_R.variant_id.in_(bindparam("ids", expanding=True)))
-        owed = owed.where(_R.variant_id.in_(bindparam("ids", expanding=True)))
+        live = live.where(RESERVATION.variant_id.in_(bindparam("ids", expanding=True)))
+        owed = owed.where(RESERVATION.variant_id.in_(bindparam("ids", expanding=True)))
     elif by == "variant_id":
-        live = live.where(_R.variant_id == bindparam("variant_id"))
-        owed = owed.where(_R.variant_id == bindparam("variant_id"))
+        live = live.where(RESERVATION.variant_id == bindparam("variant_id"))
+        owed = owed.where(RESERVATION.variant_id == bindparam("variant_id"))
     rows = union_all(live, owed).subquery()
     return (
         select(
@@ -157,7 +156,7 @@ class _Statements:
 
 
 @functools.cache
-def _statements() -> _Statements:
+def statements() -> _Statements:
     """The hot statements, built once and in plain Core (building a statement costs more than
     running it here, and a hold's lock is held from its lock to its commit: every
     microsecond spent in Python in between is one every other buyer of that variant waits)."""
@@ -165,18 +164,18 @@ def _statements() -> _Statements:
     return _Statements(
         claims=select(claims.c.variant_id, claims.c.held, claims.c.owed),
         availability=select(
-            _V.id,
-            _V.on_hand,
-            _V.allow_backorder,
+            VARIANT.id,
+            VARIANT.on_hand,
+            VARIANT.allow_backorder,
             func.coalesce(claims.c.held, 0),
             func.coalesce(claims.c.owed, 0),
         )
-        .select_from(Variant.__table__.outerjoin(claims, claims.c.variant_id == _V.id))
-        .where(_V.id.in_(bindparam("ids", expanding=True))),
+        .select_from(Variant.__table__.outerjoin(claims, claims.c.variant_id == VARIANT.id))
+        .where(VARIANT.id.in_(bindparam("ids", expanding=True))),
         all_claims=_claims_subquery(by=None),
-        lock=select(_V.id, _V.sku, _V.on_hand, _V.allow_backorder)
-        .where(_V.id.in_(bindparam("ids", expanding=True)))
-        .order_by(_V.id)
+        lock=select(VARIANT.id, VARIANT.sku, VARIANT.on_hand, VARIANT.allow_backorder)
+        .where(VARIANT.id.in_(bindparam("ids", expanding=True)))
+        .order_by(VARIANT.id)
         .with_for_update(key_share=True),
         insert_hold_line=_insert_hold_line(),
     )
@@ -192,12 +191,12 @@ def _insert_hold_line():
     table = Reservation.__table__
     claims = _claims_subquery(by="variant_id")
     quantity = bindparam("quantity", type_=Integer)
-    free = _V.on_hand - func.coalesce(claims.c.held, 0) - func.coalesce(claims.c.owed, 0)
+    free = VARIANT.on_hand - func.coalesce(claims.c.held, 0) - func.coalesce(claims.c.owed, 0)
     backorder = case((free >= quantity, 0), (free <= 0, quantity), else_=quantity - free)
     source = (
         select(
             bindparam("hold_ref", type_=table.c.hold_ref.type),
-            _V.id,
+            VARIANT.id,
             bindparam("checkout_id", type_=Integer),
             quantity,
             backorder,
@@ -206,8 +205,10 @@ def _insert_hold_line():
             bindparam("expires_at", type_=table.c.expires_at.type),
             literal(0),
         )
-        .select_from(Variant.__table__.outerjoin(claims, claims.c.variant_id == _V.id))
-        .where(_V.id == bindparam("variant_id"), or_(_V.allow_backorder, free >= quantity))
+        .select_from(Variant.__table__.outerjoin(claims, claims.c.variant_id == VARIANT.id))
+        .where(
+            VARIANT.id == bindparam("variant_id"), or_(VARIANT.allow_backorder, free >= quantity)
+        )
     )
     columns = [
         "hold_ref",
@@ -223,16 +224,16 @@ def _insert_hold_line():
     return insert(table).from_select(columns, source).returning(table.c.backorder_quantity)
 
 
-def _core(session: Session) -> Connection:
+def core(session: Session) -> Connection:
     """The session's connection for a Core statement, after flushing pending ORM changes
     (as ``session.execute`` would), so a composed transaction reads its own writes."""
     session.flush()
     return session.connection()
 
 
-def _claims(session: Session, variant_ids: Iterable[int], now: datetime) -> dict[int, tuple]:
+def claims_of(session: Session, variant_ids: Iterable[int], now: datetime) -> dict[int, tuple]:
     params = {"now": now, "ids": sorted(set(variant_ids))}
-    rows = _core(session).execute(_statements().claims, params).all()
+    rows = core(session).execute(statements().claims, params).all()
     return {vid: (int(held or 0), int(owed or 0)) for vid, held, owed in rows}
 
 
@@ -246,9 +247,9 @@ def lock_variants(session: Session, variant_ids: Iterable[int]) -> dict[int, Var
     return locks.lock_variants(session, variant_ids)
 
 
-def _lock_stock_rows(session: Session, variant_ids: Iterable[int]) -> dict[int, Row]:
+def lock_stock_rows(session: Session, variant_ids: Iterable[int]) -> dict[int, Row]:
     """Like :func:`lock_variants` but reads only the stock columns (the hot path of a hold)."""
-    return locks.lock_variant_rows(session, _statements().lock, variant_ids)
+    return locks.lock_variant_rows(session, statements().lock, variant_ids)
 
 
 def record_movement(

@@ -31,9 +31,11 @@ from app.models import (
     ProductKind,
     Reservation,
 )
-
-from . import inventory, keys, locks, notifications, orders
-from .transactions import unit_of_work
+from app.services import locks
+from app.services.mail import notifications
+from app.services.orders import order_book as orders
+from app.services.stock import inventory, keys
+from app.services.transactions import unit_of_work
 
 # Statuses fulfilment may move an order out of; after shipping or cancelling it leaves it be.
 FILLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)

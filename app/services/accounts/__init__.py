@@ -1,0 +1,1 @@
+"""People: registration, log-in and lock-out, owners, password resets."""

@@ -1,0 +1,1 @@
+"""Checkout: carts, the checkout pipeline (start, review, expiry), the checkout monitor."""

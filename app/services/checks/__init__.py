@@ -1,0 +1,1 @@
+"""Checks an operator runs: the invariants (``flask holdfast verify``) and health."""

@@ -1,0 +1,1 @@
+"""Email: writing messages into the outbox, and sending the outbox."""

@@ -1,0 +1,2 @@
+"""Orders: the order book, completing a paid checkout into an order, fulfilment, refunds and
+after-sales (shipping, cancelling, returns)."""

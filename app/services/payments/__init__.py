@@ -1,0 +1,1 @@
+"""Payments: starting one with a provider, webhooks in, reconciliation."""
