@@ -68,9 +68,9 @@ def _finish_session(exc: BaseException | None = None) -> None:
     queued = bool(session is not None and session.info.pop("outbox_queued", False))
     close_session(exc)
     if queued and exc is None and current_app.config.get("MAIL_AUTO_DISPATCH", True):
-        from app.services.mail import outbox as mailer
+        from app.jobs import dispatch_outbox
 
-        thread = mailer.dispatch(current_app.config)
+        thread = dispatch_outbox(current_app.config)
         if thread is not None and not has_request_context():
             thread.join(timeout=60)
 

@@ -12,15 +12,22 @@ at their deadline whether or not they are swept, and ``flask stock cleanup`` swe
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.queue import enqueue
+from app.services.mail import outbox
 from app.services.orders.order_book import OrderLinks
+
+log = logging.getLogger("holdfast.jobs")
 
 QUEUE = "default"
 QUEUES = (QUEUE,)
@@ -72,8 +79,6 @@ def sweep_interval_seconds(env: Mapping[str, str] | None = None) -> int:
 
 def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | None = None) -> None:
     """Register the periodic jobs with ``rq.cron.register`` (or a compatible callable)."""
-    from app.services.mail.outbox import send_outbox_job
-
     register(sweep_holds, queue_name=QUEUE, interval=sweep_interval_seconds(env))
     register(expire_checkouts, queue_name=QUEUE, interval=60)
     register(reconcile_payments, queue_name=QUEUE, interval=300)
@@ -161,9 +166,7 @@ def retry_fulfilment_with(session: Session, config: Mapping[str, Any]) -> list[s
 def _send_queued(session: Session, config: Mapping[str, Any]) -> None:
     """A job's session queued emails and committed them: have the outbox sent."""
     if session.info.pop("outbox_queued", False):
-        from app.services.mail import outbox as mailer
-
-        mailer.dispatch(config)
+        dispatch_outbox(config)
 
 
 def fill_backorders(variant_id: int) -> dict[str, Any]:
@@ -180,3 +183,55 @@ def retry_fulfilment() -> dict[str, Any]:
         numbers = retry_fulfilment_with(session, config)
         _send_queued(session, config)
     return {"orders": numbers}
+
+
+# ---------------------------------------------------------------- the outbox
+
+
+def send_outbox_job() -> dict[str, Any]:
+    """RQ job (after commits, and periodically for retries): send every due email."""
+    with job_session() as (session, config):
+        report = outbox.send_all_due(session, config)
+    return asdict(report)
+
+
+def dispatch_outbox(config: Mapping[str, Any]) -> threading.Thread | None:
+    """Have the outbox sent; call AFTER committing the emails. With ``REDIS_URL``: enqueue
+    ``send_outbox_job``. Without: send in a daemon thread (returned, so tests can join it),
+    with the current app's database, or one of its own outside an app context.
+    Never raises: a message that is not sent now is sent by the next run."""
+    from flask import current_app, has_app_context
+
+    try:
+        factory = (
+            current_app.extensions["holdfast.db"].session_factory if has_app_context() else None
+        )
+        settings = dict(config)
+        queued = enqueue(
+            config,
+            send_outbox_job,
+            retry=None,
+            background=True,
+            inline=lambda: _send_in_thread(settings, factory),
+        )
+        return queued if isinstance(queued, threading.Thread) else None
+    except Exception:  # noqa: BLE001 - never break the caller's request
+        log.exception("could not dispatch the outbox; the next run will send it")
+        return None
+
+
+def _send_in_thread(config: dict[str, Any], factory: Callable[[], Session] | None) -> None:
+    from app.db import PoolSettings, Timeouts
+    from app.services.transactions import open_database
+
+    try:
+        if factory is None:  # the process's one engine, so nothing to dispose afterwards
+            factory = open_database(
+                config["DATABASE_URL"],
+                Timeouts.from_config(config),
+                PoolSettings.from_config(config),
+            ).session_factory
+        with factory() as session:
+            outbox.send_all_due(session, config)
+    except Exception:  # noqa: BLE001 - a thread has no caller to tell
+        log.exception("sending the outbox failed; the next run will retry")

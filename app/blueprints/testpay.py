@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, url_for
 
-from app import jobs
 from app.forms import ActionForm
+from app.jobs import deliver_webhook
 from app.providers import ProviderError, get_provider
 from app.queue import enqueue
 from app.web import render_page
@@ -42,7 +42,7 @@ def _decide(ref: str, approve: bool):
         body, headers = provider.webhook_for(row, event)
         url = url_for("webhooks.receive", provider="testpay", _external=True)
         # Like a real provider, the webhook is sent from elsewhere, never inside this request.
-        enqueue(current_app.config, jobs.deliver_webhook, url, body, headers, background=True)
+        enqueue(current_app.config, deliver_webhook, url, body, headers, background=True)
     return redirect(row.return_url if approve else row.cancel_url, code=303)
 
 

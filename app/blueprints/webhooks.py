@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from app import jobs
 from app.db import get_session
 from app.extensions import csrf
+from app.jobs import process_webhook
 from app.providers import InvalidSignature, MalformedWebhook, ProviderError, get_provider
 from app.queue import enqueue
 from app.services.orders.order_book import OrderLinks
@@ -43,7 +43,7 @@ def receive(provider: str):
     try:
         enqueue(
             current_app.config,
-            jobs.process_webhook,
+            process_webhook,
             event_id,
             provider,
             inline=lambda: payments.process_webhook(

@@ -6,8 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import jobs
 from app.db import get_session
+from app.jobs import fill_backorders, fill_backorders_with
 from app.queue import enqueue
 from app.services.errors import DomainError
 from app.services.stock import keys
@@ -33,9 +33,7 @@ def import_cmd(sku: str, file) -> None:
     if report.imported:
         enqueue(
             current_app.config,
-            jobs.fill_backorders,
+            fill_backorders,
             report.variant_id,
-            inline=lambda: jobs.fill_backorders_with(
-                session, current_app.config, report.variant_id
-            ),
+            inline=lambda: fill_backorders_with(session, current_app.config, report.variant_id),
         )

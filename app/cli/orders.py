@@ -6,8 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import jobs
 from app.db import get_session
+from app.jobs import fill_backorders, fill_backorders_with, retry_fulfilment_with
 from app.providers import get_provider
 from app.queue import enqueue
 from app.services.errors import DomainError
@@ -20,7 +20,7 @@ orders_group = AppGroup("orders", help="Orders.")
 @orders_group.command("retry-fulfilment")
 def retry_fulfilment() -> None:
     """Fill every waiting order line that stock and keys now allow, oldest first."""
-    filled = jobs.retry_fulfilment_with(get_session(), current_app.config)
+    filled = retry_fulfilment_with(get_session(), current_app.config)
     click.echo(f"filled {len(filled)} order(s): {', '.join(filled) or 'none waiting'}")
 
 
@@ -64,7 +64,7 @@ def receive_return(return_id: int) -> None:
     variant_id = ret.line.variant_id
     enqueue(
         config,
-        jobs.fill_backorders,
+        fill_backorders,
         variant_id,
-        inline=lambda: jobs.fill_backorders_with(session, config, variant_id),
+        inline=lambda: fill_backorders_with(session, config, variant_id),
     )

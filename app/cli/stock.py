@@ -14,8 +14,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import jobs
 from app.db import get_session
+from app.jobs import fill_backorders, fill_backorders_with
 from app.models import MovementReason
 from app.queue import enqueue
 from app.services.errors import DomainError
@@ -116,9 +116,9 @@ def adjust_cmd(sku: str, delta: int, reason: str, kind: str, force: bool, actor:
         session, config = get_session(), current_app.config
         enqueue(
             config,
-            jobs.fill_backorders,
+            fill_backorders,
             result.variant_id,
-            inline=lambda: jobs.fill_backorders_with(session, config, result.variant_id),
+            inline=lambda: fill_backorders_with(session, config, result.variant_id),
         )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from app import jobs
 from app.db import begin_write
 from app.models import (
     Checkout,
@@ -538,12 +539,12 @@ def test_dispatch_without_redis_sends_in_a_thread_and_never_raises(
 ):
     confirm(session, order)
     with app.app_context():
-        thread = mailer.dispatch(config)
+        thread = jobs.dispatch_outbox(config)
     thread.join(30)
     assert len(sink.messages) == 1
 
     broken = {**config, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
-    mailer.dispatch(broken).join(30)  # logged, not raised
+    jobs.dispatch_outbox(broken).join(30)  # logged, not raised
 
 
 @pytest.fixture
@@ -564,7 +565,7 @@ def test_dispatch_with_redis_enqueues_the_job_a_real_worker_runs(
 ):
     confirm(session, order)
     app.extensions["holdfast.db"].dispose()
-    mailer.dispatch({**config, "REDIS_URL": job_redis_url})
+    jobs.dispatch_outbox({**config, "REDIS_URL": job_redis_url})
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -8,7 +8,7 @@ a job that runs twice never queues a second email: the second call returns ``Non
 The context stored with each email holds everything needed to render it (items, prices, links),
 so sending never reads the order again. Callers pass links in (``order_url(base_url, number)``
 with ``SHOP_BASE_URL``): nothing here knows about a request. After the commit, call
-``mailer.dispatch(config)`` to have the outbox sent; each queued email also sets
+``app.jobs.dispatch_outbox(config)`` to have the outbox sent; each queued email also sets
 ``session.info["outbox_queued"]`` so a session's owner can do that when it closes.
 """
 
@@ -104,7 +104,7 @@ def queue_email(
         if _exists(session, dedupe_key):
             return None  # queued by a concurrent transaction that committed first
         raise
-    # Tells whoever ends the session (the request/CLI teardown) to ``mailer.dispatch`` after
+    # Tells whoever ends the session (the request/CLI teardown) to ``dispatch_outbox`` after
     # the commit. Harmless after a rollback: dispatch then finds nothing due.
     session.info["outbox_queued"] = True
     return message

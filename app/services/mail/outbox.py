@@ -23,9 +23,8 @@ import logging
 import os
 import smtplib
 import ssl
-import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -477,50 +476,6 @@ def list_messages(
 # ---------------------------------------------------------------- after commit
 
 
-def dispatch(config: Mapping[str, Any]) -> threading.Thread | None:
-    """Have the outbox sent; call AFTER committing the emails. With ``REDIS_URL``: enqueue
-    ``send_outbox_job``. Without: send in a daemon thread (returned, so tests can join it),
-    with the current app's database, or one of its own outside an app context.
-    Never raises: a message that is not sent now is sent by the next run."""
-    from flask import current_app, has_app_context
-
-    from app import queue
-
-    try:
-        factory = (
-            current_app.extensions["holdfast.db"].session_factory if has_app_context() else None
-        )
-        settings = dict(config)
-        queued = queue.enqueue(
-            config,
-            send_outbox_job,
-            retry=None,
-            background=True,
-            inline=lambda: _send_in_thread(settings, factory),
-        )
-        return queued if isinstance(queued, threading.Thread) else None
-    except Exception:  # noqa: BLE001 - never break the caller's request
-        log.exception("could not dispatch the outbox; the next run will send it")
-        return None
-
-
-def _send_in_thread(config: dict[str, Any], factory: Callable[[], Session] | None) -> None:
-    from app.db import PoolSettings, Timeouts
-    from app.services.transactions import open_database
-
-    try:
-        if factory is None:  # the process's one engine, so nothing to dispose afterwards
-            factory = open_database(
-                config["DATABASE_URL"],
-                Timeouts.from_config(config),
-                PoolSettings.from_config(config),
-            ).session_factory
-        with factory() as session:
-            send_all_due(session, config)
-    except Exception:  # noqa: BLE001 - a thread has no caller to tell
-        log.exception("sending the outbox failed; the next run will retry")
-
-
 def send_all_due(
     session: Session, config: Mapping[str, Any], *, now: datetime | None = None, batch: int = 50
 ) -> SendReport:
@@ -533,12 +488,3 @@ def send_all_due(
         total.stopped = report.stopped
         if report.stopped or report.attempted < batch:
             return total
-
-
-def send_outbox_job() -> dict[str, Any]:
-    """RQ job (after commits, and periodically for retries): send every due email."""
-    from app.jobs import job_session
-
-    with job_session() as (session, config):
-        report = send_all_due(session, config)
-    return asdict(report)
