@@ -7,7 +7,15 @@ from .catalog import Category, Product, ProductImage, ProductKind, Variant
 from .checkout import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutLine, CheckoutState
 from .inventory import HoldState, MovementReason, Reservation, StockMovement, SweepRun
 from .keys import KeyState, LicenseKey
-from .orders import Order, OrderEvent, OrderLine, OrderStatus, Return, ReturnState
+from .orders import (
+    ORDER_TRANSITIONS,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    Return,
+    ReturnState,
+)
 from .outbox import OutboxMessage, OutboxState
 from .payments import (
     CAPTURED_STATES,
@@ -22,6 +30,7 @@ from .payments import (
 from .users import PasswordResetToken, Role, User
 
 __all__ = [
+    "ORDER_TRANSITIONS",
     "PasswordResetToken",
     "Return",
     "ReturnState",

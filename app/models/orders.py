@@ -31,6 +31,29 @@ class OrderStatus(enum.StrEnum):
     RETURNED = "returned"
 
 
+_S = OrderStatus
+_REFUND = frozenset({_S.REFUNDED, _S.PARTIALLY_REFUNDED})
+_FILL = frozenset({_S.PAID, _S.AWAITING_STOCK, _S.PARTIALLY_FULFILLED, _S.FULFILLED})
+
+# The one transition table of orders: the only moves ``services.orders.order_book.set_status``
+# makes. Staying in a state is always allowed (a fill that delivers nothing new).
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.PENDING_PAYMENT: frozenset({_S.PAID, _S.CANCELLED}),
+    # paid → a fill delivers some or all of it, the owner ships, the shopper cancels, a refund
+    _S.PAID: _FILL | _REFUND | {_S.SHIPPED, _S.CANCELLED},
+    _S.AWAITING_STOCK: _FILL | _REFUND | {_S.CANCELLED},
+    _S.PARTIALLY_FULFILLED: _FILL | _REFUND | {_S.SHIPPED, _S.CANCELLED},
+    _S.FULFILLED: _REFUND,
+    _S.SHIPPED: _REFUND | {_S.RETURN_REQUESTED},
+    _S.RETURN_REQUESTED: _REFUND | {_S.RETURNED},
+    _S.RETURNED: _REFUND | {_S.RETURN_REQUESTED},
+    _S.PARTIALLY_REFUNDED: _REFUND | {_S.RETURNED, _S.RETURN_REQUESTED, _S.CANCELLED},
+    # refunded in full: a cancellation records its refund, then the cancellation itself
+    _S.REFUNDED: frozenset({_S.CANCELLED}),
+    _S.CANCELLED: frozenset(),
+}
+
+
 class Order(ShippingAddress, Base):
     __tablename__ = "orders"
 

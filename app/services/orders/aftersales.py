@@ -121,7 +121,7 @@ def cancel_order(
                 )
                 restocked[str(line.id)] = line.quantity_fulfilled
                 line.quantity_fulfilled = 0
-        order.status = OrderStatus.CANCELLED
+        orders.set_status(order, OrderStatus.CANCELLED)
         orders.add_event(
             order, OrderStatus.CANCELLED, "Order cancelled; your payment was refunded in full.", now
         )
@@ -170,7 +170,7 @@ def ship_order(
     ):
         session.rollback()
         raise OrderActionError(f"Order {number} has nothing ready to ship.")
-    order.status = OrderStatus.SHIPPED
+    orders.set_status(order, OrderStatus.SHIPPED)
     order.shipped_at, order.carrier, order.tracking_number = now, carrier.strip(), tracking.strip()
     orders.add_event(
         order,
@@ -243,7 +243,7 @@ def request_return(
         created_at=now,
     )
     session.add(ret)
-    order.status = OrderStatus.RETURN_REQUESTED
+    orders.set_status(order, OrderStatus.RETURN_REQUESTED)
     orders.add_event(
         order, OrderStatus.RETURN_REQUESTED, f"Return requested: {quantity} × {line.name}.", now
     )
@@ -285,7 +285,7 @@ def receive_return(
             return
         row.state, row.received_at = ReturnState.RECEIVED, now
         if order.status is not OrderStatus.REFUNDED:
-            order.status = OrderStatus.RETURNED
+            orders.set_status(order, OrderStatus.RETURNED)
         orders.add_event(
             order, order.status, f"Return received: {row.quantity} × {row.line.name}.", now
         )

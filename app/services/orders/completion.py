@@ -268,7 +268,7 @@ def _refunded_at_provider(
         def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
             if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
                 return "no order to cancel"
-            order.status = OrderStatus.CANCELLED
+            orders.set_status(order, OrderStatus.CANCELLED)
             orders.add_event(
                 order,
                 OrderStatus.CANCELLED,
@@ -498,7 +498,7 @@ def _commit_stock(
         session.rollback()
         return exc
     backordered = sum(line.backorder_quantity for line in hold.lines)
-    order.status = OrderStatus.PAID
+    orders.set_status(order, OrderStatus.PAID)
     order.paid_at = now
     orders.add_event(order, OrderStatus.PAID, "Payment received.", now)
     fulfillment.fulfil_at_payment(session, order, hold, now, links)
@@ -767,7 +767,7 @@ def _abort_record(
     def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
         if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
             return "no order to cancel"
-        order.status = OrderStatus.CANCELLED
+        orders.set_status(order, OrderStatus.CANCELLED)
         orders.add_event(
             order,
             OrderStatus.CANCELLED,

@@ -95,7 +95,7 @@ def _set_status(order: Order, delivery: Delivery, now: datetime) -> None:
             f"{waiting} item(s) are on back-order and will follow as soon as they arrive.",
             now,
         )
-    order.status = new
+    orders.set_status(order, new)
 
 
 def notify(session: Session, delivery: Delivery, links: orders.OrderLinks) -> None:

@@ -1,4 +1,5 @@
-"""Orders: created once per checkout, with a human number and a timeline."""
+"""Orders: created once per checkout, with a human number, a timeline, and a status that moves
+only along ``ORDER_TRANSITIONS`` (``set_status``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.models import Checkout, Order, OrderEvent, OrderLine, OrderStatus
+from app.models import ORDER_TRANSITIONS, Checkout, Order, OrderEvent, OrderLine, OrderStatus
 from app.services.errors import NotFound
 
 # No 0/O, 1/I/L: numbers are read out over the phone.
@@ -19,6 +20,19 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 def new_order_number() -> str:
     return "HF-" + "".join(secrets.choice(ALPHABET) for _ in range(8))
+
+
+class IllegalOrderMove(RuntimeError):
+    """A status change the order's transition table does not allow (a bug, never a shopper's
+    doing)."""
+
+
+def set_status(order: Order, to: OrderStatus) -> None:
+    """The one place an order's status changes; refuses a move outside ``ORDER_TRANSITIONS``
+    (staying put is always allowed)."""
+    if to is not order.status and to not in ORDER_TRANSITIONS[order.status]:
+        raise IllegalOrderMove(f"order {order.number}: {order.status} → {to}")
+    order.status = to
 
 
 def add_event(order: Order, status: OrderStatus | str, message: str, now: datetime) -> None:

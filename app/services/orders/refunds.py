@@ -236,7 +236,9 @@ def apply_refund(
             )
         full = payment.refunded_cents >= payment.captured_cents
         if order.status is not OrderStatus.CANCELLED:
-            order.status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+            orders.set_status(
+                order, OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+            )
         amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
         orders.add_event(
             order, order.status, f"Refunded {amount}: {refund.reason} [refund {refund.id}]", now
