@@ -42,8 +42,7 @@ def current_cart_id(create: bool = False) -> int | None:
     user_id = current_user.id if current_user.is_authenticated else None
     token = None if user_id else guest_cart_token()
     if create:
-        cart = cart_service.ensure_cart(session, token=token, user_id=user_id)
-        session.commit()
+        cart = cart_service.open_cart(session, token=token, user_id=user_id)
         if user_id is None and cart.token != token:
             g.new_cart_token = cart.token
     else:

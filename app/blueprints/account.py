@@ -12,7 +12,6 @@ from app.services.accounts import password_reset
 from app.services.accounts import signin as accounts
 from app.services.checkout import cart as cart_service
 from app.services.errors import DomainError
-from app.services.mail import notifications
 from app.services.orders import order_book as order_service
 from app.web import CART_COOKIE, guest_cart_token, render_page, safe_next
 
@@ -76,7 +75,6 @@ def register():
             get_session(), form.email.data, form.password.data, form.name.data or ""
         )
     except DomainError as exc:
-        get_session().rollback()
         return render_page(
             "account/register.html", form=form, error=exc.message, status=exc.status_code
         )
@@ -108,18 +106,8 @@ def forgot_password():
     if request.method == "GET" or not form.validate():
         status = 200 if request.method == "GET" else 422
         return render_page("account/forgot.html", form=form, status=status)
-    session = get_session()
-    reset = password_reset.request_reset(session, form.email.data)
-    if reset is not None:
-        base = str(current_app.config.get("SHOP_BASE_URL") or request.host_url).rstrip("/")
-        notifications.password_reset(
-            session,
-            to=reset.user.email,
-            reset_link=f"{base}/password/reset/{reset.token}",
-            expires_minutes=int(password_reset.TOKEN_TTL.total_seconds() // 60),
-            user_id=reset.user.id,
-        )
-        session.commit()
+    base = str(current_app.config.get("SHOP_BASE_URL") or request.host_url)
+    password_reset.send_reset_link(get_session(), form.email.data, base)
     # The same answer whether or not the account exists.
     return render_page("account/forgot.html", form=form, sent=True)
 

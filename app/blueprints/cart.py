@@ -65,7 +65,6 @@ def add():
             max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
         )
     except DomainError as exc:
-        get_session().rollback()
         return _refused(exc.message, exc.status_code if exc.status_code != 400 else 409, back)
     message = "Added to your cart."
     if change.notice:
@@ -92,7 +91,6 @@ def update():
             max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
         )
     except DomainError as exc:
-        get_session().rollback()
         return _update_refused(exc.message, exc.status_code if exc.status_code != 400 else 409)
     message = "Removed from your cart." if form.quantity.data == 0 else "Cart updated."
     if change.notice:

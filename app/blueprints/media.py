@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, request
-from sqlalchemy.orm import undefer
+from flask import Blueprint, make_response, request
 
 from app.db import get_session
-from app.models import ProductImage
+from app.services.catalog import browse
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
 
 @bp.get("/images/<int:image_id>")
 def image(image_id: int):
-    img = get_session().get(ProductImage, image_id, options=[undefer(ProductImage.data)])
-    if img is None:
-        abort(404)
+    img = browse.product_image(get_session(), image_id)  # NotFound: a 404 page
     response = make_response(img.data)
     response.headers["Content-Type"] = img.content_type
     response.headers["Cache-Control"] = "public, max-age=86400"

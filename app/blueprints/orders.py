@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from app.db import get_session
 from app.forms import OrderActionForm, ReturnForm
-from app.models import Order, OrderStatus, ProductKind
+from app.models import Order
 from app.providers import get_provider
 from app.services.errors import DomainError, NotFound
 from app.services.orders import aftersales
@@ -45,20 +45,13 @@ def show(number: str):
     token = request.args.get("t")
     order = _order(number, token)
     session = get_session()
-    returnable = [
-        line
-        for line in order.lines
-        if order.status in (OrderStatus.SHIPPED, OrderStatus.RETURN_REQUESTED)
-        and line.quantity_fulfilled
-        and line.variant.product.kind is ProductKind.PHYSICAL
-    ]
     response = render_page(
         "orders/order.html",
         order=order,
         token=token,
         delivered=keys.keys_for_lines(session, [line.id for line in order.lines]),
         can_cancel=aftersales.can_cancel(session, order),
-        returnable=returnable,
+        returnable=aftersales.returnable_lines(order),
         action_form=OrderActionForm(t=token),
         return_form=ReturnForm(t=token),
     )
@@ -82,7 +75,6 @@ def cancel(number: str):
             links=orders.OrderLinks.from_config(config),
         )
     except DomainError as exc:
-        get_session().rollback()
         flash(exc.message, "error")
         return _back(number, form.t.data)
     flash("Your order is cancelled and your payment refunded in full.", "success")
@@ -106,7 +98,6 @@ def request_return(number: str):
             actor=order.email,
         )
     except DomainError as exc:
-        get_session().rollback()
         flash(exc.message, "error")
         return _back(number, form.t.data)
     flash("Your return request is recorded. We will email you when it arrives.", "success")

@@ -19,7 +19,6 @@ from flask import Blueprint, abort, current_app
 from app.db import get_session
 from app.models import Checkout, CheckoutState, Payment
 from app.providers import PaymentStatus
-from app.services.checkout import pipeline as checkout_service
 from app.services.orders import completion
 from app.web import render_page, shopper_key
 
@@ -41,13 +40,7 @@ def _payment_and_checkout(order_id: str) -> tuple[Payment, Checkout]:
     """Our Razorpay payment for ``order_id`` and its checkout, if this shopper owns it."""
     if "razorpay" not in current_app.config["PAYMENT_PROVIDERS"]:
         abort(404)
-    session = get_session()
-    payment = completion.find_payment(session, "razorpay", order_id)
-    if payment is None:
-        abort(404)
-    public_id = session.get(Checkout, payment.checkout_id).public_id
-    checkout = checkout_service.get_checkout(session, public_id, shopper_key())  # else NotFound
-    return payment, checkout_service.expire_if_due(session, checkout)
+    return completion.shoppers_payment(get_session(), "razorpay", order_id, shopper_key())
 
 
 @bp.get("/<order_id>")

@@ -51,7 +51,6 @@ def receive(provider: str):
             ),
         )
     except Exception as exc:  # noqa: BLE001 - it is stored: reconciliation processes it later
-        session.rollback()
         current_app.logger.warning(
             "webhook %s stored, processing deferred: %s", provider, type(exc).__name__
         )

@@ -155,6 +155,9 @@ def unit_of_work(fn: Callable[P, R]) -> Callable[P, R]:
             session.info[_COMMITTING] = False
             try:
                 return fn(session, *args, **kwargs)
+            except DomainError:
+                _safe_rollback(session)  # a refusal leaves nothing open behind it
+                raise
             except (DBAPIError, PoolTimeout) as exc:
                 kind = classify(exc)
                 committing = session.info.get(_COMMITTING, False)

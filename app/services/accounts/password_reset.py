@@ -20,6 +20,7 @@ from app.models import PasswordResetToken, User
 from app.services import audit, locks
 from app.services.accounts import signin as accounts
 from app.services.errors import DomainError
+from app.services.mail import notifications
 from app.services.transactions import unit_of_work
 
 TOKEN_TTL = timedelta(minutes=30)
@@ -62,6 +63,25 @@ def request_reset(
     )
     session.flush()
     return ResetRequest(user, token)
+
+
+@unit_of_work
+def send_reset_link(
+    session: Session, email: str, base_url: str, *, now: datetime | None = None
+) -> None:
+    """Queue a reset link for the account with ``email``, if there is one (the shopper is
+    told the same either way), with its email, in one transaction."""
+    reset = request_reset(session, email, now=now)
+    if reset is None:
+        return
+    notifications.password_reset(
+        session,
+        to=reset.user.email,
+        reset_link=f"{base_url.rstrip('/')}/password/reset/{reset.token}",
+        expires_minutes=int(TOKEN_TTL.total_seconds() // 60),
+        user_id=reset.user.id,
+    )
+    session.commit()
 
 
 def valid_token(session: Session, token: str, now: datetime | None = None) -> bool:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 
-from app.models import Category, Product, Variant
+from app.models import Category, Product, ProductImage, Variant
 from app.services.errors import NotFound
 
 T = TypeVar("T")
@@ -141,3 +141,11 @@ def search_products(
     base = _listing(select(Product)).where(*conditions)
     count = select(func.count(Product.id)).where(Product.is_active.is_(True), *conditions)
     return _paginate(session, _ordered(base, "featured"), count, page, per_page)
+
+
+def product_image(session: Session, image_id: int) -> ProductImage:
+    """One product image with its bytes (the pages load images without them)."""
+    image = session.get(ProductImage, image_id, options=[undefer(ProductImage.data)])
+    if image is None:
+        raise NotFound("No such image.")
+    return image

@@ -117,6 +117,14 @@ def ensure_cart(session: Session, *, token: str | None = None, user_id: int | No
     return cart
 
 
+@unit_of_work
+def open_cart(session: Session, *, token: str | None = None, user_id: int | None = None) -> Cart:
+    """The shopper's cart, made (and committed) if there is none yet."""
+    cart = ensure_cart(session, token=token, user_id=user_id)
+    session.commit()
+    return cart
+
+
 def _line(session: Session, cart_id: int, variant_id: int) -> CartLine | None:
     return session.scalar(
         select(CartLine).where(CartLine.cart_id == cart_id, CartLine.variant_id == variant_id)

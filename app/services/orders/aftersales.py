@@ -57,6 +57,17 @@ def can_cancel(session: Session, order: Order) -> bool:
     return not keys.keys_for_lines(session, [line.id for line in order.lines])
 
 
+def returnable_lines(order: Order) -> list:
+    """The lines of a shipped order the shopper may send back (physical units delivered)."""
+    if order.status not in (OrderStatus.SHIPPED, OrderStatus.RETURN_REQUESTED):
+        return []
+    return [
+        line
+        for line in order.lines
+        if line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL
+    ]
+
+
 def cancel_key(order: Order) -> str:
     return f"cancel-{order.id}"
 

@@ -51,6 +51,7 @@ from app.services.checkout.pipeline import (
     record_event,
     transition,
 )
+from app.services.errors import NotFound
 from app.services.mail import notifications
 from app.services.orders import fulfilment as fulfillment
 from app.services.orders import order_book as orders
@@ -135,6 +136,21 @@ def find_payment(session: Session, provider: str, provider_ref: str) -> Payment 
     return session.scalar(
         select(Payment).where(Payment.provider == provider, Payment.provider_ref == provider_ref)
     )
+
+
+def shoppers_payment(
+    session: Session, provider: str, provider_ref: str, owner_key: str
+) -> tuple[Payment, Checkout]:
+    """A payment of ours and its checkout (expired now if its hold ran out), only for the
+    shopper who started that checkout; anyone else: NotFound."""
+    from app.services.checkout import pipeline
+
+    payment = find_payment(session, provider, provider_ref)
+    if payment is None:
+        raise NotFound("We could not find that payment.")
+    public_id = session.get(Checkout, payment.checkout_id).public_id
+    checkout = pipeline.get_checkout(session, public_id, owner_key)
+    return payment, pipeline.expire_if_due(session, checkout)
 
 
 def latest_payment(session: Session, checkout_id: int) -> Payment | None:
