@@ -21,7 +21,7 @@ from app.providers import InvalidSignature, ProviderError, get_provider, provide
 from app.services.checkout import cart as cart_service
 from app.services.checkout import pipeline as checkout_service
 from app.services.checkout.pipeline import Address, CheckoutError, Settings
-from app.services.orders import completion
+from app.services.orders import completion, outcomes
 from app.services.orders import order_book as orders
 from app.services.payments.authorize import PriceDriftError, Urls, authorize_payment
 from app.web import current_cart_id, render_page, shopper_key, wants_fragment
@@ -247,7 +247,7 @@ def returned(public_id: str):
             checkout_id=public_id,
         ) from exc
     except ProviderError:  # the provider is unreachable: the webhook or reconciliation finishes
-        return _answer(public_id, completion.Completion("pending", "Confirming your payment…"))
+        return _answer(public_id, outcomes.Completion("pending", "Confirming your payment…"))
     result = completion.complete_payment(
         get_session(),
         provider,
@@ -263,10 +263,10 @@ def returned(public_id: str):
 def status(public_id: str):
     """Polled by the 'confirming your payment' page until the payment settles."""
     checkout = _checkout(public_id)
-    return _answer(public_id, completion.outcome_of(get_session(), checkout.id))
+    return _answer(public_id, outcomes.outcome_of(get_session(), checkout.id))
 
 
-def _answer(public_id: str, result: completion.Completion):
+def _answer(public_id: str, result: outcomes.Completion):
     if result.outcome == "completed" and result.order_number:
         target = url_for("orders.show", number=result.order_number)
         if wants_fragment():

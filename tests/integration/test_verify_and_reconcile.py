@@ -20,7 +20,7 @@ from app.models import (
 from app.providers import get_provider
 from app.providers.base import PaymentState, PaymentStatus
 from app.services.checks import invariants as verify
-from app.services.orders import completion
+from app.services.orders import refunds
 from app.services.orders.order_book import OrderLinks
 from app.services.payments import authorize as payments
 from app.services.payments import reconcile
@@ -83,7 +83,7 @@ def test_a_refund_made_but_never_recorded_on_its_order_is_named_then_finished(ap
         payment.capture_ref,
     )
     # The shopper's cancel refunded the money, then the process died before the order knew.
-    completion.refund_through_provider(
+    refunds.refund_through_provider(
         session,
         get_provider("testpay", app.config),
         payment.id,

@@ -226,6 +226,14 @@ def lock_checkout(session: Session, checkout_id: int) -> Checkout:
     return checkout
 
 
+@unit_of_work
+def note_event(session: Session, checkout_id: int, kind: str, message: str, phase: Phase) -> None:
+    """Record one event on a checkout, under its lock, in a transaction of its own."""
+    checkout = lock_checkout(session, checkout_id)
+    record_event(session, checkout, kind, message, phase=phase)
+    session.commit()
+
+
 # ---------------------------------------------------------------- undo steps
 
 

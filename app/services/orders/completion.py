@@ -21,8 +21,6 @@ expired. ``complete_payment`` is safe to call any number of times, concurrently:
 
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,89 +35,27 @@ from app.models import (
     CheckoutState,
     OrderStatus,
     Payment,
-    Refund,
-    RefundStatus,
     Reservation,
 )
 from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 from app.services import locks
 from app.services.checkout.pipeline import (
-    TRANSITIONS,
     Phase,
-    fail_checkout,
     lock_checkout,
+    note_event,
     record_event,
     transition,
 )
 from app.services.errors import NotFound
-from app.services.mail import notifications
+from app.services.orders import aborts
 from app.services.orders import fulfilment as fulfillment
 from app.services.orders import order_book as orders
+from app.services.orders.outcomes import Completion, outcome_of
 from app.services.stock import inventory
 from app.services.transactions import unit_of_work
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
 LATE_HOLD_MINUTES = 5
-
-
-@dataclass(frozen=True)
-class Completion:
-    """pending: not paid yet. in_progress: another caller is completing it. completed: the
-    order exists. failed: declined or undone. refunded: money returned, no order."""
-
-    outcome: str
-    message: str
-    order_number: str | None = None
-    checkout_public_id: str | None = None
-
-
-LATE_REFUNDED = (
-    "Your payment arrived after your reservation ended and the items had sold "
-    "out. We have refunded it in full."
-)
-
-
-def outcome_of(session: Session, checkout_id: int) -> Completion:
-    """What the shopper is told of a checkout whose payment was reported, asked again and
-    again (the return, the status page's polls, a second report): the same answer as the
-    first report gave."""
-    checkout = session.get(Checkout, checkout_id, populate_existing=True)
-    order = orders.order_for_checkout(session, checkout_id)
-    refunded = (
-        session.scalar(
-            select(Payment.id).where(
-                Payment.checkout_id == checkout_id,
-                Payment.captured_cents > 0,
-                Payment.refunded_cents > 0,
-            )
-        )
-        is not None
-    )
-    if checkout.state is CheckoutState.COMPLETED and order is not None:
-        if order.status is OrderStatus.CANCELLED:
-            return Completion(
-                "refunded",
-                "This order was cancelled and your payment refunded in full.",
-                order.number,
-                checkout.public_id,
-            )
-        return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)
-    if checkout.state in (CheckoutState.FAILED, CheckoutState.EXPIRED, CheckoutState.CANCELLED):
-        if refunded:
-            message = (
-                LATE_REFUNDED
-                if checkout.failure_phase == Phase.STOCK_COMMIT.value
-                else "We could not complete your order and have refunded your payment in full."
-            )
-            return Completion("refunded", message, checkout_public_id=checkout.public_id)
-        if checkout.state is CheckoutState.EXPIRED:
-            message = "Your hold expired before your payment arrived. Nothing was charged."
-        elif checkout.failure_phase == Phase.PAYMENT_AUTHORIZATION.value:
-            message = "We could not complete your payment. Nothing was charged."
-        else:
-            message = "This checkout has ended. Nothing was charged."
-        return Completion("failed", message, checkout_public_id=checkout.public_id)
-    return Completion("pending", "Confirming your payment…", checkout_public_id=checkout.public_id)
 
 
 def verify_return(
@@ -189,7 +125,7 @@ def complete_payment(
     if state.status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
         existing = orders.order_for_checkout(session, payment.checkout_id)
         if existing is None or payment.order_id != existing.id:
-            return _refunded_at_provider(session, payment.id, state, now)
+            return aborts.refunded_at_provider(session, payment.id, state, now)
     return _complete(session, provider, payment.id, state, source, now, links)
 
 
@@ -236,78 +172,6 @@ def _declined(
     return Completion(
         "failed",
         "The payment was declined. Nothing was charged.",
-        checkout_public_id=checkout.public_id,
-    )
-
-
-@unit_of_work
-def _refunded_at_provider(
-    session: Session, payment_id: int, state: PaymentState, now: datetime
-) -> Completion:
-    """The provider reports money already returned for a payment with no order (for example
-    a refund event that arrived before the capture): record the refund, make no order, and
-    end the checkout if it still holds stock (its hold is released). Locks: the checkout, its
-    pending order, the payment, then the hold's variants and rows."""
-    payment = session.get(Payment, payment_id)
-    checkout = lock_checkout(session, payment.checkout_id)
-    order = locks.lock_order(session, payment.order_id) if payment.order_id else None
-    payment = locks.lock_payment(session, payment_id)
-    key = f"provider-{payment.provider}-{payment.provider_ref}"
-    if session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is None:
-        payment.refunded_cents += state.refunded_cents
-        session.add(
-            Refund(
-                payment_id=payment.id,
-                idempotency_key=key,
-                amount_cents=state.refunded_cents,
-                currency=state.currency,
-                reason="refunded at the provider before an order existed",
-                status=RefundStatus.SUCCEEDED,
-                created_at=now,
-                updated_at=now,
-                applied_at=now,
-            )
-        )
-        record_event(
-            session,
-            checkout,
-            "refund",
-            "payment refunded at the provider; no order",
-            phase=Phase.PAYMENT_CAPTURE,
-            amount_cents=state.refunded_cents,
-        )
-    if (
-        CheckoutState.FAILED in TRANSITIONS[checkout.state]
-        and checkout.state is not CheckoutState.FAILED
-    ):
-
-        def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
-            if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
-                return "no order to cancel"
-            orders.set_status(order, OrderStatus.CANCELLED)
-            orders.add_event(
-                order,
-                OrderStatus.CANCELLED,
-                "Payment refunded before it completed; nothing is owed.",
-                at,
-            )
-            return f"order {order.number} cancelled"
-
-        fail_checkout(
-            session,
-            checkout,
-            Phase.PAYMENT_CAPTURE,
-            "the payment was refunded at the provider before it was captured",
-            now=now,
-            extra_undo={
-                Phase.ORDER_CREATION: cancel_order,
-                Phase.PAYMENT_AUTHORIZATION: lambda *_: "refunded",
-            },
-        )
-    session.commit()
-    return Completion(
-        "refunded",
-        "This payment was refunded; your order was not placed and nothing is owed.",
         checkout_public_id=checkout.public_id,
     )
 
@@ -394,7 +258,7 @@ def _complete(
             "in_progress", "Confirming your payment…", claim.order_number, checkout.public_id
         )
     if claim.outcome == "duplicate":
-        return _refund_duplicate(session, provider, payment_id, state, now)
+        return aborts.refund_duplicate(session, provider, payment_id, state, now)
     try:
         # Keys name the provider's payment, unique across every shop on the same account.
         session.rollback()  # no connection held while the provider is asked
@@ -407,11 +271,11 @@ def _complete(
         )
     except ProviderError as exc:
         if exc.retryable:
-            _note(session, checkout.id, "capture_retry", exc.message, Phase.PAYMENT_CAPTURE)
+            note_event(session, checkout.id, "capture_retry", exc.message, Phase.PAYMENT_CAPTURE)
             return Completion(
                 "in_progress", "Confirming your payment…", claim.order_number, checkout.public_id
             )
-        return _abort(
+        return aborts.abort(
             session,
             provider,
             payment_id,
@@ -424,7 +288,7 @@ def _complete(
         captured.captured_cents != checkout.total_cents
         or captured.currency.upper() != checkout.currency.upper()
     ):
-        return _abort(
+        return aborts.abort(
             session,
             provider,
             payment_id,
@@ -436,7 +300,7 @@ def _complete(
         )
     result = _commit_stock(session, payment_id, captured, now, links)
     if isinstance(result, inventory.InsufficientStock):
-        return _abort(
+        return aborts.abort(
             session,
             provider,
             payment_id,
@@ -447,13 +311,6 @@ def _complete(
             late=True,
         )
     return result
-
-
-@unit_of_work
-def _note(session: Session, checkout_id: int, kind: str, message: str, phase: Phase) -> None:
-    checkout = lock_checkout(session, checkout_id)
-    record_event(session, checkout, kind, message, phase=phase)
-    session.commit()
 
 
 def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory.Hold:
@@ -542,327 +399,4 @@ def _commit_stock(
     if checkout.cart_id is not None:
         session.execute(delete(CartLine).where(CartLine.cart_id == checkout.cart_id))
     session.commit()
-    return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)
-
-
-REFUND_CLAIM_STALE_AFTER = timedelta(minutes=2)
-REFUND_WAIT_SECONDS = 15.0
-
-
-def refund_through_provider(
-    session: Session,
-    provider: PaymentProvider,
-    payment_id: int,
-    state: PaymentState,
-    amount_cents: int,
-    key: str,
-    reason: str,
-    *,
-    order_id: int | None = None,
-    restock_lines: dict[str, int] | None = None,
-    actor: str = "system",
-) -> Refund:
-    """Refund through the provider and record it, once per ``key``.
-
-    The refund row is claimed first (state ``requested``, under the order's and payment's
-    locks), then the provider is asked with no lock held, then its answer is recorded. A second
-    caller with the same key (a double click) finds the claim and waits for the first caller's
-    answer instead of asking the provider again; a succeeded refund is returned as it is. The
-    payment counts a refund once. A provider failure is recorded as a failed refund for the
-    owner to see and retry, never hidden."""
-    claim, refund = _claim_refund(
-        session, payment_id, state, amount_cents, key, reason, order_id, restock_lines or {}, actor
-    )
-    if claim == "done":
-        return refund
-    if claim == "busy":
-        return _await_refund(session, refund.id)
-    try:
-        result = provider.refund(state, refund.amount_cents, key)
-        status, error, ref = RefundStatus.SUCCEEDED, None, result.provider_refund_id
-        if result.status == "pending":
-            status = RefundStatus.PENDING
-        elif result.status == "failed":
-            status, error = RefundStatus.FAILED, "the provider reports the refund failed"
-    except ProviderError as exc:
-        status, error, ref = RefundStatus.FAILED, exc.message, None
-    return _record_refund(session, refund.id, state, order_id, status, error, ref)
-
-
-@unit_of_work
-def _claim_refund(
-    session: Session,
-    payment_id: int,
-    state: PaymentState,
-    amount_cents: int,
-    key: str,
-    reason: str,
-    order_id: int | None,
-    restock_lines: dict[str, int],
-    actor: str,
-) -> tuple[str, Refund]:
-    """``claimed`` (ask the provider), ``busy`` (another caller is asking) or ``done``."""
-    if order_id is not None:
-        locks.lock_order(session, order_id)
-    locks.lock_payment(session, payment_id)
-    now = clock.utcnow()
-    refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
-    if refund is None:
-        refund = Refund(
-            payment_id=payment_id,
-            order_id=order_id,
-            idempotency_key=key,
-            amount_cents=amount_cents,
-            currency=state.currency,
-            reason=reason,
-            restock=bool(restock_lines),
-            restock_lines=restock_lines or None,
-            actor=actor,
-            status=RefundStatus.REQUESTED,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(refund)
-        session.commit()
-        return "claimed", refund
-    refund = locks.lock_leaf(session, Refund, refund.id)
-    if refund.status is RefundStatus.SUCCEEDED:
-        outcome = "done"
-    elif (
-        refund.status is RefundStatus.REQUESTED
-        and now - (refund.updated_at or refund.created_at) < REFUND_CLAIM_STALE_AFTER
-    ):
-        outcome = "busy"
-    else:  # failed, pending or an abandoned claim: ask the provider again with the same key
-        refund.status, refund.updated_at = RefundStatus.REQUESTED, now
-        outcome = "claimed"
-    session.commit()
-    return outcome, refund
-
-
-def _await_refund(session: Session, refund_id: int) -> Refund:
-    """Wait (briefly) for the caller holding a refund's claim to record the answer."""
-    deadline = time.monotonic() + REFUND_WAIT_SECONDS
-    while True:
-        refund = session.get(Refund, refund_id, populate_existing=True)
-        session.rollback()
-        if refund.status is not RefundStatus.REQUESTED or time.monotonic() > deadline:
-            return refund
-        time.sleep(0.1)
-
-
-@unit_of_work
-def _record_refund(
-    session: Session,
-    refund_id: int,
-    state: PaymentState,
-    order_id: int | None,
-    status: RefundStatus,
-    error: str | None,
-    provider_refund_id: str | None,
-) -> Refund:
-    """Record the provider's answer under the order's and the payment's locks. The payment
-    counts a refund when its row first becomes ``succeeded``, never twice."""
-    refund = session.get(Refund, refund_id)
-    if order_id is not None:
-        locks.lock_order(session, order_id)
-    payment = locks.lock_payment(session, refund.payment_id)
-    refund = locks.lock_leaf(session, Refund, refund_id)
-    if refund.status is RefundStatus.SUCCEEDED:
-        session.commit()
-        return refund
-    refund.status, refund.error, refund.provider_refund_id = status, error, provider_refund_id
-    refund.updated_at = clock.utcnow()
-    if status is RefundStatus.SUCCEEDED:
-        if order_id is None:  # nothing else records it: no order, nothing to restock
-            refund.applied_at = refund.updated_at
-        payment.refunded_cents += refund.amount_cents
-        payment.status = (
-            PaymentStatus.REFUNDED
-            if payment.refunded_cents >= state.captured_cents
-            else PaymentStatus.PARTIALLY_REFUNDED
-        )
-    session.commit()
-    return refund
-
-
-def _abort(
-    session: Session,
-    provider: PaymentProvider,
-    payment_id: int,
-    captured: PaymentState | None,
-    phase: Phase,
-    reason: str,
-    now: datetime,
-    *,
-    late: bool = False,
-) -> Completion:
-    """Undo a completion that cannot finish: refund (or void) at the provider first, with no
-    lock held, then cancel the order and release the hold under the checkout's lock."""
-    payment = session.get(Payment, payment_id)
-    if captured is not None and captured.captured_cents > 0:
-        refund = refund_through_provider(
-            session,
-            provider,
-            payment_id,
-            captured,
-            captured.captured_cents,
-            f"abort-{payment.provider}-{payment.provider_ref}",
-            reason,
-            order_id=payment.order_id,
-        )
-        money = f"refund {refund.status.value}" + (f": {refund.error}" if refund.error else "")
-    else:
-        session.rollback()  # no connection held while the provider is asked
-        try:
-            provider.void(payment.provider_ref)
-            money = "payment voided"
-        except ProviderError as exc:
-            money = f"void failed: {exc.message}"
-    checkout = _abort_record(session, payment_id, captured, phase, reason, now, money, late)
-    if late:
-        message = LATE_REFUNDED
-    elif captured is not None:
-        message = "We could not complete your order and have refunded your payment in full."
-    else:
-        message = "We could not complete your payment. Nothing was charged."
-    return Completion(
-        "refunded" if captured else "failed", message, checkout_public_id=checkout.public_id
-    )
-
-
-def finish_abort(session: Session, refund_id: int, *, now: datetime | None = None) -> None:
-    """Finish an abort whose money went back but whose shop side was never recorded (the
-    order cancelled, the checkout failed and its hold released, the shopper told). Safe to
-    repeat."""
-    now = clock.now(now)
-    refund = session.get(Refund, refund_id)
-    payment = session.get(Payment, refund.payment_id)
-    captured = PaymentState(
-        payment.provider_ref,
-        payment.status,
-        payment.amount_cents,
-        payment.currency,
-        payment.captured_cents,
-        payment.refunded_cents,
-        payment.capture_ref,
-    )
-    _abort_record(
-        session,
-        payment.id,
-        captured,
-        Phase.PAYMENT_CAPTURE,
-        refund.reason,
-        now,
-        "refund succeeded",
-        False,
-    )
-
-
-@unit_of_work
-def _abort_record(
-    session: Session,
-    payment_id: int,
-    captured: PaymentState | None,
-    phase: Phase,
-    reason: str,
-    now: datetime,
-    money: str,
-    late: bool,
-) -> Checkout:
-    """The shop's side of an abort, in one transaction. Locks: the checkout, its order, the
-    payment, then (releasing the hold) its variants and rows."""
-    payment = session.get(Payment, payment_id)
-    checkout = lock_checkout(session, payment.checkout_id)
-    order = locks.lock_order(session, payment.order_id) if payment.order_id else None
-    payment = locks.lock_payment(session, payment_id)
-    if captured is None and payment.status not in CAPTURED_STATES:
-        payment.status = PaymentStatus.FAILED
-        payment.error = reason
-
-    def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
-        if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
-            return "no order to cancel"
-        orders.set_status(order, OrderStatus.CANCELLED)
-        orders.add_event(
-            order,
-            OrderStatus.CANCELLED,
-            "Payment could not be completed: "
-            + ("refunded in full." if captured else "nothing was charged."),
-            at,
-        )
-        return f"order {order.number} cancelled"
-
-    fail_checkout(
-        session,
-        checkout,
-        phase,
-        reason,
-        now=now,
-        extra_undo={
-            Phase.PAYMENT_CAPTURE: lambda *_: money,
-            Phase.ORDER_CREATION: cancel_order,
-            Phase.PAYMENT_AUTHORIZATION: lambda *_: money if captured is None else "see capture",
-        },
-    )
-    if captured is not None and captured.captured_cents > 0:
-        notifications.late_payment_refunded(
-            session,
-            to=checkout.email,
-            checkout_ref=checkout.public_id,
-            amount_cents=captured.captured_cents,
-            currency=captured.currency,
-            reason=(
-                "your payment arrived after your reservation ended and the items had sold out"
-                if late
-                else "we could not complete your order"
-            ),
-            items=[(line.name, line.quantity) for line in checkout.lines],
-            payment_ref=payment.provider_ref,
-        )
-    abort_refund = session.scalar(
-        select(Refund.id).where(
-            Refund.idempotency_key == f"abort-{payment.provider}-{payment.provider_ref}",
-            Refund.status == RefundStatus.SUCCEEDED,
-            Refund.applied_at.is_(None),
-        )
-    )
-    if abort_refund is not None:  # the leaf row last, as the lock order asks
-        locks.lock_leaf(session, Refund, abort_refund).applied_at = now
-    session.commit()
-    return checkout
-
-
-def _refund_duplicate(
-    session: Session,
-    provider: PaymentProvider,
-    payment_id: int,
-    state: PaymentState,
-    now: datetime,
-) -> Completion:
-    """A second payment captured for a checkout that already has its order: refund it."""
-    payment = session.get(Payment, payment_id)
-    checkout = session.get(Checkout, payment.checkout_id)
-    order = orders.order_for_checkout(session, checkout.id)
-    session.rollback()  # no connection held while the provider is asked
-    if state.status not in CAPTURED_STATES:
-        with contextlib.suppress(ProviderError):
-            provider.void(payment.provider_ref)
-    else:
-        refund_through_provider(
-            session,
-            provider,
-            payment_id,
-            state,
-            state.captured_cents,
-            f"duplicate-{payment.provider}-{payment.provider_ref}",
-            "a second payment for one checkout",
-        )
-    _note(
-        session,
-        checkout.id,
-        "duplicate_payment",
-        f"payment {payment.provider_ref} duplicated order {order.number}; returned",
-        Phase.PAYMENT_CAPTURE,
-    )
     return Completion("completed", "Your order is confirmed.", order.number, checkout.public_id)

@@ -9,8 +9,9 @@ timeline, and the audit log, record it.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,12 +27,11 @@ from app.models import (
     Refund,
     RefundStatus,
 )
-from app.providers.base import PaymentProvider, PaymentState
+from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 from app.services import audit, locks
 from app.services.errors import DomainError, NotFound
 from app.services.mail import notifications
 from app.services.orders import order_book as orders
-from app.services.orders.completion import refund_through_provider
 from app.services.stock import inventory
 from app.services.transactions import unit_of_work
 
@@ -268,3 +268,149 @@ def apply_refund(
     if applying:
         locks.lock_leaf(session, Refund, refund_id).applied_at = now
     session.commit()
+
+
+# ---------------------------------------------------------------- at the provider
+
+
+REFUND_CLAIM_STALE_AFTER = timedelta(minutes=2)
+
+
+REFUND_WAIT_SECONDS = 15.0
+
+
+def refund_through_provider(
+    session: Session,
+    provider: PaymentProvider,
+    payment_id: int,
+    state: PaymentState,
+    amount_cents: int,
+    key: str,
+    reason: str,
+    *,
+    order_id: int | None = None,
+    restock_lines: dict[str, int] | None = None,
+    actor: str = "system",
+) -> Refund:
+    """Refund through the provider and record it, once per ``key``.
+
+    The refund row is claimed first (state ``requested``, under the order's and payment's
+    locks), then the provider is asked with no lock held, then its answer is recorded. A second
+    caller with the same key (a double click) finds the claim and waits for the first caller's
+    answer instead of asking the provider again; a succeeded refund is returned as it is. The
+    payment counts a refund once. A provider failure is recorded as a failed refund for the
+    owner to see and retry, never hidden."""
+    claim, refund = _claim_refund(
+        session, payment_id, state, amount_cents, key, reason, order_id, restock_lines or {}, actor
+    )
+    if claim == "done":
+        return refund
+    if claim == "busy":
+        return _await_refund(session, refund.id)
+    try:
+        result = provider.refund(state, refund.amount_cents, key)
+        status, error, ref = RefundStatus.SUCCEEDED, None, result.provider_refund_id
+        if result.status == "pending":
+            status = RefundStatus.PENDING
+        elif result.status == "failed":
+            status, error = RefundStatus.FAILED, "the provider reports the refund failed"
+    except ProviderError as exc:
+        status, error, ref = RefundStatus.FAILED, exc.message, None
+    return _record_refund(session, refund.id, state, order_id, status, error, ref)
+
+
+@unit_of_work
+def _claim_refund(
+    session: Session,
+    payment_id: int,
+    state: PaymentState,
+    amount_cents: int,
+    key: str,
+    reason: str,
+    order_id: int | None,
+    restock_lines: dict[str, int],
+    actor: str,
+) -> tuple[str, Refund]:
+    """``claimed`` (ask the provider), ``busy`` (another caller is asking) or ``done``."""
+    if order_id is not None:
+        locks.lock_order(session, order_id)
+    locks.lock_payment(session, payment_id)
+    now = clock.utcnow()
+    refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+    if refund is None:
+        refund = Refund(
+            payment_id=payment_id,
+            order_id=order_id,
+            idempotency_key=key,
+            amount_cents=amount_cents,
+            currency=state.currency,
+            reason=reason,
+            restock=bool(restock_lines),
+            restock_lines=restock_lines or None,
+            actor=actor,
+            status=RefundStatus.REQUESTED,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(refund)
+        session.commit()
+        return "claimed", refund
+    refund = locks.lock_leaf(session, Refund, refund.id)
+    if refund.status is RefundStatus.SUCCEEDED:
+        outcome = "done"
+    elif (
+        refund.status is RefundStatus.REQUESTED
+        and now - (refund.updated_at or refund.created_at) < REFUND_CLAIM_STALE_AFTER
+    ):
+        outcome = "busy"
+    else:  # failed, pending or an abandoned claim: ask the provider again with the same key
+        refund.status, refund.updated_at = RefundStatus.REQUESTED, now
+        outcome = "claimed"
+    session.commit()
+    return outcome, refund
+
+
+def _await_refund(session: Session, refund_id: int) -> Refund:
+    """Wait (briefly) for the caller holding a refund's claim to record the answer."""
+    deadline = time.monotonic() + REFUND_WAIT_SECONDS
+    while True:
+        refund = session.get(Refund, refund_id, populate_existing=True)
+        session.rollback()
+        if refund.status is not RefundStatus.REQUESTED or time.monotonic() > deadline:
+            return refund
+        time.sleep(0.1)
+
+
+@unit_of_work
+def _record_refund(
+    session: Session,
+    refund_id: int,
+    state: PaymentState,
+    order_id: int | None,
+    status: RefundStatus,
+    error: str | None,
+    provider_refund_id: str | None,
+) -> Refund:
+    """Record the provider's answer under the order's and the payment's locks. The payment
+    counts a refund when its row first becomes ``succeeded``, never twice."""
+    refund = session.get(Refund, refund_id)
+    if order_id is not None:
+        locks.lock_order(session, order_id)
+    payment = locks.lock_payment(session, refund.payment_id)
+    refund = locks.lock_leaf(session, Refund, refund_id)
+    if refund.status is RefundStatus.SUCCEEDED:
+        session.commit()
+        return refund
+    refund.status, refund.error, refund.provider_refund_id = status, error, provider_refund_id
+    refund.updated_at = clock.utcnow()
+    if status is RefundStatus.SUCCEEDED:
+        if order_id is None:  # nothing else records it: no order, nothing to restock
+            refund.applied_at = refund.updated_at
+        payment.refunded_cents += refund.amount_cents
+        payment.status = (
+            PaymentStatus.REFUNDED
+            if payment.refunded_cents >= state.captured_cents
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+    session.commit()
+    return refund

@@ -44,7 +44,7 @@ from app.models import (
 )
 from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 from app.services.errors import DomainError
-from app.services.orders import aftersales, completion, refunds
+from app.services.orders import aborts, aftersales, completion, refunds
 from app.services.orders.order_book import OrderLinks
 from app.services.payments import authorize as payments
 from app.services.transactions import TransientDatabaseError
@@ -207,7 +207,7 @@ def _apply(
     key = refund.idempotency_key
     order = session.get(Order, refund.order_id)
     if key.startswith("abort-"):
-        completion.finish_abort(session, refund.id, now=now)
+        aborts.finish_abort(session, refund.id, now=now)
     elif key == aftersales.cancel_key(order):
         aftersales.cancel_order(
             session,
@@ -266,7 +266,7 @@ def _reconcile_refunds(session, providers, links, now, report) -> None:
             payment.capture_ref,
         )
         try:
-            result = completion.refund_through_provider(
+            result = refunds.refund_through_provider(
                 session,
                 providers(payment.provider),
                 payment.id,
