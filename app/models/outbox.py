@@ -32,8 +32,9 @@ class OutboxState(enum.StrEnum):
     FAILED = "failed"
 
 
-# The only moves a message makes (services.mailer.move refuses any other). pending/failed -> sent
-# is a send that outlived the sending timeout and finished after all: the truth wins.
+# The only moves a message makes (services.mail.outbox.move refuses any other).
+# pending/failed -> sent is a send that outlived the sending timeout and finished after all:
+# the truth wins.
 TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
     OutboxState.PENDING: frozenset({OutboxState.SENDING, OutboxState.SENT}),
     OutboxState.SENDING: frozenset({OutboxState.SENT, OutboxState.PENDING, OutboxState.FAILED}),

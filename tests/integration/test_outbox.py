@@ -1,11 +1,11 @@
 """The email outbox against a real SMTP server (aiosmtpd on 127.0.0.1): emails exist exactly when
 their transaction commits, go out once per dedupe key, retry with backoff, give up, never resend
-after a crash mid-send unless the owner says so, and render in text and HTML."""
+after a crash mid-send unless the owner says so, and are sent after commit by a thread or a
+worker. What each kind of email says is in test_email_kinds.py."""
 
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -19,128 +19,22 @@ from sqlalchemy import func, select, text
 
 from app import jobs
 from app.db import begin_write
-from app.models import (
-    Checkout,
-    CheckoutState,
-    Order,
-    OrderLine,
-    OrderStatus,
-    OutboxMessage,
-    OutboxState,
-)
+from app.models import Order, OrderStatus, OutboxMessage, OutboxState
 from app.services import locks
-from app.services.mail import notifications
+from app.services.mail import notifications, rendering, transports
 from app.services.mail import outbox as mailer
-from app.services.orders.order_book import new_order_number
-from tests.conftest import make_test_app
 from tests.factories import VariantFactory
-from tests.smtp_sink import SmtpSink, free_port
+from tests.outbox_fixtures import (  # noqa: F401 - pytest fixtures
+    fixture_app,
+    fixture_config,
+    fixture_order,
+    fixture_session,
+    fixture_sink,
+)
+from tests.outbox_helpers import BASE, T0, at, bodies, confirm, link, outbox, place_order
+from tests.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-BASE = "https://shop.example"
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def app(database_url, sink, tmp_path):
-    app = make_test_app(
-        database_url,
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=sink.port,
-        MAIL_USE_TLS=False,
-        MAIL_TIMEOUT=5,
-        MAIL_FILE_DIR=str(tmp_path / "mail"),
-        MAIL_DEFAULT_SENDER="Holdfast Supply Co. <shop@holdfast.example>",
-        SHOP_BASE_URL=BASE,
-    )
-    yield app
-    app.extensions["holdfast.db"].dispose()
-
-
-@pytest.fixture
-def config(app) -> dict:
-    return dict(app.config)
-
-
-@pytest.fixture
-def session(app):
-    s = app.extensions["holdfast.db"].session_factory()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def order(db, session) -> Order:
-    tee = VariantFactory(sku="TEE-M", price_cents=2500, product__name="Heavy Tee")
-    font = VariantFactory(sku="FONT-1", price_cents=4900, product__name="Grotesk Font")
-    return place_order(session, [(tee, "Heavy Tee — M", 2), (font, "Grotesk Font licence", 1)])
-
-
-def place_order(session, lines, email: str = "ada@example.com") -> Order:
-    """A paid order with its checkout, built from the models as completion builds it."""
-    begin_write(session)
-    total = sum(v.price_cents * q for v, _name, q in lines)
-    address = {
-        "email": email,
-        "full_name": "Ada Lovelace",
-        "address_line1": "12 St James's Square",
-        "city": "London",
-        "postal_code": "SW1Y 4JH",
-        "country": "GB",
-        "currency": "USD",
-        "total_cents": total,
-    }
-    checkout = Checkout(
-        public_id=f"co_{secrets.token_hex(6)}",
-        owner_key="test",
-        state=CheckoutState.COMPLETED,
-        phase="stock_commit",
-        expires_at=datetime.now(UTC) + timedelta(minutes=15),
-        **address,
-    )
-    session.add(checkout)
-    session.flush()
-    order = Order(
-        number=new_order_number(), checkout_id=checkout.id, status=OrderStatus.PAID, **address
-    )
-    order.lines = [
-        OrderLine(variant_id=v.id, sku=v.sku, name=name, quantity=q, unit_price_cents=v.price_cents)
-        for v, name, q in lines
-    ]
-    session.add(order)
-    session.commit()
-    return order
-
-
-def link(order: Order) -> str:
-    return notifications.order_url(BASE, order.number)
-
-
-def confirm(session, order: Order) -> OutboxMessage | None:
-    begin_write(session)
-    message = notifications.order_confirmed(session, order, link=link(order))
-    session.commit()
-    return message
-
-
-def bodies(message) -> tuple[str, str]:
-    return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
-
-
-def outbox(db) -> list[OutboxMessage]:
-    db.expire_all()
-    return list(db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 # ---------------------------------------------------------------- the transaction decides
@@ -177,7 +71,7 @@ def test_an_email_of_a_rolled_back_change_is_never_sent_and_a_committed_one_arri
     assert (row.id, row.state, row.attempts, row.sent_at) == (queued.id, OutboxState.SENT, 1, T0)
     assert row.order_id == order.id
     assert received["Message-ID"] == row.message_id
-    assert row.message_id == mailer.message_id_for(row.dedupe_key, config["MAIL_DEFAULT_SENDER"])
+    assert row.message_id == rendering.message_id_for(row.dedupe_key, config["MAIL_DEFAULT_SENDER"])
 
 
 def test_queueing_the_same_event_twice_yields_one_email(session, order, db):
@@ -311,7 +205,7 @@ class DiesAfterSending:
     """The mail server accepts the email, then the worker dies before writing that down."""
 
     def __init__(self, config) -> None:
-        self.smtp = mailer.SmtpTransport(config)
+        self.smtp = transports.SmtpTransport(config)
 
     def send(self, email, claim) -> None:
         self.smtp.send(email, claim)
@@ -394,130 +288,7 @@ def test_without_a_mail_server_each_email_becomes_an_eml_file(session, config, o
     assert row.state is OutboxState.SENT and path.name.startswith(f"{row.id:06d}-")
 
 
-# ---------------------------------------------------------------- every kind of email
-
-
-def test_every_kind_of_email_arrives_in_text_and_html_with_the_items_and_the_link(
-    session, config, order, sink, db
-):
-    begin_write(session)
-    url = link(order)
-    notifications.order_confirmed(session, order, link=url)
-    for n, (complete, first) in enumerate(
-        [(True, True), (False, True), (False, False), (True, False)]
-    ):
-        notifications.keys_delivered(
-            session,
-            order,
-            [("Grotesk Font licence", f"KEY-{n}")],
-            link=url,
-            complete=complete,
-            first=first,
-        )
-    notifications.awaiting_stock(session, order, link=url, waiting=[("Heavy Tee — M", 2)])
-    notifications.shipped(session, order, link=url, carrier="Royal Mail", tracking="RM1GB")
-    notifications.refunded(
-        session,
-        order,
-        link=url,
-        amount_cents=2500,
-        currency="USD",
-        reason="Damaged in transit",
-        refund_id=7,
-    )
-    notifications.return_received(session, order, link=url, lines=[("Heavy Tee — M", 1)])
-    notifications.late_payment_refunded(
-        session,
-        to="grace@example.com",
-        checkout_ref="co_late",
-        amount_cents=4900,
-        currency="USD",
-        reason="the hold expired and the item sold out",
-        items=[("Grotesk Font licence", 1)],
-        link=BASE,
-    )
-    notifications.password_reset(
-        session,
-        to="ada@example.com",
-        reset_link=f"{BASE}/account/reset/tok3n",
-        expires_minutes=30,
-        user_id=1,
-    )
-    session.commit()
-    assert {m.template for m in outbox(db)} == set(notifications.KINDS)
-
-    report = mailer.send_pending(session, config)
-    assert (report.sent, report.retrying, report.failed) == (11, 0, 0)
-    received = {m["Subject"]: m for m in sink.messages}
-    number = order.number
-    expected = {
-        f"Order {number} confirmed": "is confirmed",
-        f"Your keys for order {number}": "Everything you ordered is now delivered",
-        f"Your first keys for order {number}; the rest are coming": "The rest are on their way",
-        f"More keys for order {number}": "The rest are still on their way",
-        f"The rest of your keys for order {number}": "Here are the rest of your keys",
-        f"Order {number}: some items are on their way to us": "2 x Heavy Tee",
-        f"Order {number} has shipped": "RM1GB",
-        f"Refund of $25.00 for order {number}": "Damaged in transit",
-        f"We received your return for order {number}": "1 x Heavy Tee",
-        "Your payment was refunded": "co_late",
-        "Reset your password": f"{BASE}/account/reset/tok3n",
-    }
-    assert set(received) == set(expected)
-    for subject, phrase in expected.items():
-        plain, html = bodies(received[subject])
-        assert phrase in plain, subject
-        assert phrase.replace(" x ", " &times; ") in html or phrase in html, subject
-        if subject.startswith(("Your payment", "Reset")):
-            continue
-        for body in (plain, html):
-            assert "Heavy Tee — M" in body and "$99.00" in body and url in body, subject
-    keys_plain, keys_html = bodies(received[f"More keys for order {number}"])
-    assert "KEY-2" in keys_plain and "KEY-2" in keys_html
-
-
-def test_the_html_escapes_what_shoppers_typed(session, config, db, sink):
-    tee = VariantFactory(sku="TEE-X", product__name="Tee")
-    o = place_order(session, [(tee, "Tee <script>alert(1)</script>", 1)])
-    confirm(session, o)
-    mailer.send_pending(session, config, now=T0)
-    plain, html = bodies(sink.messages[0])
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "<script>" in plain  # plain text is not HTML
-
-
-def test_a_reset_link_is_erased_once_sent_and_never_sent_after_it_expired(
-    session, config, sink, db
-):
-    begin_write(session)
-    notifications.password_reset(
-        session,
-        to="a@example.com",
-        reset_link=f"{BASE}/reset/one",
-        expires_minutes=30,
-        user_id=1,
-        now=T0,
-    )
-    notifications.password_reset(
-        session,
-        to="b@example.com",
-        reset_link=f"{BASE}/reset/two",
-        expires_minutes=30,
-        user_id=2,
-        now=T0,
-    )
-    session.commit()
-    sent_in_time, _late = outbox(db)
-    locks.lock_leaf(session, OutboxMessage, sent_in_time.id).next_attempt_at = T0
-    locks.lock_leaf(session, OutboxMessage, _late.id).next_attempt_at = at(31)
-    session.commit()
-
-    assert mailer.send_pending(session, config, now=at(1)).sent == 1
-    assert mailer.send_pending(session, config, now=at(31)).failed == 1
-    first, late = outbox(db)
-    assert first.state is OutboxState.SENT and first.context["reset_link"] == mailer.ERASED
-    assert late.state is OutboxState.FAILED and "expired" in late.last_error
-    assert [m["To"] for m in sink.messages] == ["a@example.com"]
+# ---------------------------------------------------------------- listing
 
 
 def test_an_orders_emails_are_listed_newest_first(session, order, config, db):

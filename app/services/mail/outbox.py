@@ -13,36 +13,36 @@ saying so. Every attempt of one message carries the same Message-ID (derived fro
 key), so a second copy can be matched in the mail server's log and folded by mail clients.
 
 Without ``MAIL_SERVER`` (development) messages are written as ``.eml`` files into
-``MAIL_FILE_DIR`` and marked sent. Rendering needs no request or app context.
+``MAIL_FILE_DIR`` and marked sent. Rendering is in ``mail.rendering``, the SMTP and file
+transports in ``mail.transports``; writing an email into the outbox (in the caller's
+transaction) is ``mail.notifications``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import smtplib
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import OutboxMessage, OutboxState
 from app.models.outbox import TRANSITIONS
-from app.money import format_money
 from app.services import locks
 from app.services.errors import Conflict, NotFound
-from app.services.mail.notifications import SECRET_FIELDS, TEMPLATE_DIR
+from app.services.mail.notifications import SECRET_FIELDS
+from app.services.mail.rendering import Claim, build_email, message_id_for
+from app.services.mail.transports import (
+    Transport,
+    Unreachable,
+    describe,
+    is_permanent,
+    make_transport,
+)
 from app.services.transactions import unit_of_work
 
 log = logging.getLogger("holdfast.mail")
@@ -84,178 +84,6 @@ def move(message: OutboxMessage, to: OutboxState) -> None:
             f"Email {message.id} is {message.state.value}; it cannot become {to.value}."
         )
     message.state = to
-
-
-# ---------------------------------------------------------------- rendering
-
-
-@lru_cache(maxsize=1)
-def email_environment() -> Environment:
-    """Jinja for emails: HTML autoescaped, text not, a missing variable is an error."""
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATE_DIR)),
-        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["money"] = format_money
-    return env
-
-
-def render(
-    kind: str, context: Mapping[str, Any], *, shop_name: str, shop_url: str
-) -> tuple[str, str]:
-    """The (plain text, HTML) bodies of one email."""
-    env = email_environment()
-    values = {**context, "shop_name": shop_name, "shop_url": shop_url}
-    return (
-        env.get_template(f"{kind}.txt").render(values),
-        env.get_template(f"{kind}.html").render(values),
-    )
-
-
-def message_id_for(dedupe_key: str, sender: str) -> str:
-    """The same Message-ID for every attempt at one email."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "holdfast.invalid"
-    return f"<{hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]}.outbox@{domain}>"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claimed message, copied out of its row so sending needs no session."""
-
-    id: int
-    attempts: int
-    claimed_at: datetime
-    dedupe_key: str
-    template: str
-    to_address: str
-    subject: str
-    context: dict[str, Any]
-    message_id: str
-
-
-def build_email(claim: Claim, config: Mapping[str, Any]) -> EmailMessage:
-    text, html = render(
-        claim.template,
-        claim.context,
-        shop_name=config["SHOP_NAME"],
-        shop_url=config["SHOP_BASE_URL"],
-    )
-    email = EmailMessage()
-    email["Subject"] = claim.subject
-    email["From"] = config["MAIL_DEFAULT_SENDER"]
-    email["To"] = claim.to_address
-    email["Date"] = format_datetime(claim.claimed_at)
-    email["Message-ID"] = claim.message_id
-    email["Auto-Submitted"] = "auto-generated"
-    email.set_content(text)
-    email.add_alternative(html, subtype="html")
-    return email
-
-
-# ---------------------------------------------------------------- transports
-
-
-class Unreachable(Exception):
-    """The mail server could not be reached or refused the session (not this message)."""
-
-
-class Transport(Protocol):
-    def send(self, email: EmailMessage, claim: Claim) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class SmtpTransport:
-    """smtplib, one connection reused for a batch and reopened after any error."""
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = config
-        self._conn: smtplib.SMTP | None = None
-
-    def _connect(self) -> smtplib.SMTP:
-        c = self.config
-        host, port, timeout = c["MAIL_SERVER"], c["MAIL_PORT"], c["MAIL_TIMEOUT"]
-        try:
-            if c["MAIL_USE_SSL"]:
-                conn = smtplib.SMTP_SSL(
-                    host, port, timeout=timeout, context=ssl.create_default_context()
-                )
-            else:
-                conn = smtplib.SMTP(host, port, timeout=timeout)
-                if c["MAIL_USE_TLS"]:
-                    conn.starttls(context=ssl.create_default_context())
-            if c.get("MAIL_USERNAME"):
-                conn.login(c["MAIL_USERNAME"], c.get("MAIL_PASSWORD") or "")
-        except (OSError, smtplib.SMTPException) as exc:
-            raise Unreachable(f"mail server {host}:{port}: {describe(exc)}") from exc
-        return conn
-
-    def send(self, email: EmailMessage, claim: Claim) -> None:
-        if self._conn is None:
-            self._conn = self._connect()
-        try:
-            self._conn.send_message(email)
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            conn.quit()
-        except (OSError, smtplib.SMTPException):
-            conn.close()
-
-
-class FileTransport:
-    """Development: each email becomes ``<dir>/<id>-<kind>.eml`` (rewritten, never doubled)."""
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-
-    def send(self, email: EmailMessage, claim: Claim) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{claim.id:06d}-{claim.template}.eml"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(bytes(email))
-        os.replace(tmp, path)
-
-    def close(self) -> None:
-        pass
-
-
-def make_transport(config: Mapping[str, Any]) -> Transport:
-    if config.get("MAIL_SERVER"):
-        return SmtpTransport(config)
-    return FileTransport(config["MAIL_FILE_DIR"])
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = "; ".join(
-            f"{to}: {code} {_text(msg)}" for to, (code, msg) in exc.recipients.items()
-        )
-        return f"recipient refused: {refused}"[:2000]
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"[:2000]
-    return f"{type(exc).__name__}: {exc}"[:2000]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Refused for good (5xx for the recipient or the message): retrying cannot help."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _msg in exc.recipients.values())
-    return isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500
 
 
 class Expired(Exception):
