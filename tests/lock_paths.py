@@ -33,7 +33,7 @@ from app.models import (
     Variant,
 )
 from app.providers import get_provider
-from app.services.checkout import cart
+from app.services.checkout import cart, review
 from app.services.checkout import pipeline as checkout
 from app.services.orders import aftersales, completion, refunds
 from app.services.orders import fulfilment as fulfillment
@@ -234,7 +234,7 @@ def run_checkout_start(ctx, session, world, cart_id):
 
 
 def run_extend(ctx, session, world, checkout_id):
-    checkout.extend_checkout(session, checkout_id, settings=ctx.settings())
+    review.extend_checkout(session, checkout_id, settings=ctx.settings())
 
 
 def run_pay(ctx, session, world, checkout_id):

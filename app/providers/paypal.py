@@ -8,30 +8,22 @@ Promises:
 - A webhook is accepted only when PayPal's ``verify-webhook-signature`` answers ``SUCCESS``.
 - Results are the provider-neutral dataclasses; ``raw`` holds PayPal's JSON as plain dicts.
 
-OAuth tokens are cached per (base URL, client) for the process and shared by the SDK client and
-the webhook check, so building an adapter per request does not cost a token round trip.
+The SDK client, the OAuth token (cached for the process) and the turning of SDK calls into
+PayPal's JSON or a :class:`ProviderError` live in ``app/providers/paypal_http.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import requests
-from apimatic_core.exceptions.auth_validation_exception import AuthValidationException
-from apimatic_core.utilities.auth_helper import AuthHelper
-from paypalserversdk.configuration import Configuration
-from paypalserversdk.exceptions.api_exception import ApiException
-from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials
 from paypalserversdk.models.amount_with_breakdown import AmountWithBreakdown
 from paypalserversdk.models.checkout_payment_intent import CheckoutPaymentIntent
 from paypalserversdk.models.money import Money
-from paypalserversdk.models.o_auth_token import OAuthToken
 from paypalserversdk.models.order_request import OrderRequest
 from paypalserversdk.models.payment_source import PaymentSource
 from paypalserversdk.models.paypal_wallet import PaypalWallet
@@ -40,7 +32,6 @@ from paypalserversdk.models.paypal_wallet_experience_context import (
 )
 from paypalserversdk.models.purchase_unit_request import PurchaseUnitRequest
 from paypalserversdk.models.refund_request import RefundRequest
-from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 
 from app.money import ZERO_DECIMAL
 
@@ -55,12 +46,10 @@ from .base import (
     WebhookEvent,
     WebhookKind,
     lowercase_headers,
-    retryable_status,
 )
+from .paypal_http import TIMEOUT_SECONDS, PayPalAPIError, PayPalCredentials, call_once
 
 DEFAULT_BASE_URL = "https://api-m.sandbox.paypal.com"
-TIMEOUT_SECONDS = 20
-TOKEN_MARGIN_SECONDS = 120  # refresh a token this long before PayPal says it expires
 
 TRANSMISSION_HEADERS = (
     "paypal-transmission-id",
@@ -94,31 +83,6 @@ CAPTURE_STATUSES = {
 REFUND_STATUSES = {"COMPLETED": "succeeded", "PENDING": "pending"}
 MONEY_TAKEN = {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
 
-_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # key -> (token, monotonic expiry)
-_tokens_lock = threading.Lock()
-
-
-class PayPalAPIError(ProviderError):
-    """PayPal answered with an HTTP error; ``status`` and PayPal's ``issue`` say which."""
-
-    def __init__(self, message: str, *, status: int, issue: str | None = None) -> None:
-        super().__init__(message, retryable=retryable_status(status))
-        self.status = status
-        self.issue = issue
-
-
-class _Configuration(Configuration):
-    """The SDK's configuration, pointed at ``PAYPAL_BASE_URL`` instead of its two built-in
-    hosts. (``Configuration.from_environment(**overrides)`` clones into a plain Configuration
-    and would lose this override.)"""
-
-    def __init__(self, base_url: str, **kwargs: Any) -> None:
-        self._base_url = base_url
-        super().__init__(**kwargs)
-
-    def get_base_uri(self, server: Any = None) -> str:
-        return self._base_url
-
 
 class PayPalProvider:
     """PayPal Checkout (Orders v2). ``provider_ref`` is the PayPal order id; ``capture_ref`` is
@@ -128,25 +92,13 @@ class PayPalProvider:
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self._base_url = str(settings.get("PAYPAL_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self._client_id = str(settings.get("PAYPAL_CLIENT_ID") or "")
-        self._client_secret = str(settings.get("PAYPAL_CLIENT_SECRET") or "")
-        self._webhook_id = str(settings.get("PAYPAL_WEBHOOK_ID") or "")
-        self._client = self._sdk_client()
-
-    def _sdk_client(self) -> PaypalServersdkClient:
-        credentials = ClientCredentialsAuthCredentials(
-            o_auth_client_id=self._client_id,
-            o_auth_client_secret=self._client_secret,
-            o_auth_token_provider=self._sdk_token,
-        )
-        config = _Configuration(
+        self._credentials = PayPalCredentials(
             self._base_url,
-            timeout=TIMEOUT_SECONDS,
-            max_retries=0,
-            client_credentials_auth_credentials=credentials,
+            str(settings.get("PAYPAL_CLIENT_ID") or ""),
+            str(settings.get("PAYPAL_CLIENT_SECRET") or ""),
         )
-        # With ``config`` given the client takes credentials and environment from it.
-        return PaypalServersdkClient(config=config)
+        self._webhook_id = str(settings.get("PAYPAL_WEBHOOK_ID") or "")
+        self._client = self._credentials.sdk_client()
 
     # ------------------------------------------------------------------ protocol
 
@@ -283,92 +235,13 @@ class PayPalProvider:
         A 401 means PayPal no longer accepts our cached token (revoked, or expired early): the
         call was not carried out, so it is made once more with a fresh token."""
         try:
-            return self._call_once(what, call)
+            return call_once(what, call)
         except PayPalAPIError as exc:
             if exc.status != 401:
                 raise
-            self._forget_token()
-            self._client = self._sdk_client()  # the SDK keeps its own copy of the token
-            return self._call_once(what, call)
-
-    def _call_once(self, what: str, call: Callable[[], Any]) -> dict[str, Any]:
-        try:
-            response = call()
-        except ProviderError:
-            raise
-        except ApiException as exc:
-            raise self._api_error(what, exc) from exc
-        except AuthValidationException as exc:
-            raise ProviderError(f"PayPal {what}: no valid OAuth token ({exc})") from exc
-        except requests.RequestException as exc:  # refused, reset, timed out, cut short
-            raise ProviderError(f"PayPal {what}: unreachable ({exc})", retryable=True) from exc
-        except Exception as exc:  # noqa: BLE001 - any other SDK failure must not leak out
-            raise ProviderError(f"PayPal {what} failed: {exc!r}") from exc
-        try:
-            data = json.loads(response.text or "{}")
-        except ValueError as exc:
-            raise ProviderError(f"PayPal {what}: answer is not JSON", retryable=True) from exc
-        return data if isinstance(data, dict) else {}
-
-    def _api_error(self, what: str, exc: ApiException) -> PayPalAPIError:
-        status = int(exc.response_code)
-        issue, message = _error_details(getattr(exc.response, "text", ""))
-        return PayPalAPIError(
-            f"PayPal {what}: HTTP {status} {issue or ''} {message or ''}".strip(),
-            status=status,
-            issue=issue,
-        )
-
-    def _token_key(self) -> tuple[str, str, str]:
-        return (self._base_url, self._client_id, self._client_secret)
-
-    def _access_token(self) -> tuple[str, int]:
-        """A valid access token and its remaining seconds, from the cache or PayPal."""
-        if not self._client_id or not self._client_secret:
-            raise ProviderError("PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET must be set")
-        now = time.monotonic()
-        with _tokens_lock:
-            cached = _tokens.get(self._token_key())
-        if cached and cached[1] > now:
-            return cached[0], int(cached[1] - now)
-        try:
-            response = requests.post(
-                f"{self._base_url}/v1/oauth2/token",
-                auth=(self._client_id, self._client_secret),
-                data={"grant_type": "client_credentials"},
-                headers={"Accept": "application/json"},
-                timeout=TIMEOUT_SECONDS,
-            )
-        except requests.RequestException as exc:
-            raise ProviderError(f"PayPal token: unreachable ({exc})", retryable=True) from exc
-        if response.status_code != 200:  # 401 here means wrong client id or secret
-            raise ProviderError(
-                f"PayPal token: HTTP {response.status_code}",
-                retryable=retryable_status(response.status_code),
-            )
-        try:
-            data = response.json()
-            token = str(data["access_token"])
-            lifetime = max(int(data.get("expires_in", 0)) - TOKEN_MARGIN_SECONDS, 1)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProviderError("PayPal token: malformed answer", retryable=True) from exc
-        with _tokens_lock:
-            _tokens[self._token_key()] = (token, now + lifetime)
-        return token, lifetime
-
-    def _forget_token(self) -> None:
-        with _tokens_lock:
-            _tokens.pop(self._token_key(), None)
-
-    def _sdk_token(self, _last: Any, _auth_manager: Any) -> OAuthToken:
-        """The SDK's ``o_auth_token_provider``: hands it the shared cached token."""
-        token, lifetime = self._access_token()
-        return OAuthToken(
-            access_token=token,
-            token_type="Bearer",  # noqa: S106 - a token type, not a secret
-            expires_in=lifetime,
-            expiry=AuthHelper.get_current_utc_timestamp() + lifetime,
-        )
+            self._credentials.forget_token()
+            self._client = self._credentials.sdk_client()  # the SDK keeps its own copy of the token
+            return call_once(what, call)
 
     def _verification_status(self, lowered: Mapping[str, str], body: bytes) -> str:
         """Ask PayPal whether the transmission headers sign this body for our webhook id.
@@ -386,7 +259,7 @@ class PayPalProvider:
         payload = json.dumps(fields)[:-1] + ', "webhook_event": ' + body.decode("utf-8") + "}"
         response = self._post_verification(payload.encode("utf-8"))
         if response.status_code == 401:  # our cached token was refused: once more, fresh
-            self._forget_token()
+            self._credentials.forget_token()
             response = self._post_verification(payload.encode("utf-8"))
         if response.status_code in (400, 422):
             return "MALFORMED"
@@ -401,7 +274,7 @@ class PayPalProvider:
             raise ProviderError("PayPal verify webhook: odd answer", retryable=True) from exc
 
     def _post_verification(self, payload: bytes) -> requests.Response:
-        token, _ = self._access_token()
+        token, _ = self._credentials.access_token()
         try:
             return requests.post(
                 f"{self._base_url}/v1/notifications/verify-webhook-signature",
@@ -439,18 +312,6 @@ def _link(resource: Mapping[str, Any], rel: str) -> str | None:
         if link.get("rel") == rel and link.get("href"):
             return str(link["href"])
     return None
-
-
-def _error_details(text: str) -> tuple[str | None, str | None]:
-    try:
-        data = json.loads(text or "{}")
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    details = data.get("details") or [{}]
-    issue = details[0].get("issue") if isinstance(details[0], dict) else None
-    return issue or data.get("name"), data.get("message")
 
 
 def _state(order: Mapping[str, Any]) -> PaymentState:

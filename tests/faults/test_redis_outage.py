@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from sqlalchemy import func, select
@@ -45,11 +48,10 @@ def _orders(session) -> collections.Counter:
     return collections.Counter(o.status.value for o in session.scalars(select(Order)))
 
 
-def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_redis):
-    if not PG_URL:
-        pytest.skip(reason="needs TEST_DATABASE_URL")
-    sink = SmtpSink().start()
-    stack = Stack(
+def _stack_on(private_redis, sink: SmtpSink) -> Stack:
+    """Gunicorn (2 workers) on Postgres and an RQ worker; jobs and rate limits on the test's own
+    Redis; mail to the sink."""
+    return Stack(
         database="postgres",
         workers=2,
         threads=4,
@@ -63,6 +65,40 @@ def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_
             "MAIL_USE_TLS": "false",
         },
     )
+
+
+def _failed_logins(stack: Stack, attempts: int) -> list[int]:
+    """The status of each of `attempts` log-ins with a wrong password, through HTTP."""
+    failed_logins = []
+    for _ in range(attempts):
+        form = urllib.parse.urlencode(
+            {"email": "nobody@example.com", "password": "wrong password"}
+        ).encode()
+        try:
+            urllib.request.urlopen(f"{stack.base_url}/login", data=form, timeout=10)  # noqa: S310
+        except urllib.error.HTTPError as exc:
+            failed_logins.append(exc.code)
+    return failed_logins
+
+
+def _facts(session):
+    """The orders by status, the emails queued and the emails sent."""
+    from app.models import OutboxMessage, OutboxState
+
+    return (
+        _orders(session),
+        session.scalar(select(func.count(OutboxMessage.id))),
+        session.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.state == OutboxState.SENT)
+        ),
+    )
+
+
+def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_redis):
+    if not PG_URL:
+        pytest.skip(reason="needs TEST_DATABASE_URL")
+    sink = SmtpSink().start()
+    stack = _stack_on(private_redis, sink)
     try:
         stack.start()
         variant_id = stack.run_in_app(set_stock, SKU, 100)
@@ -74,18 +110,8 @@ def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_
         during = _buy(stack, variant_id, 100, 5)
         assert during.outcomes == {"ordered": 5}, during.server_errors
         assert not [s for s in during.statuses if s >= 500], during.statuses
-        import urllib.parse
-        import urllib.request
-
-        failed_logins = []
-        for _ in range(3):  # the limiter's storage is down: it counts in memory, never a 500
-            form = urllib.parse.urlencode(
-                {"email": "nobody@example.com", "password": "wrong password"}
-            ).encode()
-            try:
-                urllib.request.urlopen(f"{stack.base_url}/login", data=form, timeout=10)  # noqa: S310
-            except urllib.error.HTTPError as exc:
-                failed_logins.append(exc.code)
+        # The limiter's storage is down: it counts in memory, never a 500.
+        failed_logins = _failed_logins(stack, 3)
         assert all(code in (400, 401, 422, 429) for code in failed_logins), failed_logins
         health = urllib.request.urlopen(f"{stack.base_url}/health", timeout=10)  # noqa: S310
         assert health.status == 200 and b'"down":["redis"]' in health.read()
@@ -103,20 +129,7 @@ def test_shopping_goes_on_while_redis_is_down_and_work_catches_up_after(private_
         sent = stack.flask("mail", "send", check=True)
         assert sent.returncode == 0
 
-        def facts(session):
-            from app.models import OutboxMessage, OutboxState
-
-            return (
-                _orders(session),
-                session.scalar(select(func.count(OutboxMessage.id))),
-                session.scalar(
-                    select(func.count(OutboxMessage.id)).where(
-                        OutboxMessage.state == OutboxState.SENT
-                    )
-                ),
-            )
-
-        orders, emails, sent_emails = stack.run_in_app(facts)
+        orders, emails, sent_emails = stack.run_in_app(_facts)
         assert orders == {"paid": 10}
         assert emails == sent_emails == 10  # one confirmation each, every one sent
         ids = sink.message_ids()

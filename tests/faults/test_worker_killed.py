@@ -126,11 +126,9 @@ def _wait_for(check, timeout: float, what: str):
     raise AssertionError(f"{what} within {timeout} s")
 
 
-def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
-    if not PG_URL or not REDIS_URL:
-        pytest.skip(reason="needs TEST_DATABASE_URL and REDIS_URL")
-    sink = SmtpSink().start()
-    stack = Stack(
+def _stack_mailing(sink: SmtpSink) -> Stack:
+    """Postgres, one RQ worker and Redis db 11, mailing the sink."""
+    return Stack(
         database="postgres",
         workers=1,
         threads=2,
@@ -142,6 +140,47 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
             "MAIL_USE_TLS": "false",
         },
     )
+
+
+def _import_keys(stack: Stack, tmp_path) -> None:
+    """Three keys arrive for the SKU (``flask keys import``), which queues the job that fills
+    the waiting order."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text("KEY-ONE\nKEY-TWO\nKEY-THREE\n")
+    imported = stack.flask("keys", "import", SKU, str(keys))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+
+
+def _sessions_waiting_on_a_lock(connection) -> int:
+    return connection.execute(
+        text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
+    ).scalar()
+
+
+def _kill_with_all_it_started(process) -> None:
+    for pid in _descendants(process.pid):  # the worker, its job and its scheduler
+        os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def _find_the_abandoned_job(stack: Stack) -> None:
+    """Time passes: the dead job's lease runs out and RQ's maintenance finds it abandoned."""
+    from redis import Redis
+    from rq import Queue
+    from rq.registry import StartedJobRegistry
+
+    queue = Queue("default", connection=Redis.from_url(stack.redis_url))
+    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
+
+
+def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
+    if not PG_URL or not REDIS_URL:
+        pytest.skip(reason="needs TEST_DATABASE_URL and REDIS_URL")
+    sink = SmtpSink().start()
+    stack = _stack_mailing(sink)
     holder = None
     try:
         stack.start()
@@ -150,25 +189,13 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
         holder = create_engine(stack.database_url).connect()
         holder.execute(text("SELECT id FROM orders WHERE id = :id FOR UPDATE"), {"id": order_id})
 
-        keys = tmp_path / "keys.txt"
-        keys.write_text("KEY-ONE\nKEY-TWO\nKEY-THREE\n")
-        imported = stack.flask("keys", "import", SKU, str(keys))
-        assert imported.returncode == 0, imported.stdout + imported.stderr
-
+        _import_keys(stack, tmp_path)
         _wait_for(
-            lambda: holder.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                )
-            ).scalar(),
+            lambda: _sessions_waiting_on_a_lock(holder),
             30,
             "the fill job waiting for the order's lock",
         )
-        worker = stack.processes[1][1]
-        for pid in _descendants(worker.pid):  # the worker, its job and its scheduler
-            os.kill(pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+        _kill_with_all_it_started(stack.processes[1][1])
         holder.rollback()
         holder.close()
         holder = None
@@ -182,13 +209,7 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_run_again_once(tmp_path):
             "the new worker taking over the dead worker's scheduler lock",
         )
 
-        from redis import Redis
-        from rq import Queue
-        from rq.registry import StartedJobRegistry
-
-        queue = Queue("default", connection=Redis.from_url(stack.redis_url))
-        # Time passes: the dead job's lease runs out and RQ's maintenance finds it abandoned.
-        StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
+        _find_the_abandoned_job(stack)
         status, codes, emails = _wait_for(
             lambda: (lambda r: r if r[1] else None)(stack.run_in_app(_keys_and_emails, number)),
             40,
