@@ -118,31 +118,34 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
     env = dict(os.environ if env is None else env)
     environment = env.get("HOLDFAST_ENV", env.get("FLASK_ENV", "development")).lower()
     production = environment == "production"
+    return {
+        "ENV_NAME": environment,
+        **_shop(env, instance_path, production),
+        **_holds_and_checkout(env),
+        **_payments(env, production),
+        **_mail(env, instance_path),
+        **_database(env),
+    }
 
+
+def _shop(env: dict[str, str], instance_path: str, production: bool) -> dict[str, Any]:
+    """The shop itself: its keys, where its data lives, its sessions and its limits."""
     database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'holdfast.db'}"
     secret_key = env.get("SECRET_KEY")
     if not secret_key:
         if production:
             raise ConfigError("SECRET_KEY must be set in production")
         secret_key = secret_key_from_instance(instance_path)
-
-    providers = [p.strip() for p in env.get("PAYMENT_PROVIDERS", "testpay").split(",") if p.strip()]
     return {
-        "ENV_NAME": environment,
         "SECRET_KEY": secret_key,
         "DATABASE_URL": normalize_database_url(database_url),
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SHOP_NAME": env.get("SHOP_NAME", "Holdfast Supply Co."),
         "SHOP_CURRENCY": env.get("SHOP_CURRENCY", "USD"),
-        "HOLD_TTL_MINUTES": _positive(env, "HOLD_TTL_MINUTES", 15),
-        "HOLD_MAX_TTL_MINUTES": _positive(env, "HOLD_MAX_TTL_MINUTES", 60),
-        "HOLD_SWEEP_INTERVAL_MINUTES": _int(env, "HOLD_SWEEP_INTERVAL_MINUTES", 5, minimum=1),
-        "HOLD_SWEEP_BATCH_SIZE": _int(env, "HOLD_SWEEP_BATCH_SIZE", 1000, minimum=1),
-        "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT": _float(
-            env, "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT", 1.0
-        ),
-        "PAYMENT_PROVIDERS": providers,
-        "CART_MAX_QUANTITY_PER_LINE": _int(env, "CART_MAX_QUANTITY_PER_LINE", 99, minimum=1),
+        # Links in emails. Without a setting, the address `make run` serves on.
+        "SHOP_BASE_URL": (
+            env.get("SHOP_BASE_URL") or f"http://127.0.0.1:{env.get('PORT', '5000')}"
+        ).rstrip("/"),
         "CATALOG_PAGE_SIZE": _int(env, "CATALOG_PAGE_SIZE", 12, minimum=1),
         "RATE_LIMIT_ENABLED": _bool(env.get("RATE_LIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI")
@@ -155,6 +158,26 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SENTRY_DSN": env.get("SENTRY_DSN") or None,
+    }
+
+
+def _holds_and_checkout(env: dict[str, str]) -> dict[str, Any]:
+    return {
+        "HOLD_TTL_MINUTES": _positive(env, "HOLD_TTL_MINUTES", 15),
+        "HOLD_MAX_TTL_MINUTES": _positive(env, "HOLD_MAX_TTL_MINUTES", 60),
+        "HOLD_SWEEP_INTERVAL_MINUTES": _int(env, "HOLD_SWEEP_INTERVAL_MINUTES", 5, minimum=1),
+        "HOLD_SWEEP_BATCH_SIZE": _int(env, "HOLD_SWEEP_BATCH_SIZE", 1000, minimum=1),
+        "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT": _float(
+            env, "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT", 1.0
+        ),
+        "CART_MAX_QUANTITY_PER_LINE": _int(env, "CART_MAX_QUANTITY_PER_LINE", 99, minimum=1),
+    }
+
+
+def _payments(env: dict[str, str], production: bool) -> dict[str, Any]:
+    providers = [p.strip() for p in env.get("PAYMENT_PROVIDERS", "testpay").split(",") if p.strip()]
+    return {
+        "PAYMENT_PROVIDERS": providers,
         "PAYMENT_RECONCILE_AFTER_MINUTES": _int(
             env, "PAYMENT_RECONCILE_AFTER_MINUTES", 10, minimum=1
         ),
@@ -171,10 +194,11 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "RAZORPAY_KEY_SECRET": env.get("RAZORPAY_KEY_SECRET", ""),
         "RAZORPAY_WEBHOOK_SECRET": env.get("RAZORPAY_WEBHOOK_SECRET", ""),
         "RAZORPAY_BASE_URL": env.get("RAZORPAY_BASE_URL", "https://api.razorpay.com"),
-        # Links in emails. Without a setting, the address `make run` serves on.
-        "SHOP_BASE_URL": (
-            env.get("SHOP_BASE_URL") or f"http://127.0.0.1:{env.get('PORT', '5000')}"
-        ).rstrip("/"),
+    }
+
+
+def _mail(env: dict[str, str], instance_path: str) -> dict[str, Any]:
+    return {
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": _int(env, "MAIL_PORT", 587, minimum=1),
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
@@ -187,7 +211,12 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         "MAIL_SENDING_TIMEOUT_MINUTES": _positive(env, "MAIL_SENDING_TIMEOUT_MINUTES", 10),
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR") or str(Path(instance_path) / "mail"),
         "MAIL_AUTO_DISPATCH": _bool(env.get("MAIL_AUTO_DISPATCH"), True),
-        # No request waits for a minute (docs/CONFIGURATION.md, "Database").
+    }
+
+
+def _database(env: dict[str, str]) -> dict[str, Any]:
+    """No request waits for a minute (docs/CONFIGURATION.md, "Database")."""
+    return {
         "DB_LOCK_TIMEOUT_MS": _int(env, "DB_LOCK_TIMEOUT_MS", 5_000, minimum=1),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 15_000, minimum=1),
         "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": _int(

@@ -86,82 +86,95 @@ def busy_response(kind: str):
     return error_response(503, TransientDatabaseError(kind).message, RETRY_AFTER_SECONDS)
 
 
-def register_error_handlers(app: Flask) -> None:
-    @app.before_request
-    def refuse_during_an_outage():
-        if database_is_down() and request.endpoint not in NEEDS_NO_DATABASE:
-            g.db_down = True
-            return busy_response("unavailable")
-        return None
+def refuse_during_an_outage():
+    if database_is_down() and request.endpoint not in NEEDS_NO_DATABASE:
+        g.db_down = True
+        return busy_response("unavailable")
+    return None
 
-    @app.after_request
-    def retry_after(response):
-        """Every 503 (a busy database refused in place by a view, too) says when to retry."""
-        if response.status_code == 503:
-            response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
-        return response
 
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):
-        return error_response(
-            400, "Your form expired or was not sent from this shop. Reload the page and try again."
-        )
+def retry_after(response):
+    """Every 503 (a busy database refused in place by a view, too) says when to retry."""
+    if response.status_code == 503:
+        response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return response
 
-    @app.errorhandler(DomainError)
-    def domain_error(exc: DomainError):
-        if isinstance(exc, TransientDatabaseError) and exc.kind in (
-            "unavailable",
-            "connection_lost",
-        ):
-            _mark_database_down()
-        return error_response(exc.status_code, exc.message, getattr(exc, "retry_after", None))
 
-    @app.errorhandler(PoolTimeout)
-    @app.errorhandler(DBAPIError)
-    def database_error(exc: DBAPIError | PoolTimeout):
-        _discard_session()
-        kind = transactions.classify(exc)
-        if kind is None:
-            app.logger.exception("database error on %s %s", request.method, request.path)
-            return error_response(500)
-        if kind in ("unavailable", "connection_lost"):
-            _mark_database_down()
-        transactions.give_up(kind, f"{request.method} {request.url_rule or request.path}", exc)
-        return busy_response(kind)
+def csrf_error(exc: CSRFError):
+    return error_response(
+        400, "Your form expired or was not sent from this shop. Reload the page and try again."
+    )
 
-    @app.errorhandler(ProviderError)
-    def provider_error(exc: ProviderError):
-        app.logger.warning(
-            "payment provider unavailable on %s %s: %s", request.method, request.path, exc.message
-        )
-        return error_response(
-            503,
-            "That way of paying is not available right now. Nothing was "
-            "charged; please try again later or choose another.",
-            RETRY_AFTER_SECONDS,
-        )
 
-    @app.errorhandler(UnknownProvider)
-    def unknown_provider(exc: UnknownProvider):
-        app.logger.error("payment provider misconfigured: %s", exc)
-        return error_response(
-            503,
-            "That way of paying is not available right now. Nothing was "
-            "charged; please choose another.",
-            RETRY_AFTER_SECONDS,
-        )
+def domain_error(exc: DomainError):
+    if isinstance(exc, TransientDatabaseError) and exc.kind in ("unavailable", "connection_lost"):
+        _mark_database_down()
+    return error_response(exc.status_code, exc.message, getattr(exc, "retry_after", None))
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        status = exc.code or 500
-        ours = isinstance(exc, UnsafeInput | ValueTooLong)
-        message = exc.description if ours else MESSAGES.get(status, exc.description)
-        response = error_response(status, message)
-        if status == 405 and getattr(exc, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
 
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+def database_error(exc: DBAPIError | PoolTimeout):
+    _discard_session()
+    kind = transactions.classify(exc)
+    if kind is None:
+        current_app.logger.exception("database error on %s %s", request.method, request.path)
         return error_response(500)
+    if kind in ("unavailable", "connection_lost"):
+        _mark_database_down()
+    transactions.give_up(kind, f"{request.method} {request.url_rule or request.path}", exc)
+    return busy_response(kind)
+
+
+def provider_error(exc: ProviderError):
+    current_app.logger.warning(
+        "payment provider unavailable on %s %s: %s", request.method, request.path, exc.message
+    )
+    return error_response(
+        503,
+        "That way of paying is not available right now. Nothing was "
+        "charged; please try again later or choose another.",
+        RETRY_AFTER_SECONDS,
+    )
+
+
+def unknown_provider(exc: UnknownProvider):
+    current_app.logger.error("payment provider misconfigured: %s", exc)
+    return error_response(
+        503,
+        "That way of paying is not available right now. Nothing was "
+        "charged; please choose another.",
+        RETRY_AFTER_SECONDS,
+    )
+
+
+def http_error(exc: HTTPException):
+    status = exc.code or 500
+    ours = isinstance(exc, UnsafeInput | ValueTooLong)
+    message = exc.description if ours else MESSAGES.get(status, exc.description)
+    response = error_response(status, message)
+    if status == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def unexpected(exc: Exception):
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500)
+
+
+HANDLERS = (
+    (CSRFError, csrf_error),
+    (DomainError, domain_error),
+    (DBAPIError, database_error),
+    (PoolTimeout, database_error),
+    (ProviderError, provider_error),
+    (UnknownProvider, unknown_provider),
+    (HTTPException, http_error),
+    (Exception, unexpected),
+)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.before_request(refuse_during_an_outage)
+    app.after_request(retry_after)
+    for error, handler in HANDLERS:
+        app.register_error_handler(error, handler)

@@ -101,10 +101,10 @@ def deliver_webhook(url: str, body: bytes, headers: dict[str, str]) -> dict[str,
 
 def expire_checkouts() -> dict[str, Any]:
     """RQ (periodic): record checkouts whose hold ran out (pages also do it lazily)."""
-    from app.services.checkout import pipeline as checkout
+    from app.services.checkout import review
 
     with job_session() as (session, _config):
-        expired = checkout.end_stale_checkouts(session)
+        expired = review.end_stale_checkouts(session)
     return {"expired": expired}
 
 

@@ -20,7 +20,9 @@ from app.models import CheckoutState
 from app.providers import InvalidSignature, ProviderError, get_provider, provider_label
 from app.services.checkout import cart as cart_service
 from app.services.checkout import pipeline as checkout_service
+from app.services.checkout import review as review_service
 from app.services.checkout.pipeline import Address, CheckoutError, Settings
+from app.services.checkout.states import Phase
 from app.services.orders import completion, outcomes
 from app.services.orders import order_book as orders
 from app.services.payments.authorize import PriceDriftError, Urls, authorize_payment
@@ -88,9 +90,7 @@ def start():
         return render_page("checkout/start.html", form=form, cart=cart, status=422)
     cart_id = current_cart_id()
     if cart_id is None:
-        raise CheckoutError(
-            checkout_service.Phase.CART_VALIDATION, "Your cart is empty.", status_code=400
-        )
+        raise CheckoutError(Phase.CART_VALIDATION, "Your cart is empty.", status_code=400)
     address = Address(
         form.email.data.strip().lower(),
         form.full_name.data.strip(),
@@ -117,7 +117,7 @@ def review(public_id: str):
     if checkout.state is CheckoutState.COMPLETED:
         order = orders.order_for_checkout(get_session(), checkout.id)
         return redirect(url_for("orders.show", number=order.number), code=303)
-    drift = checkout_service.price_drift(get_session(), checkout)
+    drift = review_service.price_drift(get_session(), checkout)
     return render_page(
         "checkout/review.html",
         checkout=checkout,
@@ -145,7 +145,7 @@ def countdown(public_id: str):
 def extend(public_id: str):
     ActionForm().validate()
     checkout = _checkout(public_id)
-    checkout = checkout_service.extend_checkout(get_session(), checkout.id, settings=settings())
+    checkout = review_service.extend_checkout(get_session(), checkout.id, settings=settings())
     if wants_fragment():
         return render_page(
             "checkout/review.html",
@@ -166,7 +166,7 @@ def confirm_prices(public_id: str):
     if not form.validate():
         flash("Please review the new total again.", "error")
     else:
-        checkout_service.confirm_new_prices(get_session(), checkout.id, form.seen_total_cents.data)
+        review_service.confirm_new_prices(get_session(), checkout.id, form.seen_total_cents.data)
         flash("New total confirmed.", "success")
     return redirect(url_for("checkout.review", public_id=public_id), code=303)
 
@@ -178,7 +178,7 @@ def pay(public_id: str):
     name = form.payment_provider.data if form.validate() else None
     if name not in current_app.config["PAYMENT_PROVIDERS"]:
         raise CheckoutError(
-            checkout_service.Phase.PAYMENT_AUTHORIZATION,
+            Phase.PAYMENT_AUTHORIZATION,
             "Choose one of the payment methods offered.",
             status_code=422,
             checkout_id=public_id,
@@ -240,7 +240,7 @@ def returned(public_id: str):
         )
     except InvalidSignature as exc:
         raise CheckoutError(
-            checkout_service.Phase.PAYMENT_CAPTURE,
+            Phase.PAYMENT_CAPTURE,
             "We could not confirm that payment from the link you followed. If "
             "you paid, your order will be confirmed by the provider shortly.",
             status_code=400,

@@ -1,15 +1,17 @@
-"""The checkout pipeline, as an explicit state machine.
+"""The checkout pipeline: starting a checkout, reading it back, and cancelling it.
 
-Phases, in order: cart_validation → inventory_reservation → price_lock → payment_authorization
-→ order_creation → payment_capture → stock_commit. The first three run when the shopper submits
-the address form (one transaction: the checkout, its line snapshot and its stock hold appear
-together or not at all); payment_authorization when they choose how to pay; the last three
-when the provider reports the payment (``services.completion``).
+Phases (``checkout.states``): cart_validation → inventory_reservation → price_lock →
+payment_authorization → order_creation → payment_capture → stock_commit. The first three run
+here, when the shopper submits the address form (:func:`start_checkout`, one transaction: the
+checkout, its line snapshot and its stock hold appear together or not at all);
+payment_authorization when they choose how to pay (``payments.authorize``); the last three when
+the provider reports the payment (``orders.completion``).
 
-Each phase that changes something has an undo step (``UNDO``): a failure in any phase runs the
-undo steps of the phases before it, newest first (release the hold, void or refund the payment,
-cancel the order), and records the failing phase and reason on the checkout. Every transition,
-failure, rollback step and price-drift finding is a ``CheckoutEvent`` row and a JSON log line.
+This module also reads a checkout for the shopper who started it (expiring it when its hold
+deadline has passed) and cancels a cart's active checkout (a new checkout, or a changed cart).
+It builds on the state machine in ``checkout.states``; what happens to a checkout while it waits
+(the extension, the price review, the periodic expiry) is in ``checkout.review``, which builds
+on this module, never the reverse.
 
 Invariants: one active checkout per cart (unique ``checkouts.active_cart_id``); the amount sent
 to a provider equals the snapshot total the shopper confirmed; no database lock is held while a
@@ -18,14 +20,9 @@ provider is called.
 
 from __future__ import annotations
 
-import enum
-import json
-import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -34,70 +31,18 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from app import clock
 from app.db import begin_write
 from app.models import (
-    ACTIVE_STATES,
     CartLine,
     Checkout,
-    CheckoutEvent,
     CheckoutLine,
     CheckoutState,
     Reservation,
     Variant,
 )
 from app.services import locks
+from app.services.checkout.states import Phase, lock_checkout, record_event, transition, undo_hold
 from app.services.errors import DomainError, NotFound
 from app.services.stock import inventory
 from app.services.transactions import unit_of_work
-
-log = logging.getLogger("holdfast.checkout")
-
-
-class Phase(enum.StrEnum):
-    CART_VALIDATION = "cart_validation"
-    INVENTORY_RESERVATION = "inventory_reservation"
-    PRICE_LOCK = "price_lock"
-    PAYMENT_AUTHORIZATION = "payment_authorization"
-    ORDER_CREATION = "order_creation"
-    PAYMENT_CAPTURE = "payment_capture"
-    STOCK_COMMIT = "stock_commit"
-
-
-PHASES = list(Phase)
-
-# The one transition table. A checkout may only move along these edges; ``transition`` refuses
-# anything else. Ended checkouts may still move to completing: a payment that lands late is
-# re-reserved, back-ordered or refunded, never dropped.
-TRANSITIONS: dict[CheckoutState, frozenset[CheckoutState]] = {
-    CheckoutState.RESERVED: frozenset(
-        {
-            CheckoutState.AWAITING_PAYMENT,
-            CheckoutState.COMPLETING,
-            CheckoutState.EXPIRED,
-            CheckoutState.CANCELLED,
-            CheckoutState.FAILED,
-        }
-    ),
-    CheckoutState.AWAITING_PAYMENT: frozenset(
-        {
-            CheckoutState.AWAITING_PAYMENT,
-            CheckoutState.RESERVED,
-            CheckoutState.COMPLETING,
-            CheckoutState.EXPIRED,
-            CheckoutState.CANCELLED,
-            CheckoutState.FAILED,
-        }
-    ),
-    CheckoutState.COMPLETING: frozenset(
-        {
-            CheckoutState.COMPLETING,
-            CheckoutState.COMPLETED,
-            CheckoutState.FAILED,
-        }
-    ),
-    CheckoutState.EXPIRED: frozenset({CheckoutState.COMPLETING}),
-    CheckoutState.CANCELLED: frozenset({CheckoutState.COMPLETING}),
-    CheckoutState.FAILED: frozenset({CheckoutState.COMPLETING}),
-    CheckoutState.COMPLETED: frozenset(),
-}
 
 
 class CheckoutError(DomainError):
@@ -123,10 +68,6 @@ class CheckoutError(DomainError):
             self.status_code = status_code
 
 
-class IllegalTransition(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class Address:
     email: str
@@ -144,139 +85,6 @@ class Settings:
     ttl_minutes: float = 15
     max_ttl_minutes: float = 60
     drift_tolerance_percent: float = 1.0
-
-
-# ---------------------------------------------------------------- events and transitions
-
-
-def record_event(
-    session: Session,
-    checkout: Checkout,
-    kind: str,
-    message: str = "",
-    *,
-    phase: str | None = None,
-    **details: Any,
-) -> None:
-    """One structured record: a CheckoutEvent row (in the caller's transaction) and a JSON
-    log line carrying the checkout id and phase."""
-    phase = phase or checkout.phase
-    session.add(
-        CheckoutEvent(
-            checkout_id=checkout.id,
-            kind=kind,
-            phase=phase,
-            state=checkout.state.value,
-            message=message,
-            details=details,
-        )
-    )
-    log.info(
-        json.dumps(
-            {
-                "event": f"checkout.{kind}",
-                "checkout_id": checkout.public_id,
-                "phase": phase,
-                "state": checkout.state.value,
-                "message": message,
-                **details,
-            },
-            default=str,
-        )
-    )
-
-
-def transition(
-    session: Session,
-    checkout: Checkout,
-    to: CheckoutState,
-    phase: Phase | str,
-    message: str = "",
-    *,
-    now: datetime | None = None,
-    **details: Any,
-) -> None:
-    """Move a checkout along one edge of ``TRANSITIONS`` and record it."""
-    if to not in TRANSITIONS[checkout.state]:
-        raise IllegalTransition(f"checkout {checkout.public_id}: {checkout.state} → {to}")
-    previous = checkout.state
-    checkout.state = to
-    checkout.phase = str(phase)
-    checkout.updated_at = clock.now(now)
-    if to not in ACTIVE_STATES:
-        checkout.active_cart_id = None
-        checkout.ended_at = checkout.ended_at or clock.now(now)
-    record_event(
-        session,
-        checkout,
-        "transition",
-        message,
-        phase=str(phase),
-        **{"from": previous.value, "to": to.value},
-        **details,
-    )
-
-
-def lock_checkout(session: Session, checkout_id: int) -> Checkout:
-    """Lock one checkout row for a state change (``services.locks``: after its cart, before
-    its order, payment, variants and hold)."""
-    checkout = locks.lock_checkout(session, checkout_id)
-    if checkout is None:
-        raise DomainError("No such checkout.")
-    return checkout
-
-
-@unit_of_work
-def note_event(session: Session, checkout_id: int, kind: str, message: str, phase: Phase) -> None:
-    """Record one event on a checkout, under its lock, in a transaction of its own."""
-    checkout = lock_checkout(session, checkout_id)
-    record_event(session, checkout, kind, message, phase=phase)
-    session.commit()
-
-
-# ---------------------------------------------------------------- undo steps
-
-
-def _undo_hold(session: Session, checkout: Checkout, now: datetime) -> str:
-    if not checkout.hold_ref:
-        return "no hold"
-    try:
-        hold = inventory.release_hold(session, checkout.hold_ref, now=now, commit=False)
-    except inventory.HoldError as exc:
-        return f"hold left as it was: {exc.message}"
-    return f"hold {hold.state.value}"
-
-
-# Undo steps of the phases that run in the shop's own transaction. The payment phases' undo
-# steps (void, refund) call providers and live in ``services.completion``.
-UNDO: dict[Phase, Callable[[Session, Checkout, datetime], str]] = {
-    Phase.INVENTORY_RESERVATION: _undo_hold,
-}
-
-
-def fail_checkout(
-    session: Session,
-    checkout: Checkout,
-    phase: Phase,
-    reason: str,
-    *,
-    now: datetime | None = None,
-    extra_undo: dict[Phase, Callable[[Session, Checkout, datetime], str]] | None = None,
-) -> None:
-    """Record a failure in ``phase`` and run the undo steps of the phases before it, newest
-    first, each recorded. The caller holds the checkout's lock and commits."""
-    now = clock.now(now)
-    record_event(session, checkout, "failure", reason, phase=phase.value)
-    steps = {**UNDO, **(extra_undo or {})}
-    for earlier in reversed(PHASES[: PHASES.index(phase)]):
-        undo = steps.get(earlier)
-        if undo is not None:
-            outcome = undo(session, checkout, now)
-            record_event(session, checkout, "rollback", outcome, phase=earlier.value)
-    checkout.failure_phase = phase.value
-    checkout.failure_reason = reason
-    if CheckoutState.FAILED in TRANSITIONS[checkout.state]:
-        transition(session, checkout, CheckoutState.FAILED, phase, reason, now=now)
 
 
 # ---------------------------------------------------------------- starting a checkout
@@ -354,54 +162,9 @@ def start_checkout(
         checkout = _new_checkout(
             session, cart_id, address, owner_key, user_id, lines, now, settings
         )
-        hold = inventory.take_hold(
-            session,
-            [(line.variant_id, line.quantity) for line in lines],
-            ttl_minutes=settings.ttl_minutes,
-            checkout_id=checkout.id,
-            now=now,
-            commit=False,
-        )
-        checkout.hold_ref = hold.ref
-        checkout.expires_at = hold.expires_at
-        record_event(
-            session,
-            checkout,
-            "phase",
-            "stock held",
-            phase=Phase.INVENTORY_RESERVATION,
-            hold_ref=hold.ref,
-            expires_at=hold.expires_at.isoformat(),
-            backordered={
-                str(h.variant_id): h.backorder_quantity for h in hold.lines if h.backorder_quantity
-            },
-        )
-        checkout.phase = Phase.PRICE_LOCK.value
-        record_event(
-            session,
-            checkout,
-            "phase",
-            "prices snapshotted",
-            phase=Phase.PRICE_LOCK,
-            total_cents=checkout.total_cents,
-            currency=checkout.currency,
-        )
+        _hold_stock(session, checkout, lines, settings, now)
+        _lock_prices(session, checkout)
         session.commit()
-    except inventory.InsufficientStock as exc:
-        session.rollback()
-        _record_failed_start(
-            session,
-            cart_id,
-            address,
-            owner_key,
-            user_id,
-            Phase.INVENTORY_RESERVATION,
-            exc.message,
-            now,
-        )
-        raise CheckoutError(
-            Phase.INVENTORY_RESERVATION, exc.message, shortfalls=exc.shortfalls
-        ) from exc
     except CheckoutError as exc:
         session.rollback()
         _record_failed_start(
@@ -414,6 +177,58 @@ def start_checkout(
             Phase.CART_VALIDATION, "A checkout for this cart is already in progress."
         ) from exc
     return checkout
+
+
+def _hold_stock(
+    session: Session,
+    checkout: Checkout,
+    lines: list[CartLine],
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Phase inventory_reservation: hold the lines' stock for the checkout, whose deadline
+    becomes the hold's. Raises :class:`CheckoutError` naming each short item."""
+    try:
+        hold = inventory.take_hold(
+            session,
+            [(line.variant_id, line.quantity) for line in lines],
+            ttl_minutes=settings.ttl_minutes,
+            checkout_id=checkout.id,
+            now=now,
+            commit=False,
+        )
+    except inventory.InsufficientStock as exc:
+        raise CheckoutError(
+            Phase.INVENTORY_RESERVATION, exc.message, shortfalls=exc.shortfalls
+        ) from exc
+    checkout.hold_ref = hold.ref
+    checkout.expires_at = hold.expires_at
+    record_event(
+        session,
+        checkout,
+        "phase",
+        "stock held",
+        phase=Phase.INVENTORY_RESERVATION,
+        hold_ref=hold.ref,
+        expires_at=hold.expires_at.isoformat(),
+        backordered={
+            str(h.variant_id): h.backorder_quantity for h in hold.lines if h.backorder_quantity
+        },
+    )
+
+
+def _lock_prices(session: Session, checkout: Checkout) -> None:
+    """Phase price_lock: the line snapshot's prices and total are the ones the shopper pays."""
+    checkout.phase = Phase.PRICE_LOCK.value
+    record_event(
+        session,
+        checkout,
+        "phase",
+        "prices snapshotted",
+        phase=Phase.PRICE_LOCK,
+        total_cents=checkout.total_cents,
+        currency=checkout.currency,
+    )
 
 
 def _new_checkout(
@@ -549,7 +364,7 @@ def _expire(
         checkout.state in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)
         and checkout.expires_at <= now
     ):
-        outcome = _undo_hold(session, checkout, now)
+        outcome = undo_hold(session, checkout, now)
         transition(
             session,
             checkout,
@@ -561,6 +376,9 @@ def _expire(
         )
     session.commit()
     return checkout
+
+
+# ---------------------------------------------------------------- cancelling
 
 
 def cancel_active_for_cart(
@@ -601,7 +419,7 @@ def cancel_active_for_carts(
     )
     inventory.lock_stock(session, [*held, *also_variants])
     for checkout in checkouts:
-        outcome = _undo_hold(session, checkout, now)
+        outcome = undo_hold(session, checkout, now)
         transition(
             session,
             checkout,
@@ -613,153 +431,3 @@ def cancel_active_for_carts(
         )
     session.flush()
     return checkouts
-
-
-@unit_of_work
-def extend_checkout(
-    session: Session,
-    checkout_id: int,
-    *,
-    settings: Settings = Settings(),
-    now: datetime | None = None,
-) -> Checkout:
-    """The shopper's one extension: the hold moves to now + TTL, never past the maximum."""
-    now = clock.now(now)
-    checkout = lock_checkout(session, checkout_id)
-    try:
-        if (
-            checkout.state not in (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT)
-            or checkout.expires_at <= now
-        ):
-            raise CheckoutError(
-                Phase.INVENTORY_RESERVATION,
-                "This checkout can no longer be extended; your hold has ended.",
-            )
-        if checkout.extensions >= 1:
-            raise CheckoutError(
-                Phase.INVENTORY_RESERVATION, "You have already extended this checkout once."
-            )
-        try:
-            hold = inventory.extend_hold(
-                session,
-                checkout.hold_ref or "",
-                minutes=settings.ttl_minutes,
-                max_ttl_minutes=settings.max_ttl_minutes,
-                now=now,
-                commit=False,
-            )
-        except inventory.HoldError as exc:
-            raise CheckoutError(Phase.INVENTORY_RESERVATION, exc.message) from exc
-        checkout.extensions += 1
-        checkout.expires_at = hold.expires_at
-        record_event(
-            session,
-            checkout,
-            "extension",
-            "hold extended",
-            phase=Phase.INVENTORY_RESERVATION,
-            expires_at=hold.expires_at.isoformat(),
-        )
-        session.commit()
-    except CheckoutError:
-        session.rollback()
-        raise
-    return checkout
-
-
-# ---------------------------------------------------------------- price drift
-
-
-@dataclass(frozen=True)
-class PriceDrift:
-    snapshot_total_cents: int
-    current_total_cents: int
-    changed: tuple[tuple[str, int, int], ...]  # (name, snapshot unit price, current unit price)
-
-    @property
-    def percent(self) -> float:
-        if self.snapshot_total_cents == 0:
-            return 0.0 if self.current_total_cents == 0 else 100.0
-        delta = abs(self.current_total_cents - self.snapshot_total_cents)
-        return delta * 100 / self.snapshot_total_cents
-
-    def needs_confirmation(self, tolerance_percent: float) -> bool:
-        return bool(self.changed) and self.percent > tolerance_percent
-
-
-def price_drift(session: Session, checkout: Checkout) -> PriceDrift:
-    prices = dict(
-        session.execute(
-            select(Variant.id, Variant.price_cents).where(
-                Variant.id.in_([line.variant_id for line in checkout.lines])
-            )
-        ).all()
-    )
-    current = sum(
-        prices.get(line.variant_id, line.unit_price_cents) * line.quantity
-        for line in checkout.lines
-    )
-    changed = tuple(
-        (line.name, line.unit_price_cents, prices[line.variant_id])
-        for line in checkout.lines
-        if line.variant_id in prices and prices[line.variant_id] != line.unit_price_cents
-    )
-    return PriceDrift(checkout.total_cents, current, changed)
-
-
-@unit_of_work
-def confirm_new_prices(
-    session: Session, checkout_id: int, seen_total_cents: int, *, now: datetime | None = None
-) -> Checkout:
-    """The shopper accepted the current prices: the snapshot moves to them. ``seen_total_cents``
-    is the total the shopper was shown; if prices moved again since, nothing changes."""
-    now = clock.now(now)
-    checkout = lock_checkout(session, checkout_id)
-    drift = price_drift(session, checkout)
-    if drift.current_total_cents != seen_total_cents:
-        session.rollback()
-        raise CheckoutError(Phase.PRICE_LOCK, "Prices changed again; please review the new total.")
-    prices = dict(
-        session.execute(
-            select(Variant.id, Variant.price_cents).where(
-                Variant.id.in_([line.variant_id for line in checkout.lines])
-            )
-        ).all()
-    )
-    for line in checkout.lines:
-        line.unit_price_cents = prices.get(line.variant_id, line.unit_price_cents)
-    record_event(
-        session,
-        checkout,
-        "price_drift",
-        "shopper confirmed new prices",
-        phase=Phase.PRICE_LOCK,
-        old_total_cents=checkout.total_cents,
-        new_total_cents=drift.current_total_cents,
-    )
-    checkout.total_cents = drift.current_total_cents
-    checkout.updated_at = now
-    session.commit()
-    return checkout
-
-
-def end_stale_checkouts(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
-    """Expire active checkouts whose hold deadline has passed (a periodic job calls this; the
-    pages also do it lazily). Returns how many were expired."""
-    now = clock.now(now)
-    ids = list(
-        session.scalars(
-            select(Checkout.id)
-            .where(
-                Checkout.state.in_([CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT]),
-                Checkout.expires_at <= now,
-            )
-            .limit(limit)
-        )
-    )
-    session.rollback()
-    for checkout_id in ids:
-        checkout = session.get(Checkout, checkout_id)
-        if checkout is not None:
-            expire_if_due(session, checkout, now)
-    return len(ids)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from app.models import (
     CAPTURED_STATES,
     Checkout,
     CheckoutState,
+    Order,
     OrderStatus,
     Payment,
     Refund,
@@ -28,7 +30,7 @@ from app.models import (
 )
 from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 from app.services import locks
-from app.services.checkout.pipeline import (
+from app.services.checkout.states import (
     TRANSITIONS,
     Phase,
     fail_checkout,
@@ -51,51 +53,12 @@ def refunded_at_provider(
     a refund event that arrived before the capture): record the refund, make no order, and
     end the checkout if it still holds stock (its hold is released). Locks: the checkout, its
     pending order, the payment, then the hold's variants and rows."""
-    payment = session.get(Payment, payment_id)
-    checkout = lock_checkout(session, payment.checkout_id)
-    order = locks.lock_order(session, payment.order_id) if payment.order_id else None
-    payment = locks.lock_payment(session, payment_id)
-    key = f"provider-{payment.provider}-{payment.provider_ref}"
-    if session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is None:
-        payment.refunded_cents += state.refunded_cents
-        session.add(
-            Refund(
-                payment_id=payment.id,
-                idempotency_key=key,
-                amount_cents=state.refunded_cents,
-                currency=state.currency,
-                reason="refunded at the provider before an order existed",
-                status=RefundStatus.SUCCEEDED,
-                created_at=now,
-                updated_at=now,
-                applied_at=now,
-            )
-        )
-        record_event(
-            session,
-            checkout,
-            "refund",
-            "payment refunded at the provider; no order",
-            phase=Phase.PAYMENT_CAPTURE,
-            amount_cents=state.refunded_cents,
-        )
+    checkout, order, payment = _lock_checkout_order_payment(session, payment_id)
+    _record_refund_without_order(session, checkout, payment, state, now)
     if (
         CheckoutState.FAILED in TRANSITIONS[checkout.state]
         and checkout.state is not CheckoutState.FAILED
     ):
-
-        def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
-            if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
-                return "no order to cancel"
-            orders.set_status(order, OrderStatus.CANCELLED)
-            orders.add_event(
-                order,
-                OrderStatus.CANCELLED,
-                "Payment refunded before it completed; nothing is owed.",
-                at,
-            )
-            return f"order {order.number} cancelled"
-
         fail_checkout(
             session,
             checkout,
@@ -103,7 +66,11 @@ def refunded_at_provider(
             "the payment was refunded at the provider before it was captured",
             now=now,
             extra_undo={
-                Phase.ORDER_CREATION: cancel_order,
+                Phase.ORDER_CREATION: functools.partial(
+                    _cancel_pending_order,
+                    order,
+                    "Payment refunded before it completed; nothing is owed.",
+                ),
                 Phase.PAYMENT_AUTHORIZATION: lambda *_: "refunded",
             },
         )
@@ -113,6 +80,61 @@ def refunded_at_provider(
         "This payment was refunded; your order was not placed and nothing is owed.",
         checkout_public_id=checkout.public_id,
     )
+
+
+def _lock_checkout_order_payment(
+    session: Session, payment_id: int
+) -> tuple[Checkout, Order | None, Payment]:
+    """Lock, in the one order: the payment's checkout, its order (if it has one), the payment."""
+    payment = session.get(Payment, payment_id)
+    checkout = lock_checkout(session, payment.checkout_id)
+    order = locks.lock_order(session, payment.order_id) if payment.order_id else None
+    payment = locks.lock_payment(session, payment_id)
+    return checkout, order, payment
+
+
+def _record_refund_without_order(
+    session: Session, checkout: Checkout, payment: Payment, state: PaymentState, now: datetime
+) -> None:
+    """Count the money the provider returned on the payment as a succeeded refund (once, by
+    its key) and note it on the checkout."""
+    key = f"provider-{payment.provider}-{payment.provider_ref}"
+    if session.scalar(select(Refund.id).where(Refund.idempotency_key == key)) is not None:
+        return
+    payment.refunded_cents += state.refunded_cents
+    session.add(
+        Refund(
+            payment_id=payment.id,
+            idempotency_key=key,
+            amount_cents=state.refunded_cents,
+            currency=state.currency,
+            reason="refunded at the provider before an order existed",
+            status=RefundStatus.SUCCEEDED,
+            created_at=now,
+            updated_at=now,
+            applied_at=now,
+        )
+    )
+    record_event(
+        session,
+        checkout,
+        "refund",
+        "payment refunded at the provider; no order",
+        phase=Phase.PAYMENT_CAPTURE,
+        amount_cents=state.refunded_cents,
+    )
+
+
+def _cancel_pending_order(
+    order: Order | None, note: str, _session: Session, _checkout: Checkout, at: datetime
+) -> str:
+    """An undo step of ``fail_checkout`` (bound to the order and the timeline's ``note``):
+    cancel the order if it still awaits payment."""
+    if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
+        return "no order to cancel"
+    orders.set_status(order, OrderStatus.CANCELLED)
+    orders.add_event(order, OrderStatus.CANCELLED, note, at)
+    return f"order {order.number} cancelled"
 
 
 def abort(
@@ -201,27 +223,10 @@ def _abort_record(
 ) -> Checkout:
     """The shop's side of an abort, in one transaction. Locks: the checkout, its order, the
     payment, then (releasing the hold) its variants and rows."""
-    payment = session.get(Payment, payment_id)
-    checkout = lock_checkout(session, payment.checkout_id)
-    order = locks.lock_order(session, payment.order_id) if payment.order_id else None
-    payment = locks.lock_payment(session, payment_id)
+    checkout, order, payment = _lock_checkout_order_payment(session, payment_id)
     if captured is None and payment.status not in CAPTURED_STATES:
         payment.status = PaymentStatus.FAILED
         payment.error = reason
-
-    def cancel_order(_session: Session, _checkout: Checkout, at: datetime) -> str:
-        if order is None or order.status is not OrderStatus.PENDING_PAYMENT:
-            return "no order to cancel"
-        orders.set_status(order, OrderStatus.CANCELLED)
-        orders.add_event(
-            order,
-            OrderStatus.CANCELLED,
-            "Payment could not be completed: "
-            + ("refunded in full." if captured else "nothing was charged."),
-            at,
-        )
-        return f"order {order.number} cancelled"
-
     fail_checkout(
         session,
         checkout,
@@ -230,25 +235,43 @@ def _abort_record(
         now=now,
         extra_undo={
             Phase.PAYMENT_CAPTURE: lambda *_: money,
-            Phase.ORDER_CREATION: cancel_order,
+            Phase.ORDER_CREATION: functools.partial(
+                _cancel_pending_order,
+                order,
+                "Payment could not be completed: "
+                + ("refunded in full." if captured else "nothing was charged."),
+            ),
             Phase.PAYMENT_AUTHORIZATION: lambda *_: money if captured is None else "see capture",
         },
     )
     if captured is not None and captured.captured_cents > 0:
-        notifications.late_payment_refunded(
-            session,
-            to=checkout.email,
-            checkout_ref=checkout.public_id,
-            amount_cents=captured.captured_cents,
-            currency=captured.currency,
-            reason=(
-                "your payment arrived after your reservation ended and the items had sold out"
-                if late
-                else "we could not complete your order"
-            ),
-            items=[(line.name, line.quantity) for line in checkout.lines],
-            payment_ref=payment.provider_ref,
-        )
+        _tell_shopper_refunded(session, checkout, payment, captured, late)
+    _mark_abort_refund_applied(session, payment, now)
+    session.commit()
+    return checkout
+
+
+def _tell_shopper_refunded(
+    session: Session, checkout: Checkout, payment: Payment, captured: PaymentState, late: bool
+) -> None:
+    notifications.late_payment_refunded(
+        session,
+        to=checkout.email,
+        checkout_ref=checkout.public_id,
+        amount_cents=captured.captured_cents,
+        currency=captured.currency,
+        reason=(
+            "your payment arrived after your reservation ended and the items had sold out"
+            if late
+            else "we could not complete your order"
+        ),
+        items=[(line.name, line.quantity) for line in checkout.lines],
+        payment_ref=payment.provider_ref,
+    )
+
+
+def _mark_abort_refund_applied(session: Session, payment: Payment, now: datetime) -> None:
+    """The abort's succeeded refund is now recorded on the shop's side."""
     abort_refund = session.scalar(
         select(Refund.id).where(
             Refund.idempotency_key == f"abort-{payment.provider}-{payment.provider_ref}",
@@ -258,8 +281,6 @@ def _abort_record(
     )
     if abort_refund is not None:  # the leaf row last, as the lock order asks
         locks.lock_leaf(session, Refund, abort_refund).applied_at = now
-    session.commit()
-    return checkout
 
 
 def refund_duplicate(

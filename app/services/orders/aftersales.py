@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -93,6 +94,29 @@ def cancel_order(
     order = _order(session, number)
     if order.status is OrderStatus.CANCELLED and refunds.succeeded(session, cancel_key(order)):
         return order
+    _check_cancellable(session, order, number)
+    checkout = session.get(Checkout, order.checkout_id)
+    hold_ref = checkout.hold_ref if checkout else None
+    held = inventory.get_hold(session, hold_ref).lines if hold_ref else ()
+    variants = [line.variant_id for line in order.lines] + [h.variant_id for h in held]
+    refunds.refund_order(
+        session,
+        providers,
+        number,
+        reason=reason,
+        actor=actor,
+        idempotency_key=cancel_key(order),
+        links=links,
+        now=now,
+        also=functools.partial(
+            _cancel_refunded_order, hold_ref=hold_ref, actor=actor, reason=reason, now=now
+        ),
+        also_variants=variants,
+    )
+    return _order(session, number)
+
+
+def _check_cancellable(session: Session, order: Order, number: str) -> None:
     if order.status not in CANCELLABLE:
         raise OrderActionError(
             f"Order {number} is {order.status.value.replace('_', ' ')}; "
@@ -103,63 +127,62 @@ def cancel_order(
             "License keys from this order were already delivered, so it "
             "cannot be cancelled. Please contact us."
         )
-    checkout = session.get(Checkout, order.checkout_id)
-    hold_ref = checkout.hold_ref if checkout else None
-    held = inventory.get_hold(session, hold_ref).lines if hold_ref else ()
-    variants = [line.variant_id for line in order.lines] + [h.variant_id for h in held]
 
-    def cancel(session: Session, order: Order) -> None:
-        """Under the order's and its variants' locks, so what is put back is what is set
-        aside now (a back-order filled a moment ago included)."""
-        if order.status is OrderStatus.CANCELLED or order.shipped_at is not None:
-            return  # done already; or the owner shipped it meanwhile: refunded, not cancelled
-        released = (
-            inventory.cancel_owed(session, hold_ref, now=now, commit=False) if hold_ref else 0
-        )
-        restocked = {}
-        for line in sorted(order.lines, key=lambda x: x.variant_id):
-            if line.variant.product.kind is ProductKind.PHYSICAL and line.quantity_fulfilled:
-                inventory.adjust_stock(
-                    session,
-                    line.variant_id,
-                    line.quantity_fulfilled,
-                    reason="order cancelled",
-                    kind=MovementReason.RETURN,
-                    reference=f"order:{order.number}",
-                    actor=actor,
-                    commit=False,
-                    now=now,
-                )
-                restocked[str(line.id)] = line.quantity_fulfilled
-                line.quantity_fulfilled = 0
-        orders.set_status(order, OrderStatus.CANCELLED)
-        orders.add_event(
-            order, OrderStatus.CANCELLED, "Order cancelled; your payment was refunded in full.", now
-        )
-        audit.record(
-            session,
-            "order.cancelled",
-            actor=actor,
-            subject_type="order",
-            subject_id=order.id,
-            reason=reason,
-            owed_released=released,
-            restocked=restocked,
-        )
 
-    refunds.refund_order(
-        session,
-        providers,
-        number,
-        reason=reason,
-        actor=actor,
-        idempotency_key=cancel_key(order),
-        links=links,
-        now=now,
-        also=cancel,
-        also_variants=variants,
+def _cancel_refunded_order(
+    session: Session,
+    order: Order,
+    *,
+    hold_ref: str | None,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """``cancel_order``'s step in the transaction that records its refund: under the order's
+    and its variants' locks, so what is put back is what is set aside now (a back-order filled
+    a moment ago included)."""
+    if order.status is OrderStatus.CANCELLED or order.shipped_at is not None:
+        return  # done already; or the owner shipped it meanwhile: refunded, not cancelled
+    released = inventory.cancel_owed(session, hold_ref, now=now, commit=False) if hold_ref else 0
+    restocked = _restock_fulfilled_units(session, order, actor, now)
+    orders.set_status(order, OrderStatus.CANCELLED)
+    orders.add_event(
+        order, OrderStatus.CANCELLED, "Order cancelled; your payment was refunded in full.", now
     )
-    return _order(session, number)
+    audit.record(
+        session,
+        "order.cancelled",
+        actor=actor,
+        subject_type="order",
+        subject_id=order.id,
+        reason=reason,
+        owed_released=released,
+        restocked=restocked,
+    )
+
+
+def _restock_fulfilled_units(
+    session: Session, order: Order, actor: str, now: datetime
+) -> dict[str, int]:
+    """Put the physical units set aside for a cancelled order back in stock (variants in id
+    order); {order line id: quantity} of what went back."""
+    restocked = {}
+    for line in sorted(order.lines, key=lambda x: x.variant_id):
+        if line.variant.product.kind is ProductKind.PHYSICAL and line.quantity_fulfilled:
+            inventory.adjust_stock(
+                session,
+                line.variant_id,
+                line.quantity_fulfilled,
+                reason="order cancelled",
+                kind=MovementReason.RETURN,
+                reference=f"order:{order.number}",
+                actor=actor,
+                commit=False,
+                now=now,
+            )
+            restocked[str(line.id)] = line.quantity_fulfilled
+            line.quantity_fulfilled = 0
+    return restocked
 
 
 @unit_of_work

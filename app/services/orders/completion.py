@@ -33,13 +33,14 @@ from app.models import (
     CartLine,
     Checkout,
     CheckoutState,
+    Order,
     OrderStatus,
     Payment,
     Reservation,
 )
 from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
 from app.services import locks
-from app.services.checkout.pipeline import (
+from app.services.checkout.states import (
     Phase,
     lock_checkout,
     note_event,
@@ -259,31 +260,9 @@ def _complete(
         )
     if claim.outcome == "duplicate":
         return aborts.refund_duplicate(session, provider, payment_id, state, now)
-    try:
-        # Keys name the provider's payment, unique across every shop on the same account.
-        session.rollback()  # no connection held while the provider is asked
-        captured = (
-            state
-            if state.status in CAPTURED_STATES
-            else provider.capture(
-                payment.provider_ref, f"capture-{payment.provider}-{payment.provider_ref}"
-            )
-        )
-    except ProviderError as exc:
-        if exc.retryable:
-            note_event(session, checkout.id, "capture_retry", exc.message, Phase.PAYMENT_CAPTURE)
-            return Completion(
-                "in_progress", "Confirming your payment…", claim.order_number, checkout.public_id
-            )
-        return aborts.abort(
-            session,
-            provider,
-            payment_id,
-            None,
-            Phase.PAYMENT_CAPTURE,
-            f"capture refused: {exc.message}",
-            now,
-        )
+    captured = _capture(session, provider, payment_id, payment, checkout, state, claim, now)
+    if isinstance(captured, Completion):
+        return captured
     if (
         captured.captured_cents != checkout.total_cents
         or captured.currency.upper() != checkout.currency.upper()
@@ -313,6 +292,45 @@ def _complete(
     return result
 
 
+def _capture(
+    session: Session,
+    provider: PaymentProvider,
+    payment_id: int,
+    payment: Payment,
+    checkout: Checkout,
+    state: PaymentState,
+    claim: _Claim,
+    now: datetime,
+) -> PaymentState | Completion:
+    """Phase payment_capture, no lock held: the captured payment; or, when the provider
+    cannot capture it, the answer (try again later, or the payment aborted)."""
+    try:
+        # Keys name the provider's payment, unique across every shop on the same account.
+        session.rollback()  # no connection held while the provider is asked
+        return (
+            state
+            if state.status in CAPTURED_STATES
+            else provider.capture(
+                payment.provider_ref, f"capture-{payment.provider}-{payment.provider_ref}"
+            )
+        )
+    except ProviderError as exc:
+        if exc.retryable:
+            note_event(session, checkout.id, "capture_retry", exc.message, Phase.PAYMENT_CAPTURE)
+            return Completion(
+                "in_progress", "Confirming your payment…", claim.order_number, checkout.public_id
+            )
+        return aborts.abort(
+            session,
+            provider,
+            payment_id,
+            None,
+            Phase.PAYMENT_CAPTURE,
+            f"capture refused: {exc.message}",
+            now,
+        )
+
+
 def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory.Hold:
     """The original hold is gone: hold the same lines again (back-orderable variants are held
     beyond stock) and turn the new hold into the sale. Raises InsufficientStock."""
@@ -337,6 +355,32 @@ def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory
     return inventory.commit_hold(session, hold.ref, now=now, commit=False)
 
 
+def _lock_for_stock_commit(session: Session, payment_id: int) -> tuple[Checkout, Order, Payment]:
+    """Lock, in the one order: the cart, the checkout, the order, the payment, then the
+    variants of the checkout's lines and hold together (id order)."""
+    payment = session.get(Payment, payment_id)
+    cart_id = session.scalar(select(Checkout.cart_id).where(Checkout.id == payment.checkout_id))
+    if cart_id is not None:
+        locks.lock_cart(session, cart_id)
+    checkout = lock_checkout(session, payment.checkout_id)
+    order = locks.lock_order(session, payment.order_id)
+    payment = locks.lock_payment(session, payment_id)
+    held = session.scalars(
+        select(Reservation.variant_id).where(Reservation.hold_ref == (checkout.hold_ref or ""))
+    )
+    locks.lock_variants(session, [*held, *(line.variant_id for line in checkout.lines)])
+    return checkout, order, payment
+
+
+def _sell_hold(session: Session, checkout: Checkout, now: datetime) -> inventory.Hold:
+    """The checkout's hold becomes the sale; a hold that has ended is taken again first
+    (``_late_hold``). Raises InsufficientStock."""
+    try:
+        return inventory.commit_hold(session, checkout.hold_ref or "", now=now, commit=False)
+    except (inventory.HoldExpired, inventory.HoldNotActive, inventory.HoldNotFound):
+        return _late_hold(session, checkout, now)
+
+
 @unit_of_work
 def _commit_stock(
     session: Session,
@@ -351,22 +395,9 @@ def _commit_stock(
 
     Locks, in the one order: the cart, the checkout, the order, the payment, the variants of
     the checkout's lines and hold, the hold's rows, then license keys."""
-    payment = session.get(Payment, payment_id)
-    cart_id = session.scalar(select(Checkout.cart_id).where(Checkout.id == payment.checkout_id))
-    if cart_id is not None:
-        locks.lock_cart(session, cart_id)
-    checkout = lock_checkout(session, payment.checkout_id)
-    order = locks.lock_order(session, payment.order_id)
-    payment = locks.lock_payment(session, payment_id)
-    held = session.scalars(
-        select(Reservation.variant_id).where(Reservation.hold_ref == (checkout.hold_ref or ""))
-    )
-    locks.lock_variants(session, [*held, *(line.variant_id for line in checkout.lines)])
+    checkout, order, payment = _lock_for_stock_commit(session, payment_id)
     try:
-        try:
-            hold = inventory.commit_hold(session, checkout.hold_ref or "", now=now, commit=False)
-        except (inventory.HoldExpired, inventory.HoldNotActive, inventory.HoldNotFound):
-            hold = _late_hold(session, checkout, now)
+        hold = _sell_hold(session, checkout, now)
     except inventory.InsufficientStock as exc:
         session.rollback()
         return exc

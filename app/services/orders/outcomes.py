@@ -14,7 +14,7 @@ from app.models import (
     OrderStatus,
     Payment,
 )
-from app.services.checkout.pipeline import (
+from app.services.checkout.states import (
     Phase,
 )
 from app.services.orders import order_book as orders

@@ -100,6 +100,32 @@ def refund_order(
     """
     now = clock.now(now)
     key = idempotency_key or f"refund-{secrets.token_hex(12)}"
+    order, existing = _find_order_and_refund(session, order_number, key, reason)
+    payment = _captured_payment(session, order.id)
+    lines = _restock_lines(session, order.id, restock or {})
+    if existing is not None and existing.status is RefundStatus.SUCCEEDED:
+        refund = existing
+    else:
+        refund = _refund_what_is_left(
+            session, providers, order, payment, lines, amount_cents, key, reason, actor
+        )
+    apply_refund(
+        session,
+        refund.id,
+        actor=actor,
+        links=links,
+        now=now,
+        also=also,
+        also_variants=list(also_variants),
+    )
+    return refund
+
+
+def _find_order_and_refund(
+    session: Session, order_number: str, key: str, reason: str
+) -> tuple[Order, Refund | None]:
+    """The order and the refund already made with ``key``, if any. A refund not yet made
+    needs an order that can be refunded and a reason."""
     order = session.scalar(select(Order).where(Order.number == order_number))
     if order is None:
         raise NotFound(f"No order {order_number}.")
@@ -111,70 +137,69 @@ def refund_order(
             )
         if not reason.strip():
             raise RefundError("Say why you are refunding.")
-    payment = _captured_payment(session, order.id)
-    lines = _restock_lines(session, order.id, restock or {})
-    if existing is not None and existing.status is RefundStatus.SUCCEEDED:
-        refund = existing
-    else:
-        left = payment.captured_cents - payment.refunded_cents
-        amount = left if amount_cents is None else amount_cents
-        if amount <= 0 or amount > left:
-            # A twin request with this key may have refunded it since we looked: its answer
-            # is this request's answer.
-            session.rollback()
-            refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
-            if refund is None or refund.status is not RefundStatus.SUCCEEDED:
-                raise RefundError(
-                    f"You can refund between 0.01 and {left / 100:.2f} "
-                    f"{payment.currency} on this order."
-                )
-            apply_refund(
-                session,
-                refund.id,
-                actor=actor,
-                links=links,
-                now=now,
-                also=also,
-                also_variants=list(also_variants),
-            )
-            return refund
-        state = PaymentState(
-            payment.provider_ref,
-            payment.status,
-            payment.amount_cents,
-            payment.currency,
-            payment.captured_cents,
-            payment.refunded_cents,
-            payment.capture_ref,
-        )
-        refund = refund_through_provider(
-            session,
-            providers(payment.provider),
-            payment.id,
-            state,
-            amount,
-            key,
-            reason,
-            order_id=order.id,
-            restock_lines={str(line.id): q for line, q in lines},
-            actor=actor,
-        )
-        if refund.status is RefundStatus.FAILED:
-            raise RefundError(f"The provider refused the refund: {refund.error}")
-        if refund.status is RefundStatus.REQUESTED:
-            raise RefundError(
-                "This refund is still being processed; please check again in a minute."
-            )
-    apply_refund(
+    return order, existing
+
+
+def _refund_what_is_left(
+    session: Session,
+    providers: Callable[[str], PaymentProvider],
+    order: Order,
+    payment: Payment,
+    lines: list[tuple[OrderLine, int]],
+    amount_cents: int | None,
+    key: str,
+    reason: str,
+    actor: str,
+) -> Refund:
+    """Refund ``amount_cents`` (default: all that is left) through the provider; the succeeded
+    refund, or a twin request's with this key when nothing is left for this one."""
+    left = payment.captured_cents - payment.refunded_cents
+    amount = left if amount_cents is None else amount_cents
+    if amount <= 0 or amount > left:
+        return _twin_refund(session, key, payment, left)
+    state = _payment_state(payment)
+    refund = refund_through_provider(
         session,
-        refund.id,
+        providers(payment.provider),
+        payment.id,
+        state,
+        amount,
+        key,
+        reason,
+        order_id=order.id,
+        restock_lines={str(line.id): q for line, q in lines},
         actor=actor,
-        links=links,
-        now=now,
-        also=also,
-        also_variants=list(also_variants),
     )
+    if refund.status is RefundStatus.FAILED:
+        raise RefundError(f"The provider refused the refund: {refund.error}")
+    if refund.status is RefundStatus.REQUESTED:
+        raise RefundError("This refund is still being processed; please check again in a minute.")
     return refund
+
+
+def _twin_refund(session: Session, key: str, payment: Payment, left: int) -> Refund:
+    """A twin request with this key may have refunded it since we looked: its answer is this
+    request's answer. Without one, the amount asked for is out of range."""
+    session.rollback()
+    refund = session.scalar(select(Refund).where(Refund.idempotency_key == key))
+    if refund is None or refund.status is not RefundStatus.SUCCEEDED:
+        raise RefundError(
+            f"You can refund between 0.01 and {left / 100:.2f} {payment.currency} on this order."
+        )
+    return refund
+
+
+def _payment_state(payment: Payment) -> PaymentState:
+    """What the shop knows of a payment, as the provider would report it."""
+    return PaymentState(
+        payment.provider_ref,
+        payment.status,
+        payment.amount_cents,
+        payment.currency,
+        payment.captured_cents,
+        payment.refunded_cents,
+        payment.capture_ref,
+    )
 
 
 def _restock_lines(
@@ -222,52 +247,77 @@ def apply_refund(
     refund = session.get(Refund, refund_id, populate_existing=True)
     applying = refund.applied_at is None and refund.status is RefundStatus.SUCCEEDED
     if applying:
-        for line, quantity in sorted(lines, key=lambda lq: lq[0].variant_id):
-            inventory.adjust_stock(
-                session,
-                line.variant_id,
-                quantity,
-                reason=f"refund {refund.id}",
-                kind=MovementReason.RETURN,
-                reference=f"order:{order.number}",
-                actor=actor,
-                commit=False,
-                now=now,
-            )
-        full = payment.refunded_cents >= payment.captured_cents
-        if order.status is not OrderStatus.CANCELLED:
-            orders.set_status(
-                order, OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
-            )
-        amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
-        orders.add_event(
-            order, order.status, f"Refunded {amount}: {refund.reason} [refund {refund.id}]", now
-        )
-        if links is not None:
-            notifications.refunded(
-                session,
-                order,
-                link=links.link(order),
-                amount_cents=refund.amount_cents,
-                currency=refund.currency,
-                reason=refund.reason,
-                refund_id=refund.id,
-            )
-        audit.record(
-            session,
-            "order.refunded",
-            actor=actor,
-            subject_type="order",
-            subject_id=order.id,
-            refund_id=refund.id,
-            amount_cents=refund.amount_cents,
-            restocked={str(line.id): q for line, q in lines},
-        )
+        _restock_refunded_lines(session, order, refund, lines, actor, now)
+        _record_refund_on_order(session, order, payment, refund, lines, actor, links, now)
     if also is not None:
         also(session, order)
     if applying:
         locks.lock_leaf(session, Refund, refund_id).applied_at = now
     session.commit()
+
+
+def _restock_refunded_lines(
+    session: Session,
+    order: Order,
+    refund: Refund,
+    lines: list[tuple[OrderLine, int]],
+    actor: str,
+    now: datetime,
+) -> None:
+    """The refunded units back in stock (movements referencing the order), variant by variant
+    in id order."""
+    for line, quantity in sorted(lines, key=lambda lq: lq[0].variant_id):
+        inventory.adjust_stock(
+            session,
+            line.variant_id,
+            quantity,
+            reason=f"refund {refund.id}",
+            kind=MovementReason.RETURN,
+            reference=f"order:{order.number}",
+            actor=actor,
+            commit=False,
+            now=now,
+        )
+
+
+def _record_refund_on_order(
+    session: Session,
+    order: Order,
+    payment: Payment,
+    refund: Refund,
+    lines: list[tuple[OrderLine, int]],
+    actor: str,
+    links: orders.OrderLinks | None,
+    now: datetime,
+) -> None:
+    """The order's status and timeline, the shopper's email and the audit row of a refund."""
+    full = payment.refunded_cents >= payment.captured_cents
+    if order.status is not OrderStatus.CANCELLED:
+        orders.set_status(order, OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED)
+    amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
+    orders.add_event(
+        order, order.status, f"Refunded {amount}: {refund.reason} [refund {refund.id}]", now
+    )
+    if links is not None:
+        notifications.refunded(
+            session,
+            order,
+            link=links.link(order),
+            amount_cents=refund.amount_cents,
+            currency=refund.currency,
+            reason=refund.reason,
+            refund_id=refund.id,
+        )
+    audit.record(
+        session,
+        "order.refunded",
+        actor=actor,
+        subject_type="order",
+        subject_id=order.id,
+        refund_id=refund.id,
+        amount_cents=refund.amount_cents,
+        restocked={str(line.id): q for line, q in lines},
+    )
 
 
 # ---------------------------------------------------------------- at the provider

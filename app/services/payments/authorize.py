@@ -31,14 +31,12 @@ from app.providers.base import (
 )
 from app.providers.base import WebhookEvent as WebhookEventData
 from app.services import locks
-from app.services.checkout.pipeline import (
-    CheckoutError,
+from app.services.checkout.pipeline import CheckoutError, Settings, expire_if_due
+from app.services.checkout.review import price_drift
+from app.services.checkout.states import (
     Phase,
-    Settings,
-    expire_if_due,
     fail_checkout,
     lock_checkout,
-    price_drift,
     record_event,
     transition,
 )
@@ -119,6 +117,19 @@ def _prepare_payment(
     send, or the approval URL of the payment already waiting for the shopper. The attempt
     number in the idempotency key counts the payments recorded so far."""
     checkout = lock_checkout(session, checkout_id)
+    _check_payable(session, checkout)
+    _check_prices_stand(session, checkout, settings)
+    waiting = _waiting_payment(session, checkout, provider, now)
+    if waiting is not None and waiting.approval_url:
+        session.commit()
+        return waiting.approval_url
+    request = _payment_request(session, checkout, provider, urls)
+    session.commit()
+    return request
+
+
+def _check_payable(session: Session, checkout: Checkout) -> None:
+    """Refuse (rolling back) a checkout whose hold expired or that is past paying."""
     if checkout.state is CheckoutState.EXPIRED:
         session.rollback()
         raise CheckoutError(
@@ -133,6 +144,11 @@ def _prepare_payment(
             f"This checkout is {checkout.state.value.replace('_', ' ')}.",
             checkout_id=checkout.public_id,
         )
+
+
+def _check_prices_stand(session: Session, checkout: Checkout, settings: Settings) -> None:
+    """Phase price_lock: prices that moved beyond the tolerance are recorded and committed,
+    then refused (``PriceDriftError``); a drift within it is recorded and the snapshot stands."""
     drift = price_drift(session, checkout)
     if drift.needs_confirmation(settings.drift_tolerance_percent):
         record_event(
@@ -158,7 +174,14 @@ def _prepare_payment(
             current_total_cents=drift.current_total_cents,
             percent=round(drift.percent, 3),
         )
-    waiting = session.scalar(
+
+
+def _waiting_payment(
+    session: Session, checkout: Checkout, provider: PaymentProvider, now: datetime
+) -> Payment | None:
+    """The newest recent payment of this checkout still waiting for the shopper's approval
+    (same provider, same amount)."""
+    return session.scalar(
         select(Payment)
         .where(
             Payment.checkout_id == checkout.id,
@@ -170,9 +193,13 @@ def _prepare_payment(
         .order_by(Payment.id.desc())
         .limit(1)
     )
-    if waiting is not None and waiting.approval_url:
-        session.commit()
-        return waiting.approval_url
+
+
+def _payment_request(
+    session: Session, checkout: Checkout, provider: PaymentProvider, urls: Urls
+) -> PaymentRequest:
+    """Note the attempt on the checkout and build the request for the provider; its
+    idempotency key numbers the attempt after the payments recorded so far."""
     attempt = (
         session.scalar(select(func.count(Payment.id)).where(Payment.checkout_id == checkout.id))
         or 0
@@ -187,7 +214,7 @@ def _prepare_payment(
         attempt=attempt,
         amount_cents=checkout.total_cents,
     )
-    request = PaymentRequest(
+    return PaymentRequest(
         checkout_ref=checkout.public_id,
         amount_cents=checkout.total_cents,
         currency=checkout.currency,
@@ -198,8 +225,6 @@ def _prepare_payment(
         idempotency_key=f"{checkout.public_id}-{attempt}",
         customer_email=checkout.email,
     )
-    session.commit()
-    return request
 
 
 @unit_of_work

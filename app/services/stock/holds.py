@@ -16,8 +16,8 @@ Back-orders: on a variant that allows them, a hold may ask for more than is avai
 excess is its ``backorder_quantity`` and claims nothing on hand. Committing such a hold records a
 SALE movement for the units taken from stock only; the rest stays on the committed reservation
 as ``backorder_quantity`` (units sold and owed). Owed units come before new holds: availability
-subtracts them, so stock that arrives goes to them first, and :func:`allocate_backorders` moves
-them out of stock (a SALE movement) as it arrives; :func:`cancel_owed` stops them being owed.
+subtracts them, so stock that arrives goes to them first; ``stock.backorders`` moves them out of
+stock as it arrives, or stops them being owed.
 
 Every service takes ``now`` (timezone-aware UTC) so tests move a clock instead of sleeping; when
 it is not given, the clock is read *after* the locks are taken, so a hold that expired while a
@@ -30,7 +30,7 @@ writer waited for its lock is seen as expired. Services commit unless given ``co
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -306,7 +306,7 @@ def _refuse_unless_live(rows: list[Reservation], now: datetime) -> None:
         raise HoldNotActive("That hold has already been turned into an order.", state)
 
 
-def _lock_hold(session: Session, hold_ref: str) -> tuple[list[Reservation], dict[int, Variant]]:
+def lock_hold(session: Session, hold_ref: str) -> tuple[list[Reservation], dict[int, Variant]]:
     """Lock a hold's variants, then its rows (the one lock order: variants by id, then hold
     rows), so a hold's claim and its variants' stock move together, a hold being taken on the
     same variant waits, and an owner's forced adjustment (variant, then holds) never meets a
@@ -338,7 +338,7 @@ def extend_hold(
     max_ttl_minutes`` and never earlier than it is. Raises :class:`HoldExpired`,
     :class:`HoldNotActive` or, at the cap, :class:`HoldLimitReached`."""
     with owned_transaction(session, commit):
-        rows, _ = _lock_hold(session, hold_ref)
+        rows, _ = lock_hold(session, hold_ref)
         now = clock.now(now)
         _refuse_unless_live(rows, now)
         first = rows[0]
@@ -365,7 +365,7 @@ def release_hold(
     (an expired one not yet swept is marked expired, not released). Raises
     :class:`HoldNotActive` for a hold already turned into a sale."""
     with owned_transaction(session, commit):
-        rows, _ = _lock_hold(session, hold_ref)
+        rows, _ = lock_hold(session, hold_ref)
         now = clock.now(now)
         state = effective_state(rows[0], now)
         if state is HoldState.COMMITTED:
@@ -394,7 +394,7 @@ def commit_hold(
     :class:`HoldExpired` if its deadline has passed, :class:`HoldNotActive` if released.
     """
     with owned_transaction(session, commit):
-        rows, variants = _lock_hold(session, hold_ref)
+        rows, variants = lock_hold(session, hold_ref)
         now = clock.now(now)
         if rows[0].state is HoldState.COMMITTED:
             return _as_hold(session, rows, now)
@@ -421,81 +421,3 @@ def commit_hold(
         move_rows(rows, HoldState.COMMITTED, now)
         hold = _as_hold(session, rows, now)
     return hold
-
-
-# ---------------------------------------------------------------- owed back-order units
-
-
-@dataclass(frozen=True)
-class BackorderAllocation:
-    hold_ref: str
-    variant_id: int
-    quantity: int
-
-
-@unit_of_work
-def allocate_backorders(
-    session: Session,
-    variant_id: int,
-    *,
-    only_holds: Collection[str] | None = None,
-    actor: str = "system",
-    now: datetime | None = None,
-    commit: bool = True,
-) -> list[BackorderAllocation]:
-    """Take owed back-order units out of stock, oldest sale first, as far as the stock that no
-    live hold claims allows (a SALE movement each). Safe to repeat.
-
-    ``only_holds``: allocate only to these holds (the caller holds their orders' locks); the
-    allocation stops at the first owed hold not among them, so the oldest still come first."""
-    with owned_transaction(session, commit):
-        variant = lock_variants(session, [variant_id]).get(variant_id)
-        if variant is None:
-            raise UnknownVariant(f"No variant with id {variant_id}.")
-        now = clock.now(now)
-        held, _owed = claims_of(session, [variant_id], now).get(variant_id, (0, 0))
-        free = variant.on_hand - held
-        owed_rows = locks.lock_reservations(
-            session,
-            (Reservation.variant_id == variant_id)
-            & (Reservation.state == HoldState.COMMITTED)
-            & (Reservation.backorder_quantity > 0),
-            order_by=(Reservation.committed_at, Reservation.id),
-        )
-        done: list[BackorderAllocation] = []
-        for row in owed_rows:
-            take = min(row.backorder_quantity, free)
-            if take <= 0 or (only_holds is not None and row.hold_ref not in only_holds):
-                break
-            record_movement(
-                session,
-                variant,
-                -take,
-                MovementReason.SALE,
-                reference=f"hold:{row.hold_ref}",
-                actor=actor,
-                note="back-order allocated",
-                now=now,
-            )
-            row.backorder_quantity -= take
-            free -= take
-            done.append(BackorderAllocation(row.hold_ref, variant_id, take))
-    return done
-
-
-@unit_of_work
-def cancel_owed(
-    session: Session, hold_ref: str, *, now: datetime | None = None, commit: bool = True
-) -> int:
-    """A cancelled order no longer waits: its hold's owed back-order units stop being owed
-    (the sold quantity shrinks by as much; nothing left stock, so no movement). Returns the
-    number of units released."""
-    with owned_transaction(session, commit):
-        rows, _ = _lock_hold(session, hold_ref)
-        released = 0
-        for row in rows:
-            if row.state is HoldState.COMMITTED and row.backorder_quantity:
-                released += row.backorder_quantity
-                row.quantity -= row.backorder_quantity
-                row.backorder_quantity = 0
-    return released

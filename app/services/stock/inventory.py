@@ -10,11 +10,11 @@ Promises (``flask holdfast verify`` checks them against the rows):
   then the newest whole holds on the variant are released until the rest fit.
 
 This module keeps availability, receiving and adjusting stock, and the stock reports. The hold
-lifecycle (take, extend, release, commit; owed back-order units) lives in
-:mod:`app.services.holds`; the rows both build on (the ledger, claims, row locks, the clock) in
-:mod:`app.services.stock_ledger`. Both are re-exported here (see ``__all__``), so callers keep
-using ``inventory.take_hold``, ``inventory.HoldExpired``, ``inventory.record_movement`` and the
-rest.
+lifecycle (take, extend, release, commit) lives in :mod:`app.services.stock.holds`, owed
+back-order units in :mod:`app.services.stock.backorders`; the rows they build on (the ledger,
+claims, row locks, the clock) in :mod:`app.services.stock.ledger`. They are re-exported here
+(see ``__all__``), so callers keep using ``inventory.take_hold``, ``inventory.HoldExpired``,
+``inventory.allocate_backorders``, ``inventory.record_movement`` and the rest.
 
 Every service takes ``now`` (timezone-aware UTC) so tests move a clock instead of sleeping; when
 it is not given, the clock is read *after* the locks are taken. Services commit unless given
@@ -34,13 +34,17 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.models import HoldState, MovementReason, Product, Reservation, StockMovement, Variant
 from app.services import audit, locks
+from app.services.stock.backorders import (
+    BackorderAllocation,
+    allocate_backorders,
+    cancel_owed,
+)
 
 # Private rules that tests/unit/test_inventory_rules.py reads through this module.
 from app.services.stock.holds import (
     DEFAULT_HOLD_MAX_TTL_MINUTES,
     DEFAULT_HOLD_TTL_MINUTES,
     HOLD_TRANSITIONS,
-    BackorderAllocation,
     Hold,
     HoldError,
     HoldExpired,
@@ -48,8 +52,6 @@ from app.services.stock.holds import (
     HoldLine,
     HoldNotActive,
     HoldNotFound,
-    allocate_backorders,
-    cancel_owed,
     commit_hold,
     extend_hold,
     get_hold,
@@ -97,7 +99,7 @@ __all__ = [
     "StockError",
     "StockHeldError",
     "UnknownVariant",
-    # holds (services.holds)
+    # holds and owed back-orders (stock.holds, stock.backorders)
     "DEFAULT_HOLD_MAX_TTL_MINUTES",
     "DEFAULT_HOLD_TTL_MINUTES",
     "HOLD_TRANSITIONS",
@@ -251,12 +253,7 @@ def adjust_stock(
     audit log). On hand never goes below zero. Removing units that shoppers' live holds claim
     is refused (:class:`StockHeldError`) unless ``force``: then the newest holds on the variant
     are released, whole, until the rest fit; their refs are returned."""
-    if delta == 0:
-        raise StockError("An adjustment must change the quantity.")
-    if not reason.strip():
-        raise StockError("Say why the stock changes (a reason is required).")
-    if kind not in ADJUSTABLE:
-        raise StockError(f"Stock cannot be adjusted as {kind.value!r}; sales come from holds.")
+    _check_adjustment(delta, reason, kind)
     with owned_transaction(session, commit):
         variant_id = _resolve_variant_id(session, sku_or_id)
         variant = lock_variants(session, [variant_id]).get(variant_id)
@@ -264,16 +261,7 @@ def adjust_stock(
             raise UnknownVariant(f"No variant with id {variant_id}.")
         now = clock.now(now)
         before = variant.on_hand
-        held, _owed = claims_of(session, [variant_id], now).get(variant_id, (0, 0))
-        released: list[str] = []
-        if 0 <= before + delta < held:
-            if not force:
-                raise StockHeldError(
-                    f"{variant.sku}: {held} of the {before} on hand are held by shoppers' "
-                    f"checkouts, so removing {-delta} would leave them short. Wait for the "
-                    "holds to end, or force it (the newest holds are released)."
-                )
-            released = _release_newest_holds(session, variant_id, held - (before + delta), now)
+        released = _make_room(session, variant, delta, force=force, now=now)
         movement = record_movement(
             session,
             variant,
@@ -304,6 +292,35 @@ def adjust_stock(
             movement.id, variant_id, variant.sku, delta, variant.on_hand, tuple(released)
         )
     return result
+
+
+def _check_adjustment(delta: int, reason: str, kind: MovementReason) -> None:
+    """Refuse an adjustment that changes nothing, gives no reason, or is not an owner's kind."""
+    if delta == 0:
+        raise StockError("An adjustment must change the quantity.")
+    if not reason.strip():
+        raise StockError("Say why the stock changes (a reason is required).")
+    if kind not in ADJUSTABLE:
+        raise StockError(f"Stock cannot be adjusted as {kind.value!r}; sales come from holds.")
+
+
+def _make_room(
+    session: Session, variant: Variant, delta: int, *, force: bool, now: datetime
+) -> list[str]:
+    """Removing units that shoppers' live holds claim is refused (:class:`StockHeldError`)
+    unless ``force``: then the newest holds on the (locked) variant are released, whole, until
+    the rest fit. Returns the released holds' refs."""
+    before = variant.on_hand
+    held, _owed = claims_of(session, [variant.id], now).get(variant.id, (0, 0))
+    if not 0 <= before + delta < held:
+        return []
+    if not force:
+        raise StockHeldError(
+            f"{variant.sku}: {held} of the {before} on hand are held by shoppers' "
+            f"checkouts, so removing {-delta} would leave them short. Wait for the "
+            "holds to end, or force it (the newest holds are released)."
+        )
+    return _release_newest_holds(session, variant.id, held - (before + delta), now)
 
 
 def _release_newest_holds(
