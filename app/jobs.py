@@ -148,18 +148,18 @@ def process_webhook(webhook_id: int, provider: str) -> dict[str, Any]:
 
 
 def fill_backorders_with(session: Session, config: Mapping[str, Any], variant_id: int) -> list[str]:
-    """Fill a variant's waiting lines (services.fulfillment); their emails are queued in the
+    """Fill a variant's waiting lines (services.orders.fulfilment); their emails are queued in the
     same transaction and sent by whoever owns the session once it closes."""
-    from app.services.orders import fulfilment as fulfillment
+    from app.services.orders import fulfilment
 
-    deliveries = fulfillment.fill_waiting(session, variant_id, links=OrderLinks.from_config(config))
+    deliveries = fulfilment.fill_waiting(session, variant_id, links=OrderLinks.from_config(config))
     return [d.order.number for d in deliveries]
 
 
 def retry_fulfilment_with(session: Session, config: Mapping[str, Any]) -> list[str]:
-    from app.services.orders import fulfilment as fulfillment
+    from app.services.orders import fulfilment
 
-    deliveries = fulfillment.retry_fulfilment(session, links=OrderLinks.from_config(config))
+    deliveries = fulfilment.retry_fulfilment(session, links=OrderLinks.from_config(config))
     return [d.order.number for d in deliveries]
 
 

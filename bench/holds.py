@@ -7,7 +7,7 @@ The database named by ``--url`` is wiped and migrated first: never point it at r
 For 1, 8 and 32 concurrent workers (processes, so Python's GIL is not the bottleneck) the bench
 runs, for ``--seconds`` each:
 
-- ``service``: ``inventory.take_hold`` as the app calls it, one session per hold;
+- ``service``: ``holds.take_hold`` as the app calls it, one session per hold;
 - ``ceiling``: the same transaction in plain psycopg, no ORM (BEGIN; lock the variant row
   ``FOR UPDATE``; sum its live holds; insert the hold; COMMIT) — the raw ceiling;
 - ``conditional``: an alternative in plain psycopg with one round trip fewer (BEGIN; lock the
@@ -68,14 +68,14 @@ def plain_url(url: str) -> str:
 
 def _service_hold(url: str, variant_id: int):
     from app.db import Database
-    from app.services.stock import inventory
+    from app.services.stock import holds
 
     database = Database(url)
 
     def hold() -> None:
         session = database.session_factory()
         try:
-            inventory.take_hold(session, {variant_id: 1}, ttl_minutes=TTL_SECONDS / 60)
+            holds.take_hold(session, {variant_id: 1}, ttl_minutes=TTL_SECONDS / 60)
         finally:
             session.close()
 

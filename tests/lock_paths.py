@@ -35,11 +35,10 @@ from app.models import (
 from app.providers import get_provider
 from app.services.checkout import cart, review
 from app.services.checkout import pipeline as checkout
-from app.services.orders import aftersales, completion, refunds
-from app.services.orders import fulfilment as fulfillment
+from app.services.orders import aftersales, completion, fulfilment, refunds
 from app.services.orders import order_book as orders
 from app.services.payments import authorize as payments
-from app.services.stock import inventory, keys, sweeper
+from app.services.stock import holds, inventory, keys, sweeper
 
 ADDRESS = checkout.Address(
     "race@example.com", "Race Tester", "1 Lock Lane", "Deadlock", "12345", "US"
@@ -211,7 +210,7 @@ def build_count(ctx, session, world, n):
 def build_expired_holds(ctx, session, world, n):
     past = datetime.now(UTC) - timedelta(hours=1)
     for _ in range(n):
-        inventory.take_hold(session, [(world.v2, 1), (world.v1, 1)], ttl_minutes=1, now=past)
+        holds.take_hold(session, [(world.v2, 1), (world.v1, 1)], ttl_minutes=1, now=past)
     return list(range(max(1, n // 4)))
 
 
@@ -295,19 +294,19 @@ def run_stock_adjust(ctx, session, world, n):
     inventory.adjust_stock(session, vid, -take, reason="race", force=True, actor="race")
     inventory.adjust_stock(session, vid, take, reason="race", actor="race")
     inventory.adjust_stock(session, world.v3, 1, reason="race", actor="race")
-    fulfillment.fill_waiting(session, world.v3, links=ctx.links)
+    fulfilment.fill_waiting(session, world.v3, links=ctx.links)
 
 
 def run_key_import(ctx, session, world, n):
     sku = session.get(Variant, world.d).sku
     session.rollback()
     keys.import_keys(session, sku, [f"NEW-{secrets.token_hex(8)}" for _ in range(2)], actor="race")
-    fulfillment.fill_waiting(session, world.d, links=ctx.links)
+    fulfilment.fill_waiting(session, world.d, links=ctx.links)
 
 
 def run_backorder_fill(ctx, session, world, n):
     inventory.receive_stock(session, world.v3, 1, reference="race", actor="race")
-    fulfillment.fill_waiting(session, world.v3, links=ctx.links)
+    fulfilment.fill_waiting(session, world.v3, links=ctx.links)
 
 
 def run_sweep(ctx, session, world, n):

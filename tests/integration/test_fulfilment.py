@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.models import KeyState, LicenseKey, OrderStatus, ProductKind, Variant
 from app.models import Order as OrderRow
 from app.services.checks import invariants as verify
-from app.services.orders import fulfilment as fulfillment
+from app.services.orders import fulfilment
 from app.services.orders.order_book import OrderLinks
 from app.services.stock import keys
 from tests.checkout_helpers import buy
@@ -122,7 +122,7 @@ def test_no_key_is_given_twice_under_concurrent_fulfilment(app, db, tmp_path):
         s = app.extensions["holdfast.db"].session_factory()
         try:
             barrier.wait()
-            fulfillment.fill_waiting(s, lumen.id, links=OrderLinks("http://shop", "k"))
+            fulfilment.fill_waiting(s, lumen.id, links=OrderLinks("http://shop", "k"))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -138,6 +138,6 @@ def test_no_key_is_given_twice_under_concurrent_fulfilment(app, db, tmp_path):
     assigned = db.scalars(select(LicenseKey).where(LicenseKey.state == KeyState.ASSIGNED)).all()
     assert len(assigned) == 9
     assert len({k.code for k in assigned}) == 9
-    delivered = db.scalar(select(func.sum(fulfillment.OrderLine.quantity_fulfilled)))
+    delivered = db.scalar(select(func.sum(fulfilment.OrderLine.quantity_fulfilled)))
     assert delivered == 9
     assert verify.check_all(db) == []

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.db import Database
 from app.models import HoldState, Reservation
 from app.services.checks import invariants as verify
-from app.services.stock import inventory
+from app.services.stock import holds, ledger
 from tests.factories import variant_with_stock
 
 BUYERS = 50
@@ -25,9 +25,9 @@ def _buy(session_factory, lines, barrier) -> tuple[str, object]:
     session = session_factory()
     try:
         barrier.wait(timeout=60)
-        hold = inventory.take_hold(session, lines)
+        hold = holds.take_hold(session, lines)
         return "held", hold.ref
-    except inventory.InsufficientStock as refused:
+    except ledger.InsufficientStock as refused:
         return "refused", refused.shortfalls
     finally:
         session.close()
@@ -188,7 +188,7 @@ def test_racing_buyers_see_an_expired_hold_as_free_stock_without_a_sweep(app, db
     v = variant_with_stock(db, 5)
     session = app.extensions["holdfast.db"].session_factory()
     past = datetime.now(UTC) - timedelta(minutes=30)
-    inventory.take_hold(session, {v.id: 5}, ttl_minutes=15, now=past)  # expired 15 minutes ago
+    holds.take_hold(session, {v.id: 5}, ttl_minutes=15, now=past)  # expired 15 minutes ago
     session.close()
     results = race_threads(app, {v.id: 1}, buyers=20)
     assert Counter(kind for kind, _ in results) == {"held": 5, "refused": 15}

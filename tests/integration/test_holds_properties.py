@@ -21,15 +21,9 @@ from hypothesis.stateful import (
 
 from app.models import HoldState
 from app.services.checks import invariants as verify
-from app.services.stock import inventory, sweeper
-from app.services.stock.inventory import (
-    HoldExpired,
-    HoldLimitReached,
-    HoldNotActive,
-    InsufficientStock,
-    StockError,
-    StockHeldError,
-)
+from app.services.stock import backorders, holds, inventory, sweeper
+from app.services.stock.holds import HoldExpired, HoldLimitReached, HoldNotActive
+from app.services.stock.ledger import InsufficientStock, StockError, StockHeldError
 from tests.factories import variant_with_stock
 
 MAX_TTL = 30  # short, so holds reach it within a few steps
@@ -88,7 +82,7 @@ class StockMachine(RuleBasedStateMachine):
     db = None
     clock = datetime(2030, 1, 1, tzinfo=UTC)
 
-    holds = Bundle("holds")
+    hold_refs = Bundle("holds")
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,7 +104,7 @@ class StockMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ rules
 
     @rule(
-        target=holds,
+        target=hold_refs,
         lines=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 4)), min_size=1, max_size=3),
         ttl=st.integers(1, 20),
     )
@@ -121,7 +115,7 @@ class StockMachine(RuleBasedStateMachine):
         free = {i: self.model.free(i, self.now) for i in wanted}
         short = {i: free[i] for i, q in wanted.items() if q > free[i] and not BACKORDER[i]}
         try:
-            hold = inventory.take_hold(
+            hold = holds.take_hold(
                 self.session, [(self.ids[i], q) for i, q in lines], ttl_minutes=ttl, now=self.now
             )
         except InsufficientStock as refused:
@@ -144,7 +138,7 @@ class StockMachine(RuleBasedStateMachine):
         assert got == {i: v[1] for i, v in self.model.holds[hold.ref].lines.items()}
         return hold.ref
 
-    @rule(ref=holds, minutes=st.integers(1, 20))
+    @rule(ref=hold_refs, minutes=st.integers(1, 20))
     def extend(self, ref, minutes):
         h = self.model.holds.get(ref)
         if h is None:
@@ -152,7 +146,7 @@ class StockMachine(RuleBasedStateMachine):
         state = h.effective(self.now)
         cap = h.created + timedelta(minutes=MAX_TTL)
         try:
-            hold = inventory.extend_hold(
+            hold = holds.extend_hold(
                 self.session, ref, minutes=minutes, max_ttl_minutes=MAX_TTL, now=self.now
             )
         except HoldExpired:
@@ -169,14 +163,14 @@ class StockMachine(RuleBasedStateMachine):
         h.expires = max(h.expires, min(self.now + timedelta(minutes=minutes), cap))
         assert hold.expires_at == h.expires <= cap
 
-    @rule(ref=holds)
+    @rule(ref=hold_refs)
     def release(self, ref):
         h = self.model.holds.get(ref)
         if h is None:
             return
         state = h.effective(self.now)
         try:
-            hold = inventory.release_hold(self.session, ref, now=self.now)
+            hold = holds.release_hold(self.session, ref, now=self.now)
         except HoldNotActive:
             assert state is HoldState.COMMITTED
             return
@@ -186,14 +180,14 @@ class StockMachine(RuleBasedStateMachine):
             h.state = HoldState.EXPIRED
         assert hold.state is h.state
 
-    @rule(ref=holds)
+    @rule(ref=hold_refs)
     def commit(self, ref):
         h = self.model.holds.get(ref)
         if h is None:
             return
         state = h.effective(self.now)
         try:
-            inventory.commit_hold(self.session, ref, now=self.now)
+            holds.commit_hold(self.session, ref, now=self.now)
         except HoldExpired:
             assert state is HoldState.EXPIRED
             event("commit: refused, expired")
@@ -289,7 +283,7 @@ class StockMachine(RuleBasedStateMachine):
             h.lines[i][1] -= take
             free -= take
             self.model.on_hand[i] -= take
-        done = inventory.allocate_backorders(self.session, self.ids[i], now=self.now)
+        done = backorders.allocate_backorders(self.session, self.ids[i], now=self.now)
         if done:
             event("allocate: back-orders filled")
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.models import AuditLog, HoldState, Reservation, StockMovement, SweepRun, Variant
-from app.services.stock import inventory
+from app.services.stock import holds
 from tests.factories import variant_with_stock
 
 
@@ -37,8 +37,8 @@ def now() -> datetime:
 def test_stock_list_json_counts_live_holds_and_ignores_expired_ones(cli, session, db):
     tee = variant_with_stock(db, 10, sku="TEE-M", product__name="Heavy Tee")
     variant_with_stock(db, 0, sku="MUG", allow_backorder=True)
-    inventory.take_hold(session, {tee.id: 3})
-    inventory.take_hold(session, {tee.id: 4}, now=now() - timedelta(hours=1))  # expired
+    holds.take_hold(session, {tee.id: 3})
+    holds.take_hold(session, {tee.id: 4}, now=now() - timedelta(hours=1))  # expired
     result = cli("stock", "list", "--json")
     assert result.exit_code == 0, result.output
     rows = {row["sku"]: row for row in json.loads(result.output)}
@@ -78,7 +78,7 @@ def test_stock_adjust_takes_a_negative_delta_and_records_who_and_why(cli, db):
 
 def test_stock_adjust_refuses_held_units_unless_forced(cli, session, db):
     v = variant_with_stock(db, 2, sku="LAMP")
-    hold = inventory.take_hold(session, {v.id: 2})
+    hold = holds.take_hold(session, {v.id: 2})
     refused = cli("stock", "adjust", "LAMP", "-1", "--reason", "broken")
     assert refused.exit_code != 0
     assert "held by shoppers" in refused.output
@@ -97,7 +97,7 @@ def test_stock_adjust_needs_a_reason_and_a_known_sku(cli, db):
 
 def test_stock_show_prints_levels_live_holds_and_latest_movements(cli, session, db):
     v = variant_with_stock(db, 6, sku="BOWL")
-    hold = inventory.take_hold(session, {v.id: 2})
+    hold = holds.take_hold(session, {v.id: 2})
     result = cli("stock", "show", "BOWL")
     assert result.exit_code == 0, result.output
     assert "on hand    6" in result.output
@@ -109,8 +109,8 @@ def test_stock_show_prints_levels_live_holds_and_latest_movements(cli, session, 
 
 def test_stock_cleanup_expires_stale_holds_and_records_the_run(cli, session, db):
     v = variant_with_stock(db, 3)
-    inventory.take_hold(session, {v.id: 1}, now=now() - timedelta(hours=1))
-    inventory.take_hold(session, {v.id: 1})
+    holds.take_hold(session, {v.id: 1}, now=now() - timedelta(hours=1))
+    holds.take_hold(session, {v.id: 1})
     result = cli("stock", "cleanup")
     assert result.exit_code == 0, result.output
     assert "expired 1 hold(s) in 1 batch(es)" in result.output
@@ -121,7 +121,7 @@ def test_stock_cleanup_expires_stale_holds_and_records_the_run(cli, session, db)
 
 def test_holdfast_verify_passes_then_names_each_violation_and_exits_non_zero(cli, session, db):
     v = variant_with_stock(db, 2, sku="KETTLE")
-    inventory.take_hold(session, {v.id: 2})
+    holds.take_hold(session, {v.id: 2})
     assert cli("holdfast", "verify").exit_code == 0
     db.execute(update(Variant).where(Variant.id == v.id).values(on_hand=1))
     db.execute(update(Reservation).values(state=HoldState.RELEASED))

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select
 from app.db import begin_write
 from app.models import HoldState, Reservation, SweepRun
 from app.services.checks import invariants as verify
-from app.services.stock import inventory, sweeper
+from app.services.stock import holds, inventory, sweeper
 from tests.factories import variant_with_stock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,19 +63,19 @@ def expired_holds(db, variant_id: int, count: int, at: datetime = T0) -> None:
 
 def test_the_sweeper_marks_only_holds_past_their_deadline(session, db):
     v = variant_with_stock(db, 10)
-    old = inventory.take_hold(session, {v.id: 2}, ttl_minutes=15, now=T0)
-    live = inventory.take_hold(session, {v.id: 2}, ttl_minutes=15, now=minutes(10))
-    released = inventory.take_hold(session, {v.id: 1}, ttl_minutes=1, now=T0)
-    sold = inventory.take_hold(session, {v.id: 1}, ttl_minutes=1, now=T0)
-    inventory.release_hold(session, released.ref, now=T0)
-    inventory.commit_hold(session, sold.ref, now=T0)
+    old = holds.take_hold(session, {v.id: 2}, ttl_minutes=15, now=T0)
+    live = holds.take_hold(session, {v.id: 2}, ttl_minutes=15, now=minutes(10))
+    released = holds.take_hold(session, {v.id: 1}, ttl_minutes=1, now=T0)
+    sold = holds.take_hold(session, {v.id: 1}, ttl_minutes=1, now=T0)
+    holds.release_hold(session, released.ref, now=T0)
+    holds.commit_hold(session, sold.ref, now=T0)
     before = inventory.availability_of(session, v.id, now=minutes(20)).available
 
     result = sweeper.sweep_expired_holds(session, now=minutes(20))
 
     assert result.expired == 1
-    assert inventory.get_hold(session, old.ref).state is HoldState.EXPIRED
-    assert inventory.get_hold(session, live.ref, now=minutes(20)).state is HoldState.ACTIVE
+    assert holds.get_hold(session, old.ref).state is HoldState.EXPIRED
+    assert holds.get_hold(session, live.ref, now=minutes(20)).state is HoldState.ACTIVE
     assert states(db) == {"expired": 1, "active": 1, "released": 1, "committed": 1}
     row = db.scalars(select(Reservation).where(Reservation.hold_ref == old.ref)).one()
     assert row.expired_at == minutes(15)

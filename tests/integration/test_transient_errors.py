@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, func, select, text
 
 from app import metrics
 from app.models import CartLine, Reservation, Variant
-from app.services.stock import inventory
+from app.services.stock import holds
 from tests.conftest import Browser, make_test_app
 from tests.factories import bind, variant_with_stock
 
@@ -76,7 +76,7 @@ def test_a_lock_held_a_little_too_long_is_waited_out_by_a_retry(pg_app, pg_db, c
     holder = _holding(pg_app.config["DATABASE_URL"], "variants", tee.id, 0.5)
     with caplog.at_level(logging.WARNING, logger="holdfast.db"):
         session = pg_app.extensions["holdfast.db"].session_factory()
-        hold = inventory.take_hold(session, [(tee.id, 2)])
+        hold = holds.take_hold(session, [(tee.id, 2)])
         session.close()
     holder.join()
     assert hold.lines[0].quantity == 2
@@ -139,7 +139,7 @@ def test_a_deadlock_is_retried_and_the_checkout_goes_through(pg_app, pg_db):
     session.connection().exec_driver_sql("SET lock_timeout = '10s'")
     session.commit()
     try:
-        hold = inventory.take_hold(session, [(a.id, 1), (b.id, 1)])
+        hold = holds.take_hold(session, [(a.id, 1), (b.id, 1)])
     finally:
         session.close()
         thread.join()
@@ -167,7 +167,7 @@ def test_a_connection_killed_mid_transaction_is_retried_on_a_new_one(pg_app, pg_
     before = metrics.snapshot()
     session = pg_app.extensions["holdfast.db"].session_factory()
     try:
-        hold = inventory.take_hold(session, [(tee.id, 3)])
+        hold = holds.take_hold(session, [(tee.id, 3)])
     finally:
         session.close()
         event.remove(app_engine, "before_cursor_execute", _kill_once)

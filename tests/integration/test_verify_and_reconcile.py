@@ -12,13 +12,14 @@ from app.models import (
     Order,
     OrderStatus,
     Payment,
+    PaymentStatus,
     Refund,
     Variant,
     WebhookEvent,
     WebhookState,
 )
 from app.providers import get_provider
-from app.providers.base import PaymentState, PaymentStatus
+from app.providers.base import PaymentState
 from app.services.checks import invariants as verify
 from app.services.orders import refunds
 from app.services.orders.order_book import OrderLinks

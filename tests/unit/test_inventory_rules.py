@@ -10,16 +10,9 @@ import pytest
 from app import clock
 from app.models import HoldState, Reservation
 from app.services.stock import holds, inventory
-from app.services.stock.inventory import (
-    HOLD_TRANSITIONS,
-    Availability,
-    Hold,
-    HoldLine,
-    HoldNotActive,
-    InsufficientStock,
-    Shortfall,
-    StockError,
-)
+from app.services.stock.holds import HOLD_TRANSITIONS, Hold, HoldLine, HoldNotActive
+from app.services.stock.inventory import Availability
+from app.services.stock.ledger import InsufficientStock, Shortfall, StockError
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -41,7 +41,7 @@ from app.models import (
 from app.services import locks
 from app.services.checkout.states import Phase, lock_checkout, record_event, transition, undo_hold
 from app.services.errors import DomainError, NotFound
-from app.services.stock import inventory
+from app.services.stock import holds, inventory, ledger
 from app.services.transactions import unit_of_work
 
 
@@ -189,7 +189,7 @@ def _hold_stock(
     """Phase inventory_reservation: hold the lines' stock for the checkout, whose deadline
     becomes the hold's. Raises :class:`CheckoutError` naming each short item."""
     try:
-        hold = inventory.take_hold(
+        hold = holds.take_hold(
             session,
             [(line.variant_id, line.quantity) for line in lines],
             ttl_minutes=settings.ttl_minutes,
@@ -197,7 +197,7 @@ def _hold_stock(
             now=now,
             commit=False,
         )
-    except inventory.InsufficientStock as exc:
+    except ledger.InsufficientStock as exc:
         raise CheckoutError(
             Phase.INVENTORY_RESERVATION, exc.message, shortfalls=exc.shortfalls
         ) from exc

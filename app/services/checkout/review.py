@@ -23,7 +23,7 @@ from app import clock
 from app.models import Checkout, CheckoutState, Variant
 from app.services.checkout.pipeline import CheckoutError, Settings, expire_if_due
 from app.services.checkout.states import Phase, lock_checkout, record_event
-from app.services.stock import inventory
+from app.services.stock import holds
 from app.services.transactions import unit_of_work
 
 # ---------------------------------------------------------------- extending the hold
@@ -54,7 +54,7 @@ def extend_checkout(
                 Phase.INVENTORY_RESERVATION, "You have already extended this checkout once."
             )
         try:
-            hold = inventory.extend_hold(
+            hold = holds.extend_hold(
                 session,
                 checkout.hold_ref or "",
                 minutes=settings.ttl_minutes,
@@ -62,7 +62,7 @@ def extend_checkout(
                 now=now,
                 commit=False,
             )
-        except inventory.HoldError as exc:
+        except holds.HoldError as exc:
             raise CheckoutError(Phase.INVENTORY_RESERVATION, exc.message) from exc
         checkout.extensions += 1
         checkout.expires_at = hold.expires_at

@@ -28,7 +28,7 @@ from app import clock
 from app.models import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutState
 from app.services import locks
 from app.services.errors import DomainError
-from app.services.stock import inventory
+from app.services.stock import holds
 from app.services.transactions import unit_of_work
 
 log = logging.getLogger("holdfast.checkout")
@@ -184,8 +184,8 @@ def undo_hold(session: Session, checkout: Checkout, now: datetime) -> str:
     if not checkout.hold_ref:
         return "no hold"
     try:
-        hold = inventory.release_hold(session, checkout.hold_ref, now=now, commit=False)
-    except inventory.HoldError as exc:
+        hold = holds.release_hold(session, checkout.hold_ref, now=now, commit=False)
+    except holds.HoldError as exc:
         return f"hold left as it was: {exc.message}"
     return f"hold {hold.state.value}"
 

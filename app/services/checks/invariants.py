@@ -144,8 +144,7 @@ def sales_match_committed_holds(session: Session, now: datetime) -> list[str]:
 
 def captured_payments_have_an_order_or_a_refund(session: Session, now: datetime) -> list[str]:
     """Every captured payment belongs to exactly one live order, or is refunded in full."""
-    from app.models import Order, OrderStatus, Payment, Refund, RefundStatus
-    from app.providers.base import PaymentStatus
+    from app.models import Order, OrderStatus, Payment, PaymentStatus, Refund, RefundStatus
 
     refunded = (
         select(Refund.payment_id, func.sum(Refund.amount_cents).label("total"))
@@ -388,8 +387,7 @@ def provider_captures_have_orders(
     """Money a provider took has a live order or went back, whatever our payments table says:
     testpay's own ledger is read directly; other providers are asked (``providers``) about
     recent payments our table does not count as captured."""
-    from app.models import Order, OrderStatus, Payment, TestpayPayment
-    from app.providers.base import PaymentStatus
+    from app.models import Order, OrderStatus, Payment, PaymentStatus, TestpayPayment
 
     dead = (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
     captured: dict[tuple[str, str], tuple[int, int]] = {

@@ -25,10 +25,11 @@ from app.models import (
     Order,
     OrderStatus,
     Payment,
+    PaymentStatus,
     Refund,
     RefundStatus,
 )
-from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
+from app.providers.base import PaymentProvider, PaymentState, ProviderError
 from app.services import locks
 from app.services.checkout.states import (
     TRANSITIONS,

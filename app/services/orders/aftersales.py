@@ -34,7 +34,7 @@ from app.services.errors import DomainError, NotFound
 from app.services.mail import notifications
 from app.services.orders import order_book as orders
 from app.services.orders import refunds
-from app.services.stock import inventory, keys
+from app.services.stock import backorders, holds, inventory, keys
 from app.services.transactions import unit_of_work
 
 CANCELLABLE = (OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
@@ -97,7 +97,7 @@ def cancel_order(
     _check_cancellable(session, order, number)
     checkout = session.get(Checkout, order.checkout_id)
     hold_ref = checkout.hold_ref if checkout else None
-    held = inventory.get_hold(session, hold_ref).lines if hold_ref else ()
+    held = holds.get_hold(session, hold_ref).lines if hold_ref else ()
     variants = [line.variant_id for line in order.lines] + [h.variant_id for h in held]
     refunds.refund_order(
         session,
@@ -143,7 +143,7 @@ def _cancel_refunded_order(
     a moment ago included)."""
     if order.status is OrderStatus.CANCELLED or order.shipped_at is not None:
         return  # done already; or the owner shipped it meanwhile: refunded, not cancelled
-    released = inventory.cancel_owed(session, hold_ref, now=now, commit=False) if hold_ref else 0
+    released = backorders.cancel_owed(session, hold_ref, now=now, commit=False) if hold_ref else 0
     restocked = _restock_fulfilled_units(session, order, actor, now)
     orders.set_status(order, OrderStatus.CANCELLED)
     orders.add_event(

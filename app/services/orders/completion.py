@@ -36,9 +36,10 @@ from app.models import (
     Order,
     OrderStatus,
     Payment,
+    PaymentStatus,
     Reservation,
 )
-from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
+from app.providers.base import PaymentProvider, PaymentState, ProviderError
 from app.services import locks
 from app.services.checkout.states import (
     Phase,
@@ -48,11 +49,10 @@ from app.services.checkout.states import (
     transition,
 )
 from app.services.errors import NotFound
-from app.services.orders import aborts
-from app.services.orders import fulfilment as fulfillment
+from app.services.orders import aborts, fulfilment
 from app.services.orders import order_book as orders
 from app.services.orders.outcomes import Completion, outcome_of
-from app.services.stock import inventory
+from app.services.stock import holds, ledger
 from app.services.transactions import unit_of_work
 
 CLAIM_STALE_AFTER = timedelta(minutes=2)
@@ -278,7 +278,7 @@ def _complete(
             now,
         )
     result = _commit_stock(session, payment_id, captured, now, links)
-    if isinstance(result, inventory.InsufficientStock):
+    if isinstance(result, ledger.InsufficientStock):
         return aborts.abort(
             session,
             provider,
@@ -331,10 +331,10 @@ def _capture(
         )
 
 
-def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory.Hold:
+def _late_hold(session: Session, checkout: Checkout, now: datetime) -> holds.Hold:
     """The original hold is gone: hold the same lines again (back-orderable variants are held
     beyond stock) and turn the new hold into the sale. Raises InsufficientStock."""
-    hold = inventory.take_hold(
+    hold = holds.take_hold(
         session,
         [(line.variant_id, line.quantity) for line in checkout.lines],
         ttl_minutes=LATE_HOLD_MINUTES,
@@ -352,7 +352,7 @@ def _late_hold(session: Session, checkout: Checkout, now: datetime) -> inventory
         new_hold=hold.ref,
     )
     checkout.hold_ref = hold.ref
-    return inventory.commit_hold(session, hold.ref, now=now, commit=False)
+    return holds.commit_hold(session, hold.ref, now=now, commit=False)
 
 
 def _lock_for_stock_commit(session: Session, payment_id: int) -> tuple[Checkout, Order, Payment]:
@@ -372,12 +372,12 @@ def _lock_for_stock_commit(session: Session, payment_id: int) -> tuple[Checkout,
     return checkout, order, payment
 
 
-def _sell_hold(session: Session, checkout: Checkout, now: datetime) -> inventory.Hold:
+def _sell_hold(session: Session, checkout: Checkout, now: datetime) -> holds.Hold:
     """The checkout's hold becomes the sale; a hold that has ended is taken again first
     (``_late_hold``). Raises InsufficientStock."""
     try:
-        return inventory.commit_hold(session, checkout.hold_ref or "", now=now, commit=False)
-    except (inventory.HoldExpired, inventory.HoldNotActive, inventory.HoldNotFound):
+        return holds.commit_hold(session, checkout.hold_ref or "", now=now, commit=False)
+    except (holds.HoldExpired, holds.HoldNotActive, holds.HoldNotFound):
         return _late_hold(session, checkout, now)
 
 
@@ -388,7 +388,7 @@ def _commit_stock(
     captured: PaymentState,
     now: datetime,
     links: orders.OrderLinks,
-) -> Completion | inventory.InsufficientStock:
+) -> Completion | ledger.InsufficientStock:
     """Phase stock_commit: the hold becomes a sale, the order is paid (or awaits stock), the
     checkout completes and the cart empties, in one transaction. A late payment whose items
     sold out meanwhile changes nothing and returns the refusal (the caller refunds it).
@@ -398,14 +398,14 @@ def _commit_stock(
     checkout, order, payment = _lock_for_stock_commit(session, payment_id)
     try:
         hold = _sell_hold(session, checkout, now)
-    except inventory.InsufficientStock as exc:
+    except ledger.InsufficientStock as exc:
         session.rollback()
         return exc
     backordered = sum(line.backorder_quantity for line in hold.lines)
     orders.set_status(order, OrderStatus.PAID)
     order.paid_at = now
     orders.add_event(order, OrderStatus.PAID, "Payment received.", now)
-    fulfillment.fulfil_at_payment(session, order, hold, now, links)
+    fulfilment.fulfil_at_payment(session, order, hold, now, links)
     payment.status = captured.status
     payment.captured_cents = captured.captured_cents
     payment.capture_ref = captured.capture_ref or payment.capture_ref

@@ -34,7 +34,7 @@ from app.models import (
 from app.services import locks
 from app.services.mail import notifications
 from app.services.orders import order_book as orders
-from app.services.stock import inventory, keys
+from app.services.stock import backorders, holds, inventory, keys
 from app.services.transactions import unit_of_work
 
 # Statuses fulfilment may move an order out of; after shipping or cancelling it leaves it be.
@@ -127,7 +127,7 @@ def notify(session: Session, delivery: Delivery, links: orders.OrderLinks) -> No
 def fulfil_at_payment(
     session: Session,
     order: Order,
-    hold: inventory.Hold,
+    hold: holds.Hold,
     now: datetime,
     links: orders.OrderLinks,
 ) -> Delivery:
@@ -188,7 +188,7 @@ def _fill_pass(
         ).all()
     )
     locked = locks.lock_orders(session, waiting.values())
-    allocations = inventory.allocate_backorders(
+    allocations = backorders.allocate_backorders(
         session, variant_id, only_holds=set(waiting), now=now, commit=False
     )
     deliveries: dict[int, Delivery] = {}

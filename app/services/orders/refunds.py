@@ -24,10 +24,11 @@ from app.models import (
     OrderLine,
     OrderStatus,
     Payment,
+    PaymentStatus,
     Refund,
     RefundStatus,
 )
-from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
+from app.providers.base import PaymentProvider, PaymentState, ProviderError
 from app.services import audit, locks
 from app.services.errors import DomainError, NotFound
 from app.services.mail import notifications

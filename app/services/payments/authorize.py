@@ -19,14 +19,13 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.db import begin_write
-from app.models import Checkout, CheckoutState, Payment, WebhookEvent, WebhookState
+from app.models import Checkout, CheckoutState, Payment, PaymentStatus, WebhookEvent, WebhookState
 from app.providers import provider_label
 from app.providers.base import (
     CreatedPayment,
     MalformedWebhook,
     PaymentProvider,
     PaymentRequest,
-    PaymentStatus,
     ProviderError,
 )
 from app.providers.base import WebhookEvent as WebhookEventData

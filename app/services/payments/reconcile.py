@@ -36,13 +36,14 @@ from app.models import (
     Order,
     OrderStatus,
     Payment,
+    PaymentStatus,
     Refund,
     RefundStatus,
     Return,
     WebhookEvent,
     WebhookState,
 )
-from app.providers.base import PaymentProvider, PaymentState, PaymentStatus, ProviderError
+from app.providers.base import PaymentProvider, PaymentState, ProviderError
 from app.services.errors import DomainError
 from app.services.orders import aborts, aftersales, completion, refunds
 from app.services.orders.order_book import OrderLinks

@@ -1,4 +1,4 @@
-"""Stock: availability, owner stock changes and reports; the one door to the stock services.
+"""Stock: availability, owner stock changes and reports.
 
 Promises (``flask holdfast verify`` checks them against the rows):
 
@@ -12,9 +12,8 @@ Promises (``flask holdfast verify`` checks them against the rows):
 This module keeps availability, receiving and adjusting stock, and the stock reports. The hold
 lifecycle (take, extend, release, commit) lives in :mod:`app.services.stock.holds`, owed
 back-order units in :mod:`app.services.stock.backorders`; the rows they build on (the ledger,
-claims, row locks, the clock) in :mod:`app.services.stock.ledger`. They are re-exported here
-(see ``__all__``), so callers keep using ``inventory.take_hold``, ``inventory.HoldExpired``,
-``inventory.allocate_backorders``, ``inventory.record_movement`` and the rest.
+claims, row locks, the stock errors) in :mod:`app.services.stock.ledger`. Callers import
+each from where it lives.
 
 Every service takes ``now`` (timezone-aware UTC) so tests move a clock instead of sleeping; when
 it is not given, the clock is read *after* the locks are taken. Services commit unless given
@@ -34,34 +33,10 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.models import HoldState, MovementReason, Product, Reservation, StockMovement, Variant
 from app.services import audit, locks
-from app.services.stock.backorders import (
-    BackorderAllocation,
-    allocate_backorders,
-    cancel_owed,
-)
-
-# Private rules that tests/unit/test_inventory_rules.py reads through this module.
 from app.services.stock.holds import (
-    DEFAULT_HOLD_MAX_TTL_MINUTES,
-    DEFAULT_HOLD_TTL_MINUTES,
-    HOLD_TRANSITIONS,
-    Hold,
-    HoldError,
-    HoldExpired,
-    HoldLimitReached,
-    HoldLine,
-    HoldNotActive,
-    HoldNotFound,
-    commit_hold,
-    extend_hold,
-    get_hold,
     move_rows,
-    release_hold,
-    take_hold,
 )
 from app.services.stock.ledger import (
-    InsufficientStock,
-    Shortfall,
     StockError,
     StockHeldError,
     UnknownVariant,
@@ -74,52 +49,6 @@ from app.services.stock.ledger import (
     statements,
 )
 from app.services.transactions import unit_of_work
-
-__all__ = [
-    # availability
-    "Availability",
-    "availability",
-    "availability_of",
-    # the ledger and owner stock changes
-    "ADJUSTABLE",
-    "Adjustment",
-    "adjust_stock",
-    "lock_stock",
-    "lock_variants",
-    "receive_stock",
-    "record_movement",
-    # reports
-    "StockDetail",
-    "StockLevel",
-    "stock_detail",
-    "stock_levels",
-    # stock errors
-    "InsufficientStock",
-    "Shortfall",
-    "StockError",
-    "StockHeldError",
-    "UnknownVariant",
-    # holds and owed back-orders (stock.holds, stock.backorders)
-    "DEFAULT_HOLD_MAX_TTL_MINUTES",
-    "DEFAULT_HOLD_TTL_MINUTES",
-    "HOLD_TRANSITIONS",
-    "BackorderAllocation",
-    "Hold",
-    "HoldError",
-    "HoldExpired",
-    "HoldLimitReached",
-    "HoldLine",
-    "HoldNotActive",
-    "HoldNotFound",
-    "allocate_backorders",
-    "cancel_owed",
-    "commit_hold",
-    "extend_hold",
-    "get_hold",
-    "release_hold",
-    "take_hold",
-]
-
 
 # ---------------------------------------------------------------- availability
 
