@@ -102,6 +102,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .blueprints.account import bp as account_bp
+    from .blueprints.admin import bp as admin_bp
     from .blueprints.cart import bp as cart_bp
     from .blueprints.checkout import bp as checkout_bp
     from .blueprints.health import bp as health_bp
@@ -123,5 +124,6 @@ def _register_blueprints(app: Flask) -> None:
         webhooks_bp,
         health_bp,
         media_bp,
+        admin_bp,
     ):
         app.register_blueprint(bp)

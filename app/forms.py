@@ -174,3 +174,24 @@ class ReturnForm(FlaskForm):
 
 class OrderActionForm(FlaskForm):
     t = HiddenField()
+
+
+class ShipForm(FlaskForm):
+    carrier = StringField("Carrier", validators=[DataRequired("Name the carrier."), Length(max=60)])
+    tracking = StringField(
+        "Tracking number",
+        validators=[DataRequired("Enter the tracking number."), Length(max=120)],
+    )
+
+
+class RefundForm(FlaskForm):
+    """An owner's refund. ``key`` is drawn when the form is shown, so a double click (two
+    posts of one form) is one refund."""
+
+    amount = StringField("Amount", validators=[DataRequired("Enter the amount."), Length(max=20)])
+    reason = StringField("Reason", validators=[DataRequired("Give a reason."), Length(max=500)])
+    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+class CancelForm(FlaskForm):
+    reason = StringField("Reason", validators=[Length(max=500)])

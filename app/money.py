@@ -1,4 +1,5 @@
-"""Money is integer minor units with a currency. This module only formats it."""
+"""Money is integer minor units with a currency: formatted for people, parsed from what an
+owner types."""
 
 from __future__ import annotations
 
@@ -16,3 +17,23 @@ def format_money(cents: int, currency: str = "USD") -> str:
     else:
         amount = f"{cents // 100:,}.{cents % 100:02d}"
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
+
+
+def parse_money(text: str, currency: str = "USD") -> int:
+    """A decimal amount as an owner types it ("12", "12.5", "1,299.99", "$12.50") in minor
+    units. Raises ``ValueError`` with a message fit for a form for anything else."""
+    currency = currency.upper()
+    cleaned = (text or "").strip().replace(",", "")
+    symbol = SYMBOLS.get(currency, "")
+    if symbol and cleaned.startswith(symbol):
+        cleaned = cleaned[len(symbol) :].strip()
+    places = 0 if currency in ZERO_DECIMAL else 2
+    whole, dot, fraction = cleaned.partition(".")
+    if not whole.isdigit() and not (whole == "" and fraction.isdigit()):
+        raise ValueError("Enter an amount such as 12.50.")
+    if dot and (not fraction.isdigit() or len(fraction) > places):
+        raise ValueError(f"Enter an amount with at most {places} decimal places.")
+    cents = int(whole or "0") * 10**places + int((fraction or "0").ljust(places, "0") or "0")
+    if cents > 10**12:
+        raise ValueError("That amount is too large.")
+    return cents

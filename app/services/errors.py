@@ -19,3 +19,9 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+class Forbidden(DomainError):
+    """The person is known but their role may not do this (staff asking for a refund)."""
+
+    status_code = 403

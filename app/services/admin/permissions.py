@@ -1,0 +1,23 @@
+"""Who may do what in the admin. Staff run the shop day to day; only the owner moves money
+back out (refunds) and, as those pages land, manages staff and settings. Customers and
+visitors may do nothing here (the admin answers them 404, as if it did not exist)."""
+
+from __future__ import annotations
+
+from app.models import Role
+
+STAFF = frozenset({Role.STAFF, Role.OWNER})
+OWNER = frozenset({Role.OWNER})
+
+# action → the roles that may take it
+ACTIONS: dict[str, frozenset[Role]] = {
+    "view": STAFF,
+    "ship": STAFF,
+    "cancel": STAFF,
+    "retry_fulfilment": STAFF,
+    "refund": OWNER,
+}
+
+
+def allowed(role: Role | None, action: str) -> bool:
+    return role is not None and role in ACTIONS.get(action, frozenset())
