@@ -27,6 +27,7 @@ from .payments import (
     WebhookEvent,
     WebhookState,
 )
+from .settings import ShopSetting
 from .users import PasswordResetToken, Role, User
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "Reservation",
     "Role",
     "StockMovement",
+    "ShopSetting",
     "SweepRun",
     "User",
     "Variant",

@@ -22,3 +22,4 @@ class AuditLog(Base):
     subject_type: Mapped[str | None] = mapped_column(String(64))
     subject_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(45))

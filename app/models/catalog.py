@@ -80,6 +80,8 @@ class Variant(Base):
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
     allow_backorder: Mapped[bool] = mapped_column(Boolean, default=False)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The owner is told when what is available falls to this (the dashboard lists it too).
+    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
 
     product: Mapped[Product] = relationship(back_populates="variants")
 
@@ -99,5 +101,11 @@ class ProductImage(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # only /media reads it
     alt: Mapped[str] = mapped_column(String(200), default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # An uploaded photo: its generated name, the full size (``data``) and the product-card
+    # size (``card_data``), both re-encoded by Pillow. The demo's SVGs have none of these.
+    stored_name: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    card_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     product: Mapped[Product] = relationship(back_populates="images")

@@ -146,5 +146,11 @@ class Return(Base):
     state: Mapped[ReturnState] = mapped_column(str_enum(ReturnState))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The shop's decision: restocked or written_off (received), or refused (with the reason
+    # the shopper is told).
+    decision: Mapped[str | None] = mapped_column(String(20))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(254))
 
     line: Mapped[OrderLine] = relationship()

@@ -10,20 +10,10 @@ from sqlalchemy import func, select
 
 from app.models import AuditLog, OrderStatus, OutboxMessage, Payment, Refund, Role
 from app.models import Order as OrderRow
+from tests.admin_helpers import signed_in, text
 from tests.checkout_helpers import buy
 from tests.conftest import Browser
-from tests.factories import UserFactory, variant_with_stock
-
-PASSWORD = "correct horse battery"
-
-
-def signed_in(app, role: Role) -> Browser:
-    user = UserFactory(role=role)
-    browser = Browser(app.test_client())
-    browser.get("/login")
-    answer = browser.post("/login", {"email": user.email, "password": PASSWORD})
-    assert answer.status_code in (302, 303), answer.get_data(as_text=True)
-    return browser
+from tests.factories import variant_with_stock
 
 
 @pytest.fixture
@@ -42,10 +32,6 @@ def sold(browser, db) -> OrderRow:
     tee = variant_with_stock(db, 10, price_cents=2000)
     buy(browser, tee, 2, email="buyer@example.com")
     return db.scalar(select(OrderRow))
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 ADMIN_URLS = ["/admin", "/admin/orders", "/admin/orders/HF-NOPE"]
@@ -117,6 +103,7 @@ def test_shipping_emails_the_shopper_and_leaves_an_audit_row(owner, sold, db):
     assert db.scalar(select(OutboxMessage).where(OutboxMessage.template == "shipped"))
     entry = db.scalar(select(AuditLog).where(AuditLog.action == "order.shipped"))
     assert entry.actor.endswith("@example.com") and entry.subject_id == sold.id
+    assert entry.ip == "127.0.0.1" and entry.actor_id is not None
     page = text(owner.get(f"/admin/orders/{sold.number}"))
     assert "Shipped" in page and "order.shipped by" in page
 

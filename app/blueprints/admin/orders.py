@@ -1,14 +1,11 @@
-"""The owner's admin at ``/admin``: for staff and owners only. Everyone else gets a 404, as if
-it did not exist. Each action is checked against ``services.admin.permissions`` on the server
-(staff cannot refund), carries a CSRF token, and leaves an audit row."""
+"""The admin's order desk: orders listed and filtered, one order's story, and its actions."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_login import current_user
+from flask import abort, current_app, flash, redirect, request, url_for
 
 from app.db import get_session
 from app.forms import CancelForm, RefundForm, ShipForm
@@ -16,40 +13,17 @@ from app.jobs import retry_fulfilment_with
 from app.models import OrderStatus
 from app.money import parse_money
 from app.providers import get_provider
-from app.services.admin import dashboard as dashboard_service
 from app.services.admin import order_desk
-from app.services.admin.permissions import allowed
-from app.services.errors import DomainError, Forbidden, NotFound
+from app.services.errors import DomainError, NotFound
 from app.services.orders import aftersales, refunds
 from app.services.orders.order_book import OrderLinks
 from app.web import render_page
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-@bp.before_request
-def staff_only():
-    if not current_user.is_authenticated or not allowed(current_user.role, "view"):
-        abort(404)
-
-
-def _require(action: str) -> None:
-    if not allowed(current_user.role, action):
-        raise Forbidden("Only the shop's owner can do that.")
-
-
-def _actor() -> str:
-    return current_user.email
+from .base import actor, bp, may, require
 
 
 def _back(number: str):
     return redirect(url_for("admin.order", number=number), code=303)
-
-
-@bp.get("")
-def dashboard():
-    board = dashboard_service.dashboard(get_session(), current_app.config["SHOP_CURRENCY"])
-    return render_page("admin/dashboard.html", board=board)
 
 
 def _filters() -> order_desk.OrderFilter:
@@ -96,7 +70,7 @@ def order(number: str):
         order=found,
         payments=order_desk.payments_of(session, found),
         timeline=order_desk.timeline(session, found),
-        can_refund=allowed(current_user.role, "refund"),
+        can_refund=may("refund"),
         ship_form=ShipForm(),
         cancel_form=CancelForm(),
         refund_form=RefundForm(key=secrets.token_hex(16)),
@@ -105,7 +79,7 @@ def order(number: str):
 
 @bp.post("/orders/<number>/ship")
 def ship(number: str):
-    _require("ship")
+    require("ship")
     form = ShipForm()
     if not form.validate():
         flash(next(iter(form.errors.values()))[0], "error")
@@ -116,7 +90,7 @@ def ship(number: str):
             number,
             carrier=form.carrier.data,
             tracking=form.tracking.data,
-            actor=_actor(),
+            actor=actor(),
             links=OrderLinks.from_config(current_app.config),
         )
     except DomainError as exc:
@@ -130,7 +104,7 @@ def ship(number: str):
 
 @bp.post("/orders/<number>/cancel")
 def cancel(number: str):
-    _require("cancel")
+    require("cancel")
     form = CancelForm()
     form.validate()
     config = current_app.config
@@ -139,7 +113,7 @@ def cancel(number: str):
             get_session(),
             lambda name: get_provider(name, config),
             number,
-            actor=_actor(),
+            actor=actor(),
             links=OrderLinks.from_config(config),
             reason=form.reason.data or "cancelled by the shop",
         )
@@ -152,7 +126,7 @@ def cancel(number: str):
 
 @bp.post("/orders/<number>/refund")
 def refund(number: str):
-    _require("refund")
+    require("refund")
     form = RefundForm()
     config = current_app.config
     if not form.validate():
@@ -170,7 +144,7 @@ def refund(number: str):
             number,
             amount_cents=amount,
             reason=form.reason.data,
-            actor=_actor(),
+            actor=actor(),
             idempotency_key=f"admin-refund-{form.key.data}",
             links=OrderLinks.from_config(config),
         )
@@ -183,14 +157,14 @@ def refund(number: str):
 
 @bp.post("/orders/<number>/retry-fulfilment")
 def retry_fulfilment(number: str):
-    _require("retry_fulfilment")
+    require("retry_fulfilment")
     session = get_session()
     try:
         found = order_desk.get_order(session, number)
     except NotFound:
         abort(404)
     filled = retry_fulfilment_with(session, current_app.config)
-    order_desk.note_action(session, found, "order.fulfilment_retried", _actor(), filled=filled)
+    order_desk.note_action(session, found, "order.fulfilment_retried", actor(), filled=filled)
     if number in filled:
         flash(f"More of order {number} was delivered.", "success")
     else:
