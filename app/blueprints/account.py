@@ -59,7 +59,8 @@ def login():
         return render_page("account/login.html", form=form, error=exc.message, status=401)
     _start_session(user)
     flash(f"Welcome back{', ' + user.name if user.name else ''}.", "success")
-    return _finish(safe_next(form.next.data or request.args.get("next"), url_for("shop.home")))
+    home = url_for("admin.dashboard") if user.is_staff else url_for("shop.home")
+    return _finish(safe_next(form.next.data or request.args.get("next"), home))
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from app.models import AuditLog, OrderStatus, OutboxMessage, Payment, Refund, Role
 from app.models import Order as OrderRow
-from tests.admin_helpers import signed_in, text
+from tests.admin_helpers import PASSWORD, signed_in, text
 from tests.checkout_helpers import buy
 from tests.conftest import Browser
-from tests.factories import variant_with_stock
+from tests.factories import UserFactory, variant_with_stock
 
 
 @pytest.fixture
@@ -43,6 +43,15 @@ def test_a_visitor_and_a_customer_find_no_admin_at_all(app, db, url):
     customer = signed_in(app, Role.CUSTOMER)
     assert customer.get(url).status_code == 404
     assert "Admin" not in text(customer.get("/"))
+
+
+def test_an_owner_lands_on_the_admin_after_logging_in(app, db):
+    person = UserFactory(role=Role.OWNER)
+    browser = Browser(app.test_client())
+    browser.get("/login")
+    answer = browser.post("/login", {"email": person.email, "password": PASSWORD})
+    assert answer.headers["Location"].endswith("/admin")
+    assert "open the admin" in text(browser.get("/account"))
 
 
 def test_staff_and_owners_get_the_dashboard_and_a_header_link(owner, staff):
