@@ -157,6 +157,8 @@ def _shop(env: dict[str, str], instance_path: str, production: bool) -> dict[str
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Views marked ``input_guard.allow_upload`` (the admin's photo and key uploads) only.
+        "MAX_UPLOAD_LENGTH": _int(env, "MAX_UPLOAD_MB", 6, minimum=1) * 1024 * 1024,
         "SENTRY_DSN": env.get("SENTRY_DSN") or None,
     }
 

@@ -13,7 +13,7 @@ the provider's adapter (``services.payments`` refuses fields that do not fit our
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -56,7 +56,16 @@ def _check(pairs, limit: int, too_long: type[Exception]) -> None:
             raise too_long()
 
 
+def allow_upload(view):
+    """Mark a view that takes a file: its body may be up to ``MAX_UPLOAD_LENGTH`` (the rest of
+    the app keeps ``MAX_CONTENT_LENGTH``)."""
+    view.allows_upload = True
+    return view
+
+
 def refuse_unsafe_input() -> None:
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "allows_upload", False):
+        request.max_content_length = current_app.config["MAX_UPLOAD_LENGTH"]
     if "\x00" in request.path:
         raise UnsafeInput()
     _check(request.args.items(multi=True), MAX_QUERY_VALUE, UnsafeInput)

@@ -130,3 +130,17 @@ def test_holdfast_verify_passes_then_names_each_violation_and_exits_non_zero(cli
     assert result.exit_code == 1
     assert "[ledger_matches_on_hand] KETTLE: on_hand is 1 but the ledger sums to 2" in result.output
     assert "[hold_states_have_their_times]" in result.output
+
+
+def test_stock_adjust_refuses_a_digital_variant_whose_stock_is_its_keys(cli, db):
+    from app.models import ProductKind  # noqa: PLC0415
+    from app.services.checks import invariants as verify  # noqa: PLC0415
+    from tests.factories import ProductFactory, VariantFactory  # noqa: PLC0415
+
+    VariantFactory(sku="GAME-KEY", product=ProductFactory(kind=ProductKind.DIGITAL))
+    refused = cli("stock", "adjust", "GAME-KEY", "5", "--reason", "found some")
+    assert refused.exit_code != 0
+    assert "its stock is its pool of license keys" in refused.output
+    assert db.scalar(select(Variant.on_hand).where(Variant.sku == "GAME-KEY")) == 0
+    assert verify.check_all(db) == []
+    assert cli("holdfast", "verify").exit_code == 0

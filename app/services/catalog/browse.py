@@ -143,9 +143,11 @@ def search_products(
     return _paginate(session, _ordered(base, "featured"), count, page, per_page)
 
 
-def product_image(session: Session, image_id: int) -> ProductImage:
-    """One product image with its bytes (the pages load images without them)."""
-    image = session.get(ProductImage, image_id, options=[undefer(ProductImage.data)])
+def product_image(session: Session, image_id: int, *, card: bool = False) -> ProductImage:
+    """One product image with its bytes (the pages load images without them); ``card`` also
+    loads the product-card size (``card_data``, absent for the demo's drawings)."""
+    columns = [ProductImage.data, ProductImage.card_data] if card else [ProductImage.data]
+    image = session.get(ProductImage, image_id, options=[undefer(c) for c in columns])
     if image is None:
         raise NotFound("No such image.")
     return image

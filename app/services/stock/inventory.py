@@ -8,6 +8,8 @@ Promises (``flask holdfast verify`` checks them against the rows):
   computed from the rows at the instant asked (there is no stored counter).
 - An owner's adjustment never leaves fewer units on hand than live holds claim, unless forced:
   then the newest whole holds on the variant are released until the rest fit.
+- A digital variant's stock is its pool of license keys (``services.stock.keys``): adjusting it
+  by hand is refused, as on-hand stock would then no longer equal the keys available.
 
 This module keeps availability, receiving and adjusting stock, and the stock reports. The hold
 lifecycle (take, extend, release, commit) lives in :mod:`app.services.stock.holds`, owed
@@ -31,7 +33,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.models import HoldState, MovementReason, Product, Reservation, StockMovement, Variant
+from app.models import (
+    HoldState,
+    MovementReason,
+    Product,
+    ProductKind,
+    Reservation,
+    StockMovement,
+    Variant,
+)
 from app.services import audit, locks
 from app.services.stock.holds import (
     move_rows,
@@ -151,6 +161,12 @@ class Adjustment:
     delta: int
     on_hand: int
     released_holds: tuple[str, ...] = ()
+    repeated: bool = False  # the same ``once`` key was seen: nothing was changed again
+
+
+class DigitalStockError(StockError):
+    """A digital variant's stock is its license keys: it changes only as keys are imported
+    or handed out."""
 
 
 ADJUSTABLE = frozenset(
@@ -175,31 +191,30 @@ def adjust_stock(
     actor: str = "system",
     actor_id: int | None = None,
     force: bool = False,
+    once: str | None = None,
     now: datetime | None = None,
     commit: bool = True,
 ) -> Adjustment:
     """Change on-hand stock by ``delta`` for ``reason`` (recorded on the movement and in the
     audit log). On hand never goes below zero. Removing units that shoppers' live holds claim
     is refused (:class:`StockHeldError`) unless ``force``: then the newest holds on the variant
-    are released, whole, until the rest fit; their refs are returned."""
+    are released, whole, until the rest fit; their refs are returned. A digital variant is
+    refused (:class:`DigitalStockError`): its stock is its keys.
+
+    ``once``: a key drawn for one request (an admin form); it is the movement's reference, and
+    a second adjustment of the variant with the same key changes nothing (a double click)."""
     _check_adjustment(delta, reason, kind)
     with owned_transaction(session, commit):
-        variant_id = _resolve_variant_id(session, sku_or_id)
-        variant = lock_variants(session, [variant_id]).get(variant_id)
-        if variant is None:
-            raise UnknownVariant(f"No variant with id {variant_id}.")
+        variant = _lock_adjustable(session, sku_or_id)
+        variant_id = variant.id
+        if (done := _done_once(session, variant, once)) is not None:
+            return done
         now = clock.now(now)
         before = variant.on_hand
         released = _make_room(session, variant, delta, force=force, now=now)
+        note, reference = reason.strip(), once or reference
         movement = record_movement(
-            session,
-            variant,
-            delta,
-            kind,
-            reference=reference,
-            actor=actor,
-            note=reason.strip(),
-            now=now,
+            session, variant, delta, kind, reference=reference, actor=actor, note=note, now=now
         )
         session.flush()
         audit.record(
@@ -221,6 +236,37 @@ def adjust_stock(
             movement.id, variant_id, variant.sku, delta, variant.on_hand, tuple(released)
         )
     return result
+
+
+def _lock_adjustable(session: Session, sku_or_id: str | int) -> Variant:
+    """The variant, locked; a digital one is refused (its stock is its keys)."""
+    variant_id = _resolve_variant_id(session, sku_or_id)
+    variant = lock_variants(session, [variant_id]).get(variant_id)
+    if variant is None:
+        raise UnknownVariant(f"No variant with id {variant_id}.")
+    if variant.product.kind is ProductKind.DIGITAL:
+        raise DigitalStockError(
+            f"{variant.sku} is a digital product: its stock is its pool of license keys, so it "
+            "cannot be adjusted by hand. Import keys to add stock (the admin's key upload, or "
+            "`flask keys import`)."
+        )
+    return variant
+
+
+def _done_once(session: Session, variant: Variant, once: str | None) -> Adjustment | None:
+    """The adjustment already made with key ``once`` on this (locked) variant, if any."""
+    if once is None:
+        return None
+    movement = session.scalar(
+        select(StockMovement).where(
+            StockMovement.variant_id == variant.id, StockMovement.reference == once
+        )
+    )
+    if movement is None:
+        return None
+    return Adjustment(
+        movement.id, variant.id, variant.sku, movement.delta, variant.on_hand, repeated=True
+    )
 
 
 def _check_adjustment(delta: int, reason: str, kind: MovementReason) -> None:

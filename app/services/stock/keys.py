@@ -79,17 +79,18 @@ def import_keys(
         inventory.receive_stock(
             session, variant.id, len(fresh), reference="keys-import", actor=actor, commit=False
         )
-        audit.record(
-            session,
-            "keys.imported",
-            actor=actor,
-            subject_type="variant",
-            subject_id=variant.id,
-            sku=sku,
-            imported=len(fresh),
-            already_known=len(known),
-            duplicates_in_file=dup_in_file,
-        )
+    # Audited even when every key was refused: the attempt and its counts are on record.
+    audit.record(
+        session,
+        "keys.imported",
+        actor=actor,
+        subject_type="variant",
+        subject_id=variant.id,
+        sku=sku,
+        imported=len(fresh),
+        already_known=len(known),
+        duplicates_in_file=dup_in_file,
+    )
     session.commit()
     return ImportReport(sku, len(fresh), dup_in_file, len(known), blank, variant.id)
 
