@@ -8,11 +8,16 @@ from flask.cli import AppGroup
 
 from app.db import get_session
 from app.jobs import fill_backorders, fill_backorders_with, retry_fulfilment_with
+from app.models import OrderStatus
 from app.providers import get_provider
 from app.queue import enqueue
+from app.services.admin.bulk_orders import order_rows
+from app.services.admin.order_desk import OrderFilter
 from app.services.errors import DomainError
 from app.services.orders import aftersales
 from app.services.orders.order_book import OrderLinks
+
+from .tables import echo_json, echo_table
 
 orders_group = AppGroup("orders", help="Orders.")
 
@@ -68,3 +73,29 @@ def receive_return(return_id: int) -> None:
         variant_id,
         inline=lambda: fill_backorders_with(session, config, variant_id),
     )
+
+
+@orders_group.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in OrderStatus]),
+    help="Only orders in this status.",
+)
+@click.option("--to-ship", is_flag=True, help="Only paid orders with goods to send.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
+def list_orders(status: str | None, to_ship: bool, limit: int, as_json: bool) -> None:
+    """Orders, newest first (the admin's order list)."""
+    filters = OrderFilter(status=OrderStatus(status) if status else None, to_ship=to_ship)
+    rows = list(order_rows(get_session(), filters, limit=limit, newest_first=True))
+    if as_json:
+        echo_json([r.as_json() for r in rows])
+        return
+    headers = ("number", "placed (UTC)", "status", "email", "total", "refunded", "lines")
+    echo_table(headers, [_cells(r.as_json()) for r in rows])
+
+
+def _cells(row: dict) -> tuple:
+    total = f"{row['total']} {row['currency']}"
+    keys = ("number", "placed_at", "status", "email")
+    return (*(row[k] for k in keys), total, row["refunded"], row["lines"])
