@@ -45,7 +45,8 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.PARTIALLY_FULFILLED: _FILL | _REFUND | {_S.SHIPPED, _S.CANCELLED},
     _S.FULFILLED: _REFUND,
     _S.SHIPPED: _REFUND | {_S.RETURN_REQUESTED},
-    _S.RETURN_REQUESTED: _REFUND | {_S.RETURNED},
+    # a refused return puts the order back as shipped when no other return is waiting
+    _S.RETURN_REQUESTED: _REFUND | {_S.RETURNED, _S.SHIPPED},
     _S.RETURNED: _REFUND | {_S.RETURN_REQUESTED},
     _S.PARTIALLY_REFUNDED: _REFUND | {_S.RETURNED, _S.RETURN_REQUESTED, _S.CANCELLED},
     # refunded in full: a cancellation records its refund, then the cancellation itself

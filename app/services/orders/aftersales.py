@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -302,9 +302,12 @@ def receive_return(
     actor: str,
     links: orders.OrderLinks,
     now: datetime | None = None,
+    restock: bool = True,
 ) -> Return:
     """The goods are back: refund the units' price and put them back in stock; the return is
-    marked received in the transaction that records the refund (safe to repeat)."""
+    marked received (decision ``restocked``) in the transaction that records the refund (safe
+    to repeat). With ``restock=False`` (see ``write_off_return``) the units are refunded but
+    not restocked (decision ``written_off``)."""
     now = clock.now(now)
     ret = session.get(Return, return_id)
     if ret is None:
@@ -318,6 +321,7 @@ def receive_return(
         if row.state is not ReturnState.REQUESTED:
             return
         row.state, row.received_at = ReturnState.RECEIVED, now
+        _decide(session, row, order, "restocked" if restock else "written_off", actor, now)
         if order.status is not OrderStatus.REFUNDED:
             orders.set_status(order, OrderStatus.RETURNED)
         orders.add_event(
@@ -337,7 +341,7 @@ def receive_return(
         order.number,
         amount_cents=ret.line.unit_price_cents * ret.quantity,
         reason=f"return {ret.id}: {ret.reason}",
-        restock={ret.order_line_id: ret.quantity},
+        restock={ret.order_line_id: ret.quantity} if restock else None,
         actor=actor,
         idempotency_key=f"return-{ret.id}",
         links=links,
@@ -345,3 +349,96 @@ def receive_return(
         also=received,
     )
     return session.get(Return, return_id, populate_existing=True)
+
+
+def _decide(
+    session: Session,
+    row: Return,
+    order: Order,
+    decision: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """Record the shop's decision on a return, and its audit row (``return.<decision>``)."""
+    row.decision, row.decision_reason, row.decided_at, row.decided_by = decision, reason, now, actor
+    audit.record(
+        session,
+        f"return.{decision}",
+        actor=actor,
+        subject_type="return",
+        subject_id=row.id,
+        order=order.number,
+        quantity=row.quantity,
+        **({"reason": reason} if reason else {}),
+    )
+
+
+def write_off_return(
+    session: Session,
+    providers: Callable[[str], PaymentProvider],
+    return_id: int,
+    *,
+    actor: str,
+    links: orders.OrderLinks,
+    now: datetime | None = None,
+) -> Return:
+    """The goods came back damaged: refund them as ``receive_return`` does, but nothing goes
+    back to stock (decision ``written_off``)."""
+    return receive_return(
+        session, providers, return_id, actor=actor, links=links, now=now, restock=False
+    )
+
+
+@unit_of_work
+def refuse_return(
+    session: Session,
+    return_id: int,
+    reason: str,
+    *,
+    actor: str,
+    links: orders.OrderLinks,
+    now: datetime | None = None,
+) -> Return:
+    """Decline a requested return: nothing is refunded or restocked; the shopper is emailed
+    ``reason``. Locks the order, then the return. Refusing it again changes nothing."""
+    now = clock.now(now)
+    reason = reason.strip()[:500]
+    ret = session.get(Return, return_id)
+    if ret is None:
+        raise NotFound("No such return.")
+    if not reason:
+        raise OrderActionError("Say why the return is refused; the shopper is told.")
+    order = locks.lock_order(session, ret.order_id)
+    row = locks.lock_leaf(session, Return, return_id)
+    if row.state is not ReturnState.REQUESTED:
+        session.rollback()
+        return row
+    row.state = ReturnState.REFUSED
+    _decide(session, row, order, "refused", actor, now, reason)
+    if order.status is OrderStatus.RETURN_REQUESTED and not _returns_waiting(session, order.id):
+        orders.set_status(order, OrderStatus.SHIPPED)
+    orders.add_event(
+        order, order.status, f"Return refused: {row.quantity} × {row.line.name}: {reason}", now
+    )
+    notifications.return_refused(
+        session,
+        order,
+        link=links.link(order),
+        lines=[(row.line.name, row.quantity)],
+        reason=reason,
+        return_id=row.id,
+    )
+    session.commit()
+    return row
+
+
+def _returns_waiting(session: Session, order_id: int) -> bool:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Return)
+            .where(Return.order_id == order_id, Return.state == ReturnState.REQUESTED)
+        )
+        > 0
+    )
