@@ -47,12 +47,7 @@ def request_reset(
     if user is None or not user.active:
         session.rollback()
         return None
-    token = secrets.token_urlsafe(32)
-    session.add(
-        PasswordResetToken(
-            user_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + TOKEN_TTL
-        )
-    )
+    token = issue_token(session, user, TOKEN_TTL, now=now)
     audit.record(
         session,
         "user.password_reset_requested",
@@ -63,6 +58,18 @@ def request_reset(
     )
     session.flush()
     return ResetRequest(user, token)
+
+
+def issue_token(session: Session, user: User, ttl: timedelta, *, now: datetime) -> str:
+    """Store a new token for ``user`` (its hash only), valid for ``ttl``, in the caller's write
+    transaction; returns the token itself (staff invitations use it too, with a longer ttl)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordResetToken(
+            user_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + ttl
+        )
+    )
+    return token
 
 
 @unit_of_work

@@ -1,0 +1,121 @@
+"""The admin's health page: the public checks (``services.checks.health``: database, Redis)
+and what an owner needs beside them: the schema against the migrations' head, the job queue's
+depth, the sweeper's last run, the outbox's backlog, this process's memory and the version.
+Read only; a part that cannot be read is reported as unknown, never raised."""
+
+from __future__ import annotations
+
+import logging
+import resource
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from app.models import OutboxMessage, OutboxState, SweepRun
+from app.services.checks import health as checks
+
+log = logging.getLogger("holdfast.health")
+
+
+@dataclass(frozen=True)
+class Migrations:
+    current: str | None
+    head: str | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current is not None and self.current == self.head
+
+
+@dataclass(frozen=True)
+class HealthPage:
+    checks: dict[str, Any]  # services.checks.health.check's report
+    migrations: Migrations
+    queues: dict[str, int] | None  # jobs waiting per RQ queue; None without Redis or if down
+    last_sweep: SweepRun | None
+    outbox: dict[str, int]  # pending, sending, failed
+    memory_mb: dict[str, float | None]  # rss now, peak
+    version: str
+
+
+def migrations(engine: Engine) -> Migrations:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from app.migrate import alembic_config
+
+    try:
+        head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except Exception as exc:  # noqa: BLE001 - reported as unknown
+        log.warning("health: cannot read the migrations: %s", exc)
+        return Migrations(None, None)
+    return Migrations(current, head)
+
+
+def queue_depths(redis_url: str | None) -> dict[str, int] | None:
+    if not redis_url:
+        return None
+    from app.jobs import QUEUES
+    from app.queue import queue
+
+    try:
+        return {name: queue(redis_url, name).count for name in QUEUES}
+    except Exception as exc:  # noqa: BLE001 - Redis down: the checks already say so
+        log.warning("health: cannot read the queue: %s", exc)
+        return None
+
+
+def outbox_backlog(session: Session) -> dict[str, int]:
+    counts = dict(
+        session.execute(
+            select(OutboxMessage.state, func.count())
+            .where(
+                OutboxMessage.state.in_(
+                    (OutboxState.PENDING, OutboxState.SENDING, OutboxState.FAILED)
+                )
+            )
+            .group_by(OutboxMessage.state)
+        ).all()
+    )
+    return {
+        s.value: counts.get(s, 0)
+        for s in (OutboxState.PENDING, OutboxState.SENDING, OutboxState.FAILED)
+    }
+
+
+def memory_mb() -> dict[str, float | None]:
+    """This process's resident memory now (``/proc/self/status``, Linux) and at its peak."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    rss = None
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+    return {"rss": round(rss, 1) if rss is not None else None, "peak": round(peak, 1)}
+
+
+def version() -> str:
+    try:
+        return metadata.version("holdfast")
+    except metadata.PackageNotFoundError:
+        return checks.VERSION
+
+
+def health_page(session: Session, engine: Engine, redis_url: str | None) -> HealthPage:
+    last = session.scalar(select(SweepRun).order_by(SweepRun.started_at.desc()).limit(1))
+    return HealthPage(
+        checks=checks.check(engine, redis_url),
+        migrations=migrations(engine),
+        queues=queue_depths(redis_url),
+        last_sweep=last,
+        outbox=outbox_backlog(session),
+        memory_mb=memory_mb(),
+        version=version(),
+    )
