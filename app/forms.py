@@ -195,3 +195,10 @@ class RefundForm(FlaskForm):
 
 class CancelForm(FlaskForm):
     reason = StringField("Reason", validators=[Length(max=500)])
+
+
+class KeyedActionForm(FlaskForm):
+    """A button whose ``key`` is drawn when the page is shown: two posts of one form (a double
+    click) are one action (sending an email again)."""
+
+    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])

@@ -84,6 +84,8 @@ def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | Non
     register(reconcile_payments, queue_name=QUEUE, interval=300)
     register(retry_fulfilment, queue_name=QUEUE, interval=600)
     register(send_outbox_job, queue_name=QUEUE, interval=60)
+    register(checkout_reminders, queue_name=QUEUE, interval=900)
+    register(owner_notices, queue_name=QUEUE, interval=300)
 
 
 # ---------------------------------------------------------------- payments
@@ -183,6 +185,31 @@ def retry_fulfilment() -> dict[str, Any]:
         numbers = retry_fulfilment_with(session, config)
         _send_queued(session, config)
     return {"orders": numbers}
+
+
+def checkout_reminders() -> dict[str, Any]:
+    """RQ (periodic): when the owner switched reminders on, one email per abandoned checkout
+    (services.admin.checkouts.send_reminders); safe to run twice (one per checkout)."""
+    from app.services.admin import checkouts
+
+    with job_session() as (session, config):
+        queued = checkouts.send_reminders(session, shop_url=config["SHOP_BASE_URL"])
+        _send_queued(session, config)
+    return {"queued": queued}
+
+
+# ---------------------------------------------------------------- the owner's emails
+
+
+def owner_notices() -> dict[str, Any]:
+    """RQ (periodic): the owner's emails that are due (services.admin.notices); safe to run
+    twice (each email is queued once) and after missed runs (each looks back)."""
+    from app.services.admin import notices
+
+    with job_session() as (session, config):
+        report = notices.send_owner_notices(session, base_url=config["SHOP_BASE_URL"])
+        _send_queued(session, config)
+    return asdict(report)
 
 
 # ---------------------------------------------------------------- the outbox

@@ -29,3 +29,9 @@ def register_cli(app: Flask) -> None:
     from .mail import mail_group
 
     app.cli.add_command(mail_group)
+    from .returns import returns_group
+
+    app.cli.add_command(returns_group)
+    from .admin import admin_group
+
+    app.cli.add_command(admin_group)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from app.db import begin_write
 from app.models import Order, OutboxMessage, OutboxState
 from app.services import locks
-from app.services.mail import notifications
+from app.services.mail import notifications, owner_mail
 from app.services.mail import outbox as mailer
 from tests.factories import VariantFactory
 from tests.outbox_fixtures import (  # noqa: F401 - pytest fixtures
@@ -49,6 +49,12 @@ def queue_every_kind_of_email(session, order: Order) -> str:
         refund_id=7,
     )
     notifications.return_received(session, order, link=url, lines=[("Heavy Tee — M", 1)])
+    notifications.return_refused(
+        session, order, link=url, lines=[("Heavy Tee — M", 1)], reason="Worn", return_id=3
+    )
+    notifications.checkout_reminder(
+        session, to="lin@example.com", checkout_ref="co_left", items=[("Tee", 2)], link=BASE
+    )
     notifications.late_payment_refunded(
         session,
         to="grace@example.com",
@@ -66,6 +72,7 @@ def queue_every_kind_of_email(session, order: Order) -> str:
         expires_minutes=30,
         user_id=1,
     )
+    queue_staff_and_owner_emails(session, order, url)
     session.commit()
     return url
 
@@ -82,8 +89,11 @@ def subjects_and_phrases(number: str) -> dict[str, str]:
         f"Order {number} has shipped": "RM1GB",
         f"Refund of $25.00 for order {number}": "Damaged in transit",
         f"We received your return for order {number}": "1 x Heavy Tee",
+        f"About your return for order {number}": "Why: Worn",
+        "You left something in your cart": "2 x Tee",
         "Your payment was refunded": "co_late",
         "Reset your password": f"{BASE}/account/reset/tok3n",
+        **staff_and_owner_subjects(number),
     }
 
 
@@ -94,7 +104,7 @@ def test_every_kind_of_email_arrives_in_text_and_html_with_the_items_and_the_lin
     assert {m.template for m in outbox(db)} == set(notifications.KINDS)
 
     report = mailer.send_pending(session, config)
-    assert (report.sent, report.retrying, report.failed) == (11, 0, 0)
+    assert (report.sent, report.retrying, report.failed) == (len(subjects_and_phrases("")), 0, 0)
     received = {m["Subject"]: m for m in sink.messages}
     number = order.number
     expected = subjects_and_phrases(number)
@@ -103,7 +113,7 @@ def test_every_kind_of_email_arrives_in_text_and_html_with_the_items_and_the_lin
         plain, html = bodies(received[subject])
         assert phrase in plain, subject
         assert phrase.replace(" x ", " &times; ") in html or phrase in html, subject
-        if subject.startswith(("Your payment", "Reset")):
+        if subject.startswith(("Your payment", "Reset", "You left", *NO_ORDER_ITEMS)):
             continue
         for body in (plain, html):
             assert "Heavy Tee — M" in body and "$99.00" in body and url in body, subject
@@ -153,3 +163,77 @@ def test_a_reset_link_is_erased_once_sent_and_never_sent_after_it_expired(
     assert first.state is OutboxState.SENT and first.context["reset_link"] == mailer.ERASED
     assert late.state is OutboxState.FAILED and "expired" in late.last_error
     assert [m["To"] for m in sink.messages] == ["a@example.com"]
+
+
+# ---------------------------------------------------------------- staff and the owner's emails
+
+NO_ORDER_ITEMS = ("You are invited", "Low stock", "2 things failed", "Your shop on")
+
+
+def queue_staff_and_owner_emails(session, order: Order, url: str) -> None:
+    """A staff invitation and each of the owner's emails (services.mail.owner_mail)."""
+    notifications.staff_invite(
+        session,
+        to="new.hire@example.com",
+        link=f"{BASE}/password/reset/inv1te",
+        invited_by="boss@example.com",
+        expires_days=7,
+        user_id=9,
+    )
+    owner_mail.new_order(session, order, to="boss@example.com", owner_id=1, link=url)
+    owner_mail.low_stock(
+        session,
+        to="boss@example.com",
+        owner_id=1,
+        refs=["5:0"],
+        variants=[{"sku": "TEE-M", "name": "Heavy Tee M", "available": 2, "threshold": 5}],
+        link=f"{BASE}/admin/products",
+    )
+    failed = [
+        {"what": "webhook", "id": 3, "detail": "testpay x", "error": "no such payment"},
+        {"what": "email", "id": 4, "detail": "shipped to a@example.com", "error": "550 gone"},
+    ]
+    owner_mail.failures(
+        session,
+        to="boss@example.com",
+        owner_id=1,
+        refs=["webhook:3", "email:4"],
+        failed=failed,
+        link=f"{BASE}/admin",
+    )
+    summary = {"orders": 3, "revenue": "$120.00", "refund_count": 1, "refunds": "$20.00"}
+    owner_mail.daily_summary(
+        session,
+        to="boss@example.com",
+        owner_id=1,
+        day="2030-01-01",
+        summary={**summary, "low_stock": [{"sku": "TEE-M", "name": "Heavy Tee M", "available": 2}]},
+        link=f"{BASE}/admin",
+    )
+
+
+def staff_and_owner_subjects(number: str) -> dict[str, str]:
+    return {
+        "You are invited to run the shop": f"{BASE}/password/reset/inv1te",
+        f"New order {number}: $99.00": "from ada@example.com",
+        "Low stock: 1 variant": "TEE-M",
+        "2 things failed in your shop": "550 gone",
+        "Your shop on 2030-01-01: 3 orders, $120.00": "1 ($20.00)",
+    }
+
+
+def test_an_invitation_link_is_erased_once_sent(session, config, sink, db):
+    begin_write(session)
+    notifications.staff_invite(
+        session,
+        to="new.hire@example.com",
+        link=f"{BASE}/password/reset/inv1te",
+        invited_by="boss@example.com",
+        expires_days=7,
+        user_id=9,
+    )
+    session.commit()
+    assert mailer.send_pending(session, config).sent == 1
+    (sent,) = outbox(db)
+    assert sent.context["invite_link"] == mailer.ERASED
+    assert "inv1te" in bodies(sink.messages[0])[0]

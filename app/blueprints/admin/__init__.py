@@ -1,6 +1,23 @@
 """The owner's admin (see ``base``): one module per area, each registering its views on ``bp``."""
 
-from . import dashboard, orders  # noqa: F401  (their views register on bp)
+from . import (  # noqa: F401  (imported so their views register on bp)
+    audit,
+    bulk,
+    catalogue,
+    catalogue_stock,
+    checkouts,
+    dashboard,
+    emails,
+    health,
+    holds,
+    lists,
+    orders,
+    returns,
+    security,
+    settings,
+    staff,
+    webhooks,
+)
 from .base import bp
 
 __all__ = ["bp"]

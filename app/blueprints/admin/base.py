@@ -39,3 +39,9 @@ def may(action: str) -> bool:
 def actor() -> str:
     """Who is acting, for audit rows."""
     return current_user.email
+
+
+@bp.context_processor
+def _permissions():
+    """Admin templates ask ``may('action')`` (the nav shows owner-only links to owners)."""
+    return {"may": may}

@@ -38,6 +38,7 @@ def _filters() -> order_desk.OrderFilter:
     return order_desk.OrderFilter(
         status=OrderStatus(status) if status else None,
         to_ship=args.get("to_ship") == "1",
+        waiting=args.get("waiting") == "1",
         day=day,
         q=args.get("q", "")[:100],
     )

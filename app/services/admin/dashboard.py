@@ -22,7 +22,6 @@ from app.models import (
     OutboxMessage,
     OutboxState,
     Payment,
-    PaymentStatus,
     Product,
     ProductKind,
     Reservation,
@@ -32,14 +31,11 @@ from app.models import (
     WebhookEvent,
     WebhookState,
 )
+from app.services.admin.order_desk import WAITING
+from app.services.admin.payments_desk import unsettled_where
+from app.services.admin.stock_desk import stock_list
 from app.services.checkout.monitor import checkout_summary
-from app.services.stock.inventory import stock_levels
 
-LOW_STOCK_THRESHOLD = 5
-# A payment still waiting after this long is worth a look (the shopper may have paid and no
-# report came back; reconciliation asks the provider, the owner sees it here meanwhile).
-UNSETTLED_AFTER = timedelta(minutes=30)
-WAITING_FOR_STOCK = (OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
 # Orders whose money the shop keeps (a refunded or cancelled order is not a sale).
 SOLD = tuple(
     s for s in OrderStatus if s not in (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
@@ -105,18 +101,13 @@ def _count(session: Session, model, *where) -> int:
 
 
 def todos(session: Session, now: datetime) -> list[Todo]:
-    low = [lv for lv in stock_levels(session, now=now) if lv.available <= LOW_STOCK_THRESHOLD]
+    low = stock_list(session, low_only=True, now=now)
     return [
         Todo("to_ship", "Orders to ship", orders_to_ship(session)),
         Todo(
             "unsettled",
             "Payments not settled",
-            _count(
-                session,
-                Payment,
-                Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)),
-                Payment.created_at < now - UNSETTLED_AFTER,
-            ),
+            _count(session, Payment, *unsettled_where(now)),
         ),
         Todo(
             "returns",
@@ -126,7 +117,7 @@ def todos(session: Session, now: datetime) -> list[Todo]:
         Todo(
             "awaiting_stock",
             "Orders waiting for stock or keys",
-            _count(session, Order, Order.status.in_(WAITING_FOR_STOCK)),
+            _count(session, Order, Order.status.in_(WAITING)),
         ),
         Todo("low_stock", "Variants low or out of stock", len(low)),
         Todo(

@@ -35,6 +35,7 @@ from app.services.errors import NotFound
 
 PER_PAGE = 25
 TO_SHIP = (OrderStatus.PAID, OrderStatus.PARTIALLY_FULFILLED)
+WAITING = (OrderStatus.AWAITING_STOCK, OrderStatus.PARTIALLY_FULFILLED)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class OrderFilter:
     to_ship: bool = False
     day: date | None = None
     q: str = ""
+    waiting: bool = False  # paid and waiting for stock or keys (wholly or in part)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def _where(filters: OrderFilter) -> list:
         where.append(Order.status == filters.status)
     if filters.to_ship:
         where += [Order.status.in_(TO_SHIP), Order.id.in_(_to_ship_ids())]
+    if filters.waiting:
+        where.append(Order.status.in_(WAITING))
     if filters.day is not None:
         start = datetime.combine(filters.day, time.min, tzinfo=UTC)
         where += [Order.created_at >= start, Order.created_at < start + timedelta(days=1)]
@@ -80,6 +84,11 @@ def _where(filters: OrderFilter) -> list:
             or_(func.lower(Order.number).like(pattern), func.lower(Order.email).like(pattern))
         )
     return where
+
+
+def filter_clauses(filters: OrderFilter) -> list:
+    """The where-clauses of ``filters`` on ``Order`` (the CSV export and the CLI use them)."""
+    return _where(filters)
 
 
 def list_orders(session: Session, filters: OrderFilter, page: int = 1) -> Page[Order]:

@@ -12,10 +12,21 @@ OWNER = frozenset({Role.OWNER})
 # action → the roles that may take it
 ACTIONS: dict[str, frozenset[Role]] = {
     "view": STAFF,
+    "bulk": STAFF,
+    "decide_return": STAFF,
+    "release_hold": STAFF,
+    "run_sweeper": STAFF,
+    "replay_webhook": STAFF,
+    "resend_email": STAFF,
     "ship": STAFF,
+    "catalogue": STAFF,  # products, variants, categories, photos
+    "stock": STAFF,  # adjust stock, import license keys
     "cancel": STAFF,
     "retry_fulfilment": STAFF,
     "refund": OWNER,
+    "unlock": STAFF,
+    "manage_staff": OWNER,
+    "settings": OWNER,
 }
 
 

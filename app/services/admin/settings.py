@@ -66,3 +66,12 @@ def set_setting(session: Session, key: str, value: Any, *, actor: str) -> bool:
     )
     session.commit()
     return True
+
+
+def update_settings(session: Session, values: dict[str, Any], *, actor: str) -> list[str]:
+    """Store several settings (the settings page's form); returns the keys that changed, each
+    with its own audit row. Unknown keys and wrong types are refused before anything changes."""
+    for key, value in values.items():
+        if key not in DEFAULTS or not isinstance(value, type(DEFAULTS[key][0])):
+            raise DomainError(f"There is no setting {key!r} of that kind.")
+    return [key for key, value in values.items() if set_setting(session, key, value, actor=actor)]

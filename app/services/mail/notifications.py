@@ -33,7 +33,10 @@ from app.money import format_money
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
 
 # Context fields that are secrets: erased from the stored context once the email is sent.
-SECRET_FIELDS: dict[str, tuple[str, ...]] = {"password_reset": ("reset_link",)}
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    "password_reset": ("reset_link",),
+    "staff_invite": ("invite_link",),
+}
 
 KINDS = (
     "order_confirmed",
@@ -42,8 +45,15 @@ KINDS = (
     "shipped",
     "refunded",
     "return_received",
+    "return_refused",
+    "checkout_reminder",
     "late_payment_refunded",
     "password_reset",
+    "staff_invite",
+    "owner_new_order",
+    "owner_low_stock",
+    "owner_failures",
+    "owner_daily_summary",
 )
 
 
@@ -295,6 +305,52 @@ def return_received(
     )
 
 
+def return_refused(
+    session: Session,
+    order: Order,
+    *,
+    link: str,
+    lines: Sequence[tuple[str, int]],
+    reason: str,
+    return_id: int,
+) -> OutboxMessage | None:
+    """The shop declined a return request (``(line name, quantity)``), and says why."""
+    return _queue_for_order(
+        session,
+        order,
+        "return_refused",
+        f"return-refused:{order.id}:{return_id}",
+        f"About your return for order {order.number}",
+        link,
+        refused=[{"name": name, "quantity": quantity} for name, quantity in lines],
+        reason=reason,
+    )
+
+
+def checkout_reminder(
+    session: Session,
+    *,
+    to: str,
+    checkout_ref: str,
+    items: Sequence[tuple[str, int]],
+    link: str,
+) -> OutboxMessage | None:
+    """A reminder to a shopper whose checkout expired or failed: what they wanted and a link
+    back to the shop. One per checkout."""
+    return queue_email(
+        session,
+        kind="checkout_reminder",
+        to=to,
+        dedupe_key=f"checkout-reminder:{checkout_ref}",
+        context={
+            "checkout_ref": checkout_ref,
+            "link": link,
+            "items": [{"name": name, "quantity": quantity} for name, quantity in items],
+        },
+        subject="You left something in your cart",
+    )
+
+
 def late_payment_refunded(
     session: Session,
     *,
@@ -355,5 +411,36 @@ def password_reset(
         dedupe_key=key,
         context=context,
         subject="Reset your password",
+        now=now,
+    )
+
+
+def staff_invite(
+    session: Session,
+    *,
+    to: str,
+    link: str,
+    invited_by: str,
+    expires_days: int,
+    user_id: int,
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    """An invitation to the shop's staff: a link to choose a password (a secret, erased once
+    sent and never sent after it expired)."""
+    now = clock.now(now)
+    context = {
+        "invite_link": link,
+        "invited_by": invited_by,
+        "expires_days": expires_days,
+        "expires_at": (now + timedelta(days=expires_days)).isoformat(),
+    }
+    key = f"staff-invite:{user_id}:{hashlib.sha256(link.encode()).hexdigest()[:20]}"
+    return queue_email(
+        session,
+        kind="staff_invite",
+        to=to,
+        dedupe_key=key,
+        context=context,
+        subject="You are invited to run the shop",
         now=now,
     )
