@@ -103,7 +103,7 @@ class ProductImage(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     # An uploaded photo: its generated name, the full size (``data``) and the product-card
     # size (``card_data``), both re-encoded by Pillow. The demo's SVGs have none of these.
-    stored_name: Mapped[str | None] = mapped_column(String(64))
+    stored_name: Mapped[str | None] = mapped_column(String(64), unique=True)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     card_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)

@@ -26,6 +26,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('width', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('height', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('card_data', sa.LargeBinary(), nullable=True))
+        batch_op.create_unique_constraint(
+            batch_op.f('uq_product_images_stored_name'), ['stored_name']
+        )
     with op.batch_alter_table('returns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('decision', sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column('decision_reason', sa.Text(), nullable=True))
@@ -53,6 +56,7 @@ def downgrade() -> None:
         batch_op.drop_column('decision_reason')
         batch_op.drop_column('decision')
     with op.batch_alter_table('product_images', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_product_images_stored_name'), type_='unique')
         batch_op.drop_column('card_data')
         batch_op.drop_column('height')
         batch_op.drop_column('width')

@@ -23,6 +23,13 @@ SAMPLE = {
     "token": "t",
     "provider": "testpay",
     "image_id": "1",
+    "product_id": "1",
+    "variant_id": "1",
+    "category_id": "1",
+    "user_id": "1",
+    "return_id": "1",
+    "message_id": "1",
+    "webhook_id": "1",
     "filename": "css/shop.css",
 }
 

@@ -95,6 +95,9 @@ def test_an_order_page_tells_its_whole_story(owner, sold):
     for source in ("order", "checkout", "payment", "email"):
         assert f'data-source="{source}"' in page
     assert "buyer@example.com" in page and "Mark shipped" in page
+    email = page.split('data-source="email"')[1].split("</li>")[0]
+    message = owner.get(email.split('href="')[1].split('"')[0])
+    assert message.status_code == 200 and "Send again" in text(message)
 
 
 def test_shipping_emails_the_shopper_and_leaves_an_audit_row(owner, sold, db):

@@ -156,11 +156,24 @@ def shop(database_url):
         "order_id": [ref],
         "token": ["not-a-token"],
         "provider": ["testpay", "paypal", "stripe", "razorpay"],
-        "image_id": ["1"],
+        **{name: ["1"] for name in INT_PATH_ARGS},
     }
     yield app, browser, engine, valid, db
     db.close()
     app.extensions["holdfast.db"].dispose()
+
+
+# ``<int:...>`` path arguments (the admin's rows, images): a valid one is any id.
+INT_PATH_ARGS = (
+    "image_id",
+    "product_id",
+    "variant_id",
+    "category_id",
+    "user_id",
+    "return_id",
+    "message_id",
+    "webhook_id",
+)
 
 
 def _rules(app):
@@ -197,7 +210,7 @@ def bad_requests(draw, rules, valid):
     for name in rule.arguments:
         if keep_valid_path:
             path_values[name] = draw(st.sampled_from(valid[name]))
-        elif name == "image_id":
+        elif name in INT_PATH_ARGS:
             path_values[name] = draw(bad_path_int)
         else:
             path_values[name] = draw(bad_path_text)

@@ -10,18 +10,18 @@ comments); a GIF keeps its first frame, as a PNG. Each is stored under a random 
 
 from __future__ import annotations
 
+import hashlib
 import io
-import secrets
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.models import Product, ProductImage
 from app.services import audit
-from app.services.admin.catalogue import made_with
 from app.services.errors import DomainError, NotFound
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -98,11 +98,14 @@ def add_image(
     last image; a second post of the same form stores nothing more."""
     processed = process(raw)
     alt = " ".join((alt or "").split())[:200]
+    # The stored name comes from the form's key: a second post of the form (even at the same
+    # instant, on another server) finds the first one's image, or hits the unique name.
+    stored_name = f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.{processed.extension}"
     begin_write(session)
-    done = made_with(session, "image.added", key)
+    done = _image_named(session, stored_name)
     if done is not None:
         session.rollback()
-        return session.get(ProductImage, done)
+        return done
     if session.get(Product, product_id) is None:
         session.rollback()
         raise NotFound("No such product.")
@@ -116,12 +119,16 @@ def add_image(
         card_data=processed.card_data,
         width=processed.width,
         height=processed.height,
-        stored_name=f"{secrets.token_hex(16)}.{processed.extension}",
+        stored_name=stored_name,
         alt=alt,
         position=(last if last is not None else -1) + 1,
     )
     session.add(image)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return _image_named(session, stored_name)
     audit.record(
         session,
         "image.added",
@@ -137,6 +144,10 @@ def add_image(
     )
     session.commit()
     return image
+
+
+def _image_named(session: Session, stored_name: str) -> ProductImage | None:
+    return session.scalar(select(ProductImage).where(ProductImage.stored_name == stored_name))
 
 
 def _image_of(session: Session, product_id: int, image_id: int) -> ProductImage:

@@ -55,6 +55,7 @@ class Entry:
     source: str  # order, checkout, payment, refund, webhook, email, admin
     text: str
     amount_cents: int | None = None
+    email_id: int | None = None  # an email's outbox row (the admin reads and resends it there)
 
 
 def _to_ship_ids():
@@ -185,7 +186,8 @@ def _webhook_entries(session: Session, provider_refs: list[str]) -> list[Entry]:
 def _email_and_admin_entries(session: Session, order: Order) -> list[Entry]:
     emails = session.scalars(select(OutboxMessage).where(OutboxMessage.order_id == order.id))
     entries = [
-        Entry(m.created_at, "email", f"“{m.subject}” to {m.to_address}: {m.state}") for m in emails
+        Entry(m.created_at, "email", f"“{m.subject}” to {m.to_address}: {m.state}", email_id=m.id)
+        for m in emails
     ]
     actions = session.scalars(
         select(AuditLog).where(AuditLog.subject_type == "order", AuditLog.subject_id == order.id)
