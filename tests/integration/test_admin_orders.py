@@ -120,6 +120,15 @@ def test_shipping_emails_the_shopper_and_leaves_an_audit_row(owner, sold, db):
     assert "Shipped" in page and "order.shipped by" in page
 
 
+def test_an_order_offers_only_what_can_be_done_to_it_now(owner, sold, db):
+    page = text(owner.get(f"/admin/orders/{sold.number}"))
+    assert "Mark shipped" in page and "Cancel order" in page and "up to $40.00" in page
+    owner.post(f"/admin/orders/{sold.number}/ship", {"carrier": "DHL", "tracking": "JD1"})
+    shipped = text(owner.get(f"/admin/orders/{sold.number}"))
+    assert "Mark shipped" not in shipped and "Cancel order" not in shipped
+    assert "Retry fulfilment" not in shipped and "up to $40.00" in shipped
+
+
 def test_shipping_without_a_tracking_number_changes_nothing(owner, sold, db):
     answer = owner.post(f"/admin/orders/{sold.number}/ship", {"carrier": "DHL", "tracking": ""})
     assert answer.status_code == 303

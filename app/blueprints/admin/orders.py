@@ -72,6 +72,7 @@ def order(number: str):
         payments=order_desk.payments_of(session, found),
         timeline=order_desk.timeline(session, found),
         can_refund=may("refund"),
+        actions=order_desk.actions_for(session, found),
         ship_form=ShipForm(),
         cancel_form=CancelForm(),
         refund_form=RefundForm(key=secrets.token_hex(16)),

@@ -32,6 +32,7 @@ from app.models import (
 from app.services import audit
 from app.services.catalog.browse import Page
 from app.services.errors import NotFound
+from app.services.orders import aftersales
 
 PER_PAGE = 25
 TO_SHIP = (OrderStatus.PAID, OrderStatus.PARTIALLY_FULFILLED)
@@ -201,3 +202,23 @@ def note_action(session: Session, order: Order, action: str, actor: str, **detai
     begin_write(session)
     audit.record(session, action, actor=actor, subject_type="order", subject_id=order.id, **details)
     session.commit()
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What can be done to an order now (the page offers only these)."""
+
+    ship: bool
+    cancel: bool
+    retry: bool
+    refundable_cents: int
+
+
+def actions_for(session: Session, order: Order) -> Actions:
+    payments = payments_of(session, order)
+    return Actions(
+        ship=aftersales.can_ship(order),
+        cancel=aftersales.can_cancel(session, order),
+        retry=order.status in WAITING or order.status is OrderStatus.PAID,
+        refundable_cents=sum(max(0, p.captured_cents - p.refunded_cents) for p in payments),
+    )

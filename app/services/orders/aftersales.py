@@ -58,6 +58,14 @@ def can_cancel(session: Session, order: Order) -> bool:
     return not keys.keys_for_lines(session, [line.id for line in order.lines])
 
 
+def can_ship(order: Order) -> bool:
+    """Paid, with physical units set aside and not yet shipped."""
+    return order.status in SHIPPABLE and any(
+        line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL
+        for line in order.lines
+    )
+
+
 def returnable_lines(order: Order) -> list:
     """The lines of a shipped order the shopper may send back (physical units delivered)."""
     if order.status not in (OrderStatus.SHIPPED, OrderStatus.RETURN_REQUESTED):
@@ -198,10 +206,7 @@ def ship_order(
 ) -> Order:
     now = clock.now(now)
     order = _order(session, number, lock=True)
-    if order.status not in SHIPPABLE or not any(
-        line.quantity_fulfilled and line.variant.product.kind is ProductKind.PHYSICAL
-        for line in order.lines
-    ):
+    if not can_ship(order):
         session.rollback()
         raise OrderActionError(f"Order {number} has nothing ready to ship.")
     orders.set_status(order, OrderStatus.SHIPPED)
