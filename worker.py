@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from rq import Queue, Worker
 
     from app import create_app
-    from app.jobs import QUEUES
+    from app.queue import QUEUES
 
     app = create_app()
     url = app.config["REDIS_URL"]

@@ -23,14 +23,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.queue import enqueue
+from app.queue import QUEUE, enqueue
 from app.services.mail import outbox
 from app.services.orders.order_book import OrderLinks
 
 log = logging.getLogger("holdfast.jobs")
-
-QUEUE = "default"
-QUEUES = (QUEUE,)
 
 
 @contextmanager

@@ -29,6 +29,8 @@ from app import metrics
 
 log = logging.getLogger("holdfast.queue")
 
+QUEUE = "default"
+QUEUES = (QUEUE,)  # every queue a worker listens to
 RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
 SKIP_REDIS_AFTER_FAILURE_SECONDS = 5.0
 _connections: dict[str, Redis] = {}
@@ -48,7 +50,7 @@ def connection(redis_url: str) -> Redis:
         return client
 
 
-def queue(redis_url: str, name: str = "default") -> Queue:
+def queue(redis_url: str, name: str = QUEUE) -> Queue:
     return Queue(name, connection=connection(redis_url))
 
 

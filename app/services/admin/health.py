@@ -61,8 +61,7 @@ def migrations(engine: Engine) -> Migrations:
 def queue_depths(redis_url: str | None) -> dict[str, int] | None:
     if not redis_url:
         return None
-    from app.jobs import QUEUES
-    from app.queue import queue
+    from app.queue import QUEUES, queue
 
     try:
         return {name: queue(redis_url, name).count for name in QUEUES}
