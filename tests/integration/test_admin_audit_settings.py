@@ -15,16 +15,6 @@ from tests.admin_helpers import signed_in, text
 from tests.conftest import Browser
 
 
-@pytest.fixture
-def owner(app, db) -> Browser:
-    return signed_in(app, Role.OWNER, email="owner@example.com")
-
-
-@pytest.fixture
-def staff(app, db) -> Browser:
-    return signed_in(app, Role.STAFF, email="staff@example.com")
-
-
 def add_row(db, action: str, minutes_ago: int = 0, **fields) -> AuditLog:
     row = AuditLog(
         action=action,

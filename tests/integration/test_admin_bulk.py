@@ -32,11 +32,6 @@ from tests.factories import CategoryFactory, ProductFactory, VariantFactory, var
 
 
 @pytest.fixture
-def owner(app, db) -> Browser:
-    return signed_in(app, Role.OWNER, email="owner@example.com")
-
-
-@pytest.fixture
 def mug(db) -> Variant:
     category = CategoryFactory(slug="mugs", name="Mugs")
     product = ProductFactory(slug="blue-mug", name='Blue mug, "tall"', category=category)

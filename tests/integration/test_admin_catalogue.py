@@ -14,18 +14,7 @@ from sqlalchemy import func, select
 
 from app.models import AuditLog, Product, ProductImage, ProductKind, Role, Variant
 from tests.admin_helpers import signed_in, text
-from tests.conftest import Browser
 from tests.factories import CategoryFactory, ProductFactory, VariantFactory
-
-
-@pytest.fixture
-def owner(app, db) -> Browser:
-    return signed_in(app, Role.OWNER)
-
-
-@pytest.fixture
-def staff(app, db) -> Browser:
-    return signed_in(app, Role.STAFF)
 
 
 @pytest.fixture

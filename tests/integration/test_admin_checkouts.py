@@ -21,11 +21,6 @@ from tests.conftest import Browser
 from tests.factories import variant_with_stock
 
 
-@pytest.fixture
-def staff(app, db):
-    return signed_in(app, Role.STAFF)
-
-
 def service_session(app):
     return app.extensions["holdfast.db"].session_factory()
 

@@ -26,16 +26,6 @@ from tests.factories import variant_with_stock
 
 
 @pytest.fixture
-def owner(app, db):
-    return signed_in(app, Role.OWNER)
-
-
-@pytest.fixture
-def staff(app, db):
-    return signed_in(app, Role.STAFF)
-
-
-@pytest.fixture
 def tee(db):
     return variant_with_stock(db, 10, price_cents=2000)
 

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 
 from app import clock
-from app.models import Payment, Role
-from tests.admin_helpers import signed_in, text
+from app.models import Payment
+from tests.admin_helpers import text
 from tests.checkout_helpers import checkout_path, fill_cart, pay, start_checkout
 from tests.factories import variant_with_stock
-
-
-@pytest.fixture
-def owner(app, db):
-    return signed_in(app, Role.OWNER)
 
 
 def test_low_stock_follows_each_variants_threshold_and_the_count_opens_the_list(owner, db):

@@ -17,16 +17,6 @@ from tests.factories import UserFactory, variant_with_stock
 
 
 @pytest.fixture
-def owner(app, db) -> Browser:
-    return signed_in(app, Role.OWNER)
-
-
-@pytest.fixture
-def staff(app, db) -> Browser:
-    return signed_in(app, Role.STAFF)
-
-
-@pytest.fixture
 def sold(browser, db) -> OrderRow:
     """A paid order of two physical units, bought through the shop's pages."""
     tee = variant_with_stock(db, 10, price_cents=2000)

@@ -16,16 +16,6 @@ from tests.conftest import Browser
 from tests.factories import UserFactory
 
 
-@pytest.fixture
-def owner(app, db) -> Browser:
-    return signed_in(app, Role.OWNER, email="owner@example.com")
-
-
-@pytest.fixture
-def staff(app, db) -> Browser:
-    return signed_in(app, Role.STAFF, email="staff@example.com")
-
-
 def user(db, email: str) -> User:
     db.expire_all()
     return db.scalar(select(User).where(User.email == email))

@@ -27,16 +27,6 @@ from tests.factories import variant_with_stock
 
 
 @pytest.fixture
-def owner(app, db):
-    return signed_in(app, Role.OWNER)
-
-
-@pytest.fixture
-def staff(app, db):
-    return signed_in(app, Role.STAFF)
-
-
-@pytest.fixture
 def requested(app, browser, db) -> Return:
     """A shipped order of three tees (price 20.00) with a return of two requested."""
     tee = variant_with_stock(db, 10, price_cents=2000)

@@ -31,11 +31,6 @@ from tests.factories import CategoryFactory, ProductFactory, VariantFactory, var
 
 
 @pytest.fixture
-def staff(app, db) -> Browser:
-    return signed_in(app, Role.STAFF)
-
-
-@pytest.fixture
 def session(app):
     s = app.extensions["holdfast.db"].session_factory()
     yield s

@@ -16,11 +16,6 @@ from tests.checkout_helpers import paid_checkout
 from tests.factories import variant_with_stock
 
 
-@pytest.fixture
-def staff(app, db):
-    return signed_in(app, Role.STAFF)
-
-
 def webhook(db, ref: str | None, state: WS = WS.FAILED, error="provider timed out", n=1):
     row = WebhookEvent(
         provider="testpay",

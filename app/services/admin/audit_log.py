@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditLog
+from app.services.admin.paging import paged
 from app.services.catalog.browse import Page
 
 PER_PAGE = 50
@@ -36,20 +37,12 @@ def _where(filters: AuditFilter) -> list:
 
 
 def list_entries(session: Session, filters: AuditFilter, page: int = 1) -> Page[AuditLog]:
-    where = _where(filters)
-    total = session.scalar(select(func.count()).select_from(AuditLog).where(*where)) or 0
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(max(1, page), pages)
-    items = list(
-        session.scalars(
-            select(AuditLog)
-            .where(*where)
-            .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
-            .offset((page - 1) * PER_PAGE)
-            .limit(PER_PAGE)
-        )
+    stmt = (
+        select(AuditLog)
+        .where(*_where(filters))
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
     )
-    return Page(items, page, PER_PAGE, total)
+    return paged(session, stmt, page, PER_PAGE)
 
 
 @dataclass(frozen=True)

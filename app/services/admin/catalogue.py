@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.db import begin_write
 from app.models import AuditLog, Category, Product, ProductKind, Variant
 from app.services import audit
+from app.services.admin.paging import paged
 from app.services.catalog.browse import Page
 from app.services.errors import DomainError, NotFound
 
@@ -86,18 +87,13 @@ def list_products(session: Session, filters: ProductFilter, page: int = 1) -> Pa
         where.append(
             or_(func.lower(Product.name).like(pattern), Product.slug.like(pattern), sku_match)
         )
-    total = session.scalar(select(func.count()).select_from(Product).where(*where)) or 0
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(max(1, page), pages)
-    items = session.scalars(
+    stmt = (
         select(Product)
         .where(*where)
         .options(selectinload(Product.variants), selectinload(Product.category))
         .order_by(Product.name, Product.id)
-        .offset((page - 1) * PER_PAGE)
-        .limit(PER_PAGE)
-    ).all()
-    return Page(list(items), page, PER_PAGE, total)
+    )
+    return paged(session, stmt, page, PER_PAGE)
 
 
 def get_product(session: Session, product_id: int) -> Product:

@@ -30,6 +30,7 @@ from app.models import (
     WebhookEvent,
 )
 from app.services import audit
+from app.services.admin.paging import paged
 from app.services.catalog.browse import Page
 from app.services.errors import NotFound
 from app.services.orders import aftersales
@@ -94,20 +95,8 @@ def filter_clauses(filters: OrderFilter) -> list:
 
 
 def list_orders(session: Session, filters: OrderFilter, page: int = 1) -> Page[Order]:
-    where = _where(filters)
-    total = session.scalar(select(func.count()).select_from(Order).where(*where)) or 0
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(max(1, page), pages)
-    items = list(
-        session.scalars(
-            select(Order)
-            .where(*where)
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .offset((page - 1) * PER_PAGE)
-            .limit(PER_PAGE)
-        )
-    )
-    return Page(items, page, PER_PAGE, total)
+    stmt = select(Order).where(*_where(filters)).order_by(Order.created_at.desc(), Order.id.desc())
+    return paged(session, stmt, page, PER_PAGE)
 
 
 def get_order(session: Session, number: str) -> Order:

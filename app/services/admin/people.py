@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -21,6 +21,7 @@ from app.models import Role, User
 from app.services import audit, locks
 from app.services.accounts import password_reset
 from app.services.accounts import signin as accounts
+from app.services.admin.paging import paged
 from app.services.catalog.browse import Page
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.mail import notifications
@@ -37,18 +38,12 @@ STAFF_ROLES = (Role.STAFF, Role.OWNER)
 def failed_logins(session: Session, page: int = 1, now: datetime | None = None) -> Page[User]:
     """Accounts with failed log-ins counted or locked right now, locked first."""
     now = clock.now(now)
-    where = or_(User.failed_logins > 0, User.locked_until > now)
-    total = session.scalar(select(func.count()).select_from(User).where(where)) or 0
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(max(1, page), pages)
-    items = session.scalars(
+    stmt = (
         select(User)
-        .where(where)
+        .where(or_(User.failed_logins > 0, User.locked_until > now))
         .order_by(User.locked_until.desc().nulls_last(), User.failed_logins.desc(), User.id)
-        .offset((page - 1) * PER_PAGE)
-        .limit(PER_PAGE)
     )
-    return Page(list(items), page, PER_PAGE, total)
+    return paged(session, stmt, page, PER_PAGE)
 
 
 def is_locked(user: User, now: datetime | None = None) -> bool:

@@ -21,6 +21,7 @@ from app.models import (
     StockMovement,
     Variant,
 )
+from app.services.admin.paging import paged
 from app.services.catalog.browse import Page
 from app.services.errors import DomainError
 from app.services.stock import inventory
@@ -50,23 +51,14 @@ class StockView:
 
 def variant_stock(session: Session, variant: Variant, page: int = 1) -> StockView:
     detail = inventory.stock_detail(session, variant.sku, movements=0)
-    total = (
-        session.scalar(
-            select(func.count())
-            .select_from(StockMovement)
-            .where(StockMovement.variant_id == variant.id)
-        )
-        or 0
-    )
-    pages = max(1, -(-total // LEDGER_PER_PAGE))
-    page = min(max(1, page), pages)
-    rows = session.scalars(
+    ledger = paged(
+        session,
         select(StockMovement)
         .where(StockMovement.variant_id == variant.id)
-        .order_by(StockMovement.id.desc())
-        .offset((page - 1) * LEDGER_PER_PAGE)
-        .limit(LEDGER_PER_PAGE)
-    ).all()
+        .order_by(StockMovement.id.desc()),
+        page,
+        LEDGER_PER_PAGE,
+    )
     keys = dict(
         session.execute(
             select(LicenseKey.state, func.count())
@@ -77,7 +69,7 @@ def variant_stock(session: Session, variant: Variant, page: int = 1) -> StockVie
     return StockView(
         variant,
         detail.level,
-        Page(list(rows), page, LEDGER_PER_PAGE, total),
+        ledger,
         detail.live_holds,
         keys.get(KeyState.AVAILABLE, 0),
         keys.get(KeyState.ASSIGNED, 0),

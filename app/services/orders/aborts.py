@@ -190,15 +190,7 @@ def finish_abort(session: Session, refund_id: int, *, now: datetime | None = Non
     now = clock.now(now)
     refund = session.get(Refund, refund_id)
     payment = session.get(Payment, refund.payment_id)
-    captured = PaymentState(
-        payment.provider_ref,
-        payment.status,
-        payment.amount_cents,
-        payment.currency,
-        payment.captured_cents,
-        payment.refunded_cents,
-        payment.capture_ref,
-    )
+    captured = refunds.payment_state(payment)
     _abort_record(
         session,
         payment.id,

@@ -158,7 +158,7 @@ def _refund_what_is_left(
     amount = left if amount_cents is None else amount_cents
     if amount <= 0 or amount > left:
         return _twin_refund(session, key, payment, left)
-    state = _payment_state(payment)
+    state = payment_state(payment)
     refund = refund_through_provider(
         session,
         providers(payment.provider),
@@ -190,7 +190,7 @@ def _twin_refund(session: Session, key: str, payment: Payment, left: int) -> Ref
     return refund
 
 
-def _payment_state(payment: Payment) -> PaymentState:
+def payment_state(payment: Payment) -> PaymentState:
     """What the shop knows of a payment, as the provider would report it."""
     return PaymentState(
         payment.provider_ref,

@@ -43,7 +43,7 @@ from app.models import (
     WebhookEvent,
     WebhookState,
 )
-from app.providers.base import PaymentProvider, PaymentState, ProviderError
+from app.providers.base import PaymentProvider, ProviderError
 from app.services.errors import DomainError
 from app.services.orders import aborts, aftersales, completion, refunds
 from app.services.orders.order_book import OrderLinks
@@ -257,15 +257,7 @@ def _failed_orphan_refunds(session: Session, now: datetime) -> list[Refund]:
 def _reconcile_refunds(session, providers, links, now, report) -> None:
     for refund in _failed_orphan_refunds(session, now):
         payment = session.get(Payment, refund.payment_id)
-        state = PaymentState(
-            payment.provider_ref,
-            payment.status,
-            payment.amount_cents,
-            payment.currency,
-            payment.captured_cents,
-            payment.refunded_cents,
-            payment.capture_ref,
-        )
+        state = refunds.payment_state(payment)
         try:
             result = refunds.refund_through_provider(
                 session,
