@@ -114,13 +114,27 @@ def check_payment_providers(config: dict[str, Any]) -> None:
         )
 
 
+# development: `make run`, a laptop. test: the test suite. staging: production's rules on a
+# shop that takes test payments (testpay allowed, no real provider needed) — the benchmarks'
+# and fault tests' stack runs so. production: a shop that takes money.
+KNOWN_ENVIRONMENTS = ("development", "test", "staging", "production")
+# Environments that run with production's rules (a real secret key, no debug, Secure cookies).
+PRODUCTION_LIKE = ("staging", "production")
+
+
 def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
-    environment = env.get("HOLDFAST_ENV", env.get("FLASK_ENV", "development")).lower()
-    production = environment == "production"
+    environment = env.get("HOLDFAST_ENV", env.get("FLASK_ENV", "development")).strip().lower()
+    if environment not in KNOWN_ENVIRONMENTS:
+        raise ConfigError(
+            f"HOLDFAST_ENV={environment!r} is not a known environment "
+            f"(known: {', '.join(KNOWN_ENVIRONMENTS)})"
+        )
+    production = environment in PRODUCTION_LIKE
     return {
         "ENV_NAME": environment,
         **_shop(env, instance_path, production),
+        **_security(env, production),
         **_holds_and_checkout(env),
         **_payments(env, production),
         **_mail(env, instance_path),
@@ -160,6 +174,31 @@ def _shop(env: dict[str, str], instance_path: str, production: bool) -> dict[str
         # Views marked ``input_guard.allow_upload`` (the admin's photo and key uploads) only.
         "MAX_UPLOAD_LENGTH": _int(env, "MAX_UPLOAD_MB", 6, minimum=1) * 1024 * 1024,
         "SENTRY_DSN": env.get("SENTRY_DSN") or None,
+    }
+
+
+def _security(env: dict[str, str], production: bool) -> dict[str, Any]:
+    """Proxies, rate limits, guest links, HSTS (docs/SECURITY.md)."""
+    return {
+        # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (nginx: 1).
+        # 0 trusts no header: with a proxy in front, every shopper would share one address.
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),
+        # Flask-Limiter's notation ("10 per minute; 100 per hour"), per client address.
+        "RATE_LIMIT_LOGIN": env.get("RATE_LIMIT_LOGIN", "10 per minute; 60 per hour"),
+        "RATE_LIMIT_REGISTER": env.get("RATE_LIMIT_REGISTER", "10 per hour"),
+        "RATE_LIMIT_PASSWORD_RESET": env.get("RATE_LIMIT_PASSWORD_RESET", "5 per hour"),
+        "RATE_LIMIT_CART": env.get("RATE_LIMIT_CART", "60 per minute"),
+        "RATE_LIMIT_CHECKOUT": env.get("RATE_LIMIT_CHECKOUT", "10 per minute"),
+        "RATE_LIMIT_PAY": env.get("RATE_LIMIT_PAY", "20 per minute"),
+        "RATE_LIMIT_SEARCH": env.get("RATE_LIMIT_SEARCH", "60 per minute"),
+        "RATE_LIMIT_ORDER_LOOKUP": env.get("RATE_LIMIT_ORDER_LOOKUP", "30 per minute"),
+        "RATE_LIMIT_WEBHOOK": env.get("RATE_LIMIT_WEBHOOK", "600 per minute"),
+        # A failed log-in for an (email, address) pair past the free ones doubles the wait
+        # before the next one is checked, up to the cap.
+        "LOGIN_FREE_FAILURES": _int(env, "LOGIN_FREE_FAILURES", 5, minimum=1),
+        "LOGIN_MAX_DELAY_SECONDS": _int(env, "LOGIN_MAX_DELAY_SECONDS", 900, minimum=1),
+        "GUEST_LINK_DAYS": _int(env, "GUEST_LINK_DAYS", 90, minimum=1),
+        "HSTS_SECONDS": _int(env, "HSTS_SECONDS", 31_536_000 if production else 0, minimum=0),
     }
 
 

@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.db import get_session
-from app.extensions import limiter
 from app.forms import ForgotPasswordForm, LoginForm, LogoutForm, RegisterForm, ResetPasswordForm
 from app.services.accounts import password_reset
 from app.services.accounts import signin as accounts
@@ -41,12 +40,7 @@ def _finish(next_url: str):
     return response
 
 
-def _failed_login(response) -> bool:
-    return response.status_code in (401, 422)
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute", methods=["POST"], deduct_when=_failed_login)
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if request.method == "GET":
@@ -64,7 +58,6 @@ def login():
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
 def register():
     form = RegisterForm(next=request.args.get("next", ""))
     if request.method == "GET":
@@ -101,7 +94,6 @@ def overview():
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit("5 per hour", methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
     if request.method == "GET" or not form.validate():

@@ -28,11 +28,13 @@ from .payments import (
     WebhookState,
 )
 from .settings import ShopSetting
-from .users import PasswordResetToken, Role, User
+from .users import EmailConfirmation, LoginThrottle, PasswordResetToken, Role, User
 
 __all__ = [
     "ORDER_TRANSITIONS",
     "PasswordResetToken",
+    "EmailConfirmation",
+    "LoginThrottle",
     "Return",
     "ReturnState",
     "KeyState",

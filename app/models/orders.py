@@ -70,6 +70,9 @@ class Order(ShippingAddress, Base):
     shipped_at: Mapped[datetime | None] = mapped_column(default=None)
     carrier: Mapped[str | None] = mapped_column(String(60))
     tracking_number: Mapped[str | None] = mapped_column(String(120))
+    # Guest links (``?t=``) signed before this moment no longer open the order: the owner
+    # withdrew them. None: every unexpired link works.
+    guest_links_since: Mapped[datetime | None] = mapped_column(default=None)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"

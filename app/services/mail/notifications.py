@@ -36,6 +36,8 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "password_reset": ("reset_link",),
     "staff_invite": ("invite_link",),
+    "email_confirmation": ("confirm_link",),
+    "order_link": ("order_link",),
 }
 
 KINDS = (
@@ -50,6 +52,9 @@ KINDS = (
     "late_payment_refunded",
     "password_reset",
     "staff_invite",
+    "email_confirmation",  # services/mail/account_mail.py
+    "registration_attempt",  # services/mail/account_mail.py
+    "order_link",  # services/mail/order_link_mail.py
     "owner_new_order",
     "owner_low_stock",
     "owner_failures",
