@@ -11,16 +11,16 @@ from typing import Any
 
 from flask import Flask
 
-from .config import check_payment_providers, load_config
+from .config import check_startup, load_config
 from .db import PoolSettings, Timeouts, close_session, get_session
+
+DOTENV_ENVIRONMENTS = ("development", "test")
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    if os.environ.get("HOLDFAST_ENV", "development") != "production" and not (overrides or {}).get(
-        "TESTING"
-    ):
+    if _reads_dotenv(overrides):
         from dotenv import load_dotenv
 
         load_dotenv(Path(app.root_path).parent / ".env", override=False)
@@ -28,7 +28,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if overrides:
         app.config.update(overrides)
-    check_payment_providers(app.config)
+    check_startup(app.config, debug=_debug_requested(app))
+    _trust_proxies(app)
 
     from app.services import transactions
 
@@ -59,6 +60,36 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _reads_dotenv(overrides: dict[str, Any] | None) -> bool:
+    """``.env`` is a laptop's convenience: never read in staging or production (their settings
+    come from the service's environment), nor under the test suite's overrides."""
+    environment = os.environ.get("HOLDFAST_ENV", os.environ.get("FLASK_ENV", "development"))
+    return environment.strip().lower() in DOTENV_ENVIRONMENTS and not (overrides or {}).get(
+        "TESTING"
+    )
+
+
+def _debug_requested(app: Flask) -> bool:
+    """Flask's debug mode (``DEBUG``, ``FLASK_DEBUG``, ``flask --debug``) or Werkzeug's
+    debugger (``flask run --debugger``): either puts the interactive console in reach."""
+    import click
+    from flask.helpers import get_debug_flag
+
+    command = click.get_current_context(silent=True)
+    debugger = command is not None and command.info_name == "run" and command.params.get("debugger")
+    return bool(app.debug or get_debug_flag() or debugger)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` proxies, the client's address, scheme and host are the ones
+    they forward (X-Forwarded-For/-Proto/-Host); with 0 those headers are ignored."""
+    hops = app.config.get("TRUSTED_PROXIES", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
 def _finish_session(exc: BaseException | None = None) -> None:
     """Close the request's (or CLI command's) session; if it queued emails, send them now that
     they are committed (a CLI command waits for them, a request does not)."""
@@ -76,13 +107,14 @@ def _finish_session(exc: BaseException | None = None) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from .extensions import csrf, htmx, limiter, login_manager
+    from . import rate_limits
+    from .extensions import csrf, htmx, login_manager
     from .models import User
 
+    # First, so a door counts every knock (a request without a CSRF token, too).
+    rate_limits.init_app(app)  # every door's limit, from the one table in app/rate_limits.py
     csrf.init_app(app)
     htmx.init_app(app)
-    app.config.setdefault("RATELIMIT_ENABLED", app.config["RATE_LIMIT_ENABLED"])
-    limiter.init_app(app)
 
     login_manager.init_app(app)
     login_manager.login_view = "account.login"
@@ -92,12 +124,15 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
+        """The session's id is "<user id>:<session version>"; an old version, a deactivated
+        account or anything malformed is anonymous (services/accounts/sessions.py)."""
         from flask import g
 
-        if not user_id.isdigit() or len(user_id) > 10 or g.get("db_down"):
+        from .services.accounts import sessions
+
+        if g.get("db_down"):
             return None  # the 503 page of a database outage is rendered anonymous
-        user = get_session().get(User, int(user_id))
-        return user if user is not None and user.active else None
+        return sessions.load(get_session(), user_id)
 
 
 def _register_blueprints(app: Flask) -> None:

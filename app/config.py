@@ -1,7 +1,8 @@
 """Settings from the environment, each with a safe default.
 
-``load_config`` reads ``os.environ`` (and ``.env`` in development, through python-dotenv in
-``create_app``) into a plain dict that ``create_app`` applies to ``app.config``. Tests pass
+``load_config`` reads ``os.environ`` (and ``.env`` in development and test, through
+python-dotenv in ``create_app``) into a plain dict that ``create_app`` applies to
+``app.config``; ``check_startup`` then refuses a set-up unsafe for its environment. Tests pass
 overrides instead of touching the environment.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,14 @@ def secret_key_from_instance(instance_path: str) -> str:
     return key
 
 
+# development: `make run`, a laptop. test: the test suite. staging: production's rules on a
+# shop that takes test payments (testpay allowed, no real provider needed) — the benchmarks'
+# and fault tests' stack runs so. production: a shop that takes money.
+KNOWN_ENVIRONMENTS = ("development", "test", "staging", "production")
+# Environments that run with production's rules (a real secret key, no debug, Secure cookies).
+PRODUCTION_LIKE = ("staging", "production")
+
+
 REAL_PROVIDERS = {
     "paypal": ("PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_ID"),
     "stripe": ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"),
@@ -81,10 +91,11 @@ REAL_PROVIDERS = {
 }
 
 
-def check_payment_providers(config: dict[str, Any]) -> None:
-    """Refuse a payment set-up that cannot take money: an unknown provider anywhere; in
-    production, no real provider, a real one without its keys, or testpay listed while it is
-    disabled (it is disabled in production unless ``TESTPAY_ENABLED=true``)."""
+def check_payment_providers(config: Mapping[str, Any]) -> None:
+    """Refuse a payment set-up that cannot take money (or takes pretend money where real is
+    expected): an unknown provider anywhere; in production- and staging-like environments a
+    real provider without its keys or webhook secret, or testpay listed while disabled; in
+    production also testpay enabled or listed, and no real provider."""
     providers = config.get("PAYMENT_PROVIDERS") or []
     unknown = [p for p in providers if p not in REAL_PROVIDERS and p != "testpay"]
     if unknown:
@@ -92,34 +103,126 @@ def check_payment_providers(config: dict[str, Any]) -> None:
             f"PAYMENT_PROVIDERS names an unknown provider: {', '.join(unknown)} "
             f"(known: testpay, {', '.join(REAL_PROVIDERS)})"
         )
-    if config.get("ENV_NAME") != "production":
+    environment = config.get("ENV_NAME")
+    if environment not in PRODUCTION_LIKE:
         return
-    real = [p for p in providers if p in REAL_PROVIDERS]
-    if not real:
+    if environment == "production":
+        _refuse_test_payments(config, providers)
+    for name in (p for p in providers if p in REAL_PROVIDERS):
+        missing = [key for key in REAL_PROVIDERS[name] if not config.get(key)]
+        if missing:
+            raise ConfigError(
+                f"PAYMENT_PROVIDERS enables {name}, but {', '.join(missing)} is not set: "
+                f"set it from the provider's dashboard (docs/PAYMENTS.md) or remove {name}"
+            )
+    if "testpay" in providers and not config.get("TESTPAY_ENABLED"):
+        raise ConfigError(
+            f"PAYMENT_PROVIDERS lists testpay, which is disabled (TESTPAY_ENABLED=false) in "
+            f"{environment}: remove it, or set TESTPAY_ENABLED=true"
+        )
+
+
+def _refuse_test_payments(config: Mapping[str, Any], providers: list[str]) -> None:
+    """Production takes money: testpay (which approves anything) is never on, a real provider
+    always is. A shop that takes test payments runs as ``HOLDFAST_ENV=staging``."""
+    if config.get("TESTPAY_ENABLED"):
+        raise ConfigError(
+            "TESTPAY_ENABLED=true in production: testpay marks orders paid without taking "
+            "money. Unset it (a shop taking test payments runs with HOLDFAST_ENV=staging)"
+        )
+    if not any(p in REAL_PROVIDERS for p in providers):
         raise ConfigError(
             "Production needs a real payment provider: set PAYMENT_PROVIDERS to "
             "paypal, stripe or razorpay (with its keys; see docs/PAYMENTS.md). "
             "testpay takes no money."
         )
-    for name in real:
-        missing = [key for key in REAL_PROVIDERS[name] if not config.get(key)]
-        if missing:
-            raise ConfigError(
-                f"PAYMENT_PROVIDERS enables {name}, but {', '.join(missing)} is not set"
-            )
-    if "testpay" in providers and not config.get("TESTPAY_ENABLED"):
+    if "testpay" in providers:
         raise ConfigError(
-            "PAYMENT_PROVIDERS lists testpay, which is disabled in production: "
-            "remove it, or set TESTPAY_ENABLED=true for a test shop"
+            "PAYMENT_PROVIDERS lists testpay in production: remove it (a shop taking test "
+            "payments runs with HOLDFAST_ENV=staging)"
         )
 
 
-# development: `make run`, a laptop. test: the test suite. staging: production's rules on a
-# shop that takes test payments (testpay allowed, no real provider needed) — the benchmarks'
-# and fault tests' stack runs so. production: a shop that takes money.
-KNOWN_ENVIRONMENTS = ("development", "test", "staging", "production")
-# Environments that run with production's rules (a real secret key, no debug, Secure cookies).
-PRODUCTION_LIKE = ("staging", "production")
+# Secret keys copied from tutorials, examples and our own tests: refused in production even
+# when long enough. Compared lower-cased, without surrounding spaces or quotes.
+KNOWN_SECRET_KEYS = frozenset(
+    {
+        "dev",
+        "development",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "secretkey",
+        "mysecret",
+        "supersecret",
+        "super-secret",
+        "super-secret-key",
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "change-this",
+        "please-change-me",
+        "replace-me",
+        "default",
+        "password",
+        "holdfast",
+        "test",
+        "testing",
+        "test-secret-key",
+        "your-secret-key",
+        "your_secret_key",
+        "your-secret-key-here",
+        "unused-by-the-schedule",
+        "insecure",
+        "not-a-secret",
+        "xxx",
+    }
+)
+SECRET_KEY_MIN_LENGTH = 32
+
+
+def secret_key_problem(key: str | None) -> str | None:
+    """Why ``key`` cannot sign a production shop's sessions, or None when it can."""
+    key = (key or "").strip()
+    if not key:
+        return "is not set"
+    if key.strip("'\"").lower() in KNOWN_SECRET_KEYS:
+        return "is a well-known example value"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"is {len(key)} characters long (at least {SECRET_KEY_MIN_LENGTH} are needed)"
+    if len(set(key)) < 8:
+        return "uses fewer than 8 different characters (a pattern, not a random value)"
+    return None
+
+
+def check_startup(config: Mapping[str, Any], debug: bool) -> None:
+    """Refuse to start a shop that would be unsafe in its environment; each refusal names the
+    setting and how to fix it (docs/SECURITY.md). Development and test only check
+    what would fail anyway (the environment's name, unknown payment providers).
+
+    ``debug``: Flask's debug mode or Werkzeug's debugger is on (``create_app`` works it out)."""
+    environment = config.get("ENV_NAME")
+    if environment not in KNOWN_ENVIRONMENTS:
+        raise ConfigError(
+            f"HOLDFAST_ENV={environment!r} is not a known environment "
+            f"(known: {', '.join(KNOWN_ENVIRONMENTS)})"
+        )
+    if environment in PRODUCTION_LIKE:
+        if debug:
+            raise ConfigError(
+                f"Debug mode is on in {environment} (FLASK_DEBUG, --debug or --debugger): "
+                "the Werkzeug debugger runs any code a visitor sends. Unset FLASK_DEBUG and "
+                "serve with gunicorn (docs/RELIABILITY.md)"
+            )
+        problem = secret_key_problem(config.get("SECRET_KEY"))
+        if problem:
+            raise ConfigError(
+                f"SECRET_KEY {problem} in {environment}: set it to a random value of at "
+                "least 32 characters, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
+    check_payment_providers(config)
 
 
 def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -136,7 +239,7 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         **_shop(env, instance_path, production),
         **_security(env, production),
         **_holds_and_checkout(env),
-        **_payments(env, production),
+        **_payments(env, environment),
         **_mail(env, instance_path),
         **_database(env),
     }
@@ -148,8 +251,13 @@ def _shop(env: dict[str, str], instance_path: str, production: bool) -> dict[str
     secret_key = env.get("SECRET_KEY")
     if not secret_key:
         if production:
-            raise ConfigError("SECRET_KEY must be set in production")
+            raise ConfigError(
+                "SECRET_KEY must be set in staging and production: a random value of at least "
+                "32 characters (`python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
         secret_key = secret_key_from_instance(instance_path)
+    # Cookies travel over HTTPS only where the shop is served so (a loopback stack says false).
+    secure_cookies = _bool(env.get("SESSION_COOKIE_SECURE"), production)
     return {
         "SECRET_KEY": secret_key,
         "DATABASE_URL": normalize_database_url(database_url),
@@ -167,8 +275,10 @@ def _shop(env: dict[str, str], instance_path: str, production: bool) -> dict[str
         or "memory://",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), production),
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Views marked ``input_guard.allow_upload`` (the admin's photo and key uploads) only.
@@ -215,14 +325,15 @@ def _holds_and_checkout(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _payments(env: dict[str, str], production: bool) -> dict[str, Any]:
+def _payments(env: dict[str, str], environment: str) -> dict[str, Any]:
     providers = [p.strip() for p in env.get("PAYMENT_PROVIDERS", "testpay").split(",") if p.strip()]
     return {
         "PAYMENT_PROVIDERS": providers,
         "PAYMENT_RECONCILE_AFTER_MINUTES": _int(
             env, "PAYMENT_RECONCILE_AFTER_MINUTES", 10, minimum=1
         ),
-        "TESTPAY_ENABLED": _bool(env.get("TESTPAY_ENABLED"), not production),
+        # Everywhere but production (staging is the shop that takes test payments).
+        "TESTPAY_ENABLED": _bool(env.get("TESTPAY_ENABLED"), environment != "production"),
         "TESTPAY_WEBHOOK_SECRET": env.get("TESTPAY_WEBHOOK_SECRET") or None,
         "PAYPAL_CLIENT_ID": env.get("PAYPAL_CLIENT_ID", ""),
         "PAYPAL_CLIENT_SECRET": env.get("PAYPAL_CLIENT_SECRET", ""),

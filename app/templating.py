@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request, session
 
 from app import clock
 from app.services.catalog import browse as catalog
@@ -69,9 +69,35 @@ def register_templating(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if "Cache-Control" not in response.headers and shows_personal_data():
+            response.headers["Cache-Control"] = "private, no-store"
+        hsts_seconds = current_app.config.get("HSTS_SECONDS", 0)
+        if hsts_seconds:
+            response.headers.setdefault(
+                "Strict-Transport-Security", f"max-age={hsts_seconds}; includeSubDomains"
+            )
         return response
+
+
+# No inline script or style anywhere (htmx's settling of style attributes is switched off in
+# base.html's htmx-config); a view that needs more (the Razorpay page) sets its own.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+# Their pages show or take a shopper's name, address, email, orders or payment: never stored
+# by a browser's or proxy's cache (the log-in, register and password pages are account's).
+PERSONAL_BLUEPRINTS = frozenset(
+    {"account", "cart", "checkout", "orders", "testpay", "razorpay_pay", "admin"}
+)
+
+
+def shows_personal_data() -> bool:
+    """A response of a personal blueprint, or any page while someone is logged in (their name
+    is in the header). Static files and product photos are the same for everyone."""
+    if request.blueprint in PERSONAL_BLUEPRINTS:
+        return True
+    if request.endpoint == "static" or request.blueprint == "media":
+        return False
+    return "_user_id" in session  # Flask-Login's mark of a logged-in session

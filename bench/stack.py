@@ -1,14 +1,15 @@
 """The stack a shop really runs, started here for benchmarks and end-to-end tests.
 
 ``Stack`` makes a fresh database (a new Postgres database beside the one given, or an SQLite
-file), migrates it, seeds the demo shop, then starts gunicorn with production settings (workers
+file), migrates it, seeds the demo shop, then starts gunicorn with production's rules (workers
 and threads as asked) and, with Redis, an RQ worker with its scheduler. Everything listens on
 127.0.0.1 only; ``stop()`` ends the processes and drops the database.
 
-The app runs as in production (``HOLDFAST_ENV=production``) except for what a loopback test
-cannot have: plain HTTP (so cookies are not marked Secure) and no rate limits (every buyer
-comes from 127.0.0.1). testpay is enabled explicitly, beside a Stripe account that is never
-called, because production refuses to start without a real provider.
+The app runs with production's rules as ``HOLDFAST_ENV=staging`` (a random 64-character
+``SECRET_KEY``, no debug, HSTS sent; see docs/SECURITY.md): staging is production that
+takes test payments, so testpay is the only provider and no real one is needed (production
+refuses to start with testpay). What a loopback test cannot have is switched off: cookies are
+not marked Secure (plain HTTP) and there are no rate limits (every buyer comes from 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -100,13 +101,11 @@ class Stack:
         env.pop("REDIS_URL", None)
         env.update(
             {
-                "HOLDFAST_ENV": "production",
+                "HOLDFAST_ENV": "staging",
                 "SECRET_KEY": self.secret,
                 "DATABASE_URL": self.database_url,
-                "PAYMENT_PROVIDERS": "testpay,stripe",
+                "PAYMENT_PROVIDERS": "testpay",
                 "TESTPAY_ENABLED": "true",
-                "STRIPE_SECRET_KEY": "sk_test_never_called",
-                "STRIPE_WEBHOOK_SECRET": "whsec_never_called",
                 "RATE_LIMIT_ENABLED": "false",
                 "SESSION_COOKIE_SECURE": "false",
                 "SHOP_BASE_URL": self.base_url,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.models import Order, WebhookEvent
 
 from .conftest import LiveServer
+from .pages import fill_address
 
 pytestmark = pytest.mark.e2e
 
@@ -20,18 +21,6 @@ def _add_first_in_stock_product(page, base):
     page.wait_for_url(re.compile(r"/products/"))
     page.get_by_role("button", name="Add to cart").click()
     expect(page.locator("#cart-badge .badge")).to_have_text("1")
-
-
-def _fill_address(page, base):
-    page.goto(base + "/checkout")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Address").fill("12 St James's Square")
-    page.get_by_label("City").fill("London")
-    page.get_by_label("Postal code").fill("SW1Y 4JH")
-    page.get_by_label("Country (2-letter code)").fill("GB")
-    page.get_by_role("button", name="Reserve my items and review").click()
-    page.wait_for_url(re.compile(r"/checkout/co_"))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +40,7 @@ def paying_server(tmp_path_factory):
 def test_the_countdown_reaches_zero_then_offers_to_try_again(short_hold_server, page):
     base = short_hold_server.url
     _add_first_in_stock_product(page, base)
-    _fill_address(page, base)
+    fill_address(page, base)
     countdown = page.locator("#hold-countdown")
     expect(countdown).to_have_attribute("data-expires-at", re.compile(r"^\d{4}-\d\d-\d\dT"))
     clock = page.locator(".countdown-clock")
@@ -69,7 +58,7 @@ def test_the_countdown_reaches_zero_then_offers_to_try_again(short_hold_server, 
 def test_paying_with_testpay_lands_on_the_order_and_the_webhook_arrives(paying_server, page):
     base = paying_server.url
     _add_first_in_stock_product(page, base)
-    _fill_address(page, base)
+    fill_address(page, base)
     page.get_by_role("button", name=re.compile(r"^Pay .* with Test payment")).click()
     page.wait_for_url(re.compile(r"/testpay/pay/"))
     amount = page.locator("#testpay-amount")

@@ -1,9 +1,10 @@
 """Payments through the real background machinery: a webhook processed by an RQ worker, the
-JSON log of the pipeline, and testpay kept out of production."""
+JSON log of the pipeline, and testpay kept out of production (on in staging)."""
 
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import select
 
-from app.config import ConfigError, load_config
+from app.config import ConfigError, check_startup, load_config
 from app.models import Order as OrderRow
 from app.models import OrderStatus, Variant, WebhookEvent, WebhookState
 from app.providers import ProviderError, get_provider
@@ -102,18 +103,22 @@ def test_every_checkout_step_is_a_json_log_line_with_its_checkout_and_phase(
     assert lines[0]["event"] == "checkout.transition"
 
 
-def test_testpay_is_refused_in_production_unless_enabled(tmp_path):
+def test_testpay_is_off_in_production_and_on_in_staging(tmp_path):
     env = {
         "HOLDFAST_ENV": "production",
-        "SECRET_KEY": "s" * 32,
+        "SECRET_KEY": secrets.token_hex(32),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
     }
     config = load_config(str(tmp_path), env)
     assert config["TESTPAY_ENABLED"] is False
     with pytest.raises(ProviderError, match="disabled"):
         get_provider("testpay", config)
+    # Switched on in production, the shop refuses to start (test_production_guards.py).
     enabled = load_config(str(tmp_path), {**env, "TESTPAY_ENABLED": "true"})
-    assert get_provider("testpay", enabled).name == "testpay"
+    with pytest.raises(ConfigError, match="^TESTPAY_ENABLED=true in production"):
+        check_startup(enabled, debug=False)
+    staging = load_config(str(tmp_path), {**env, "HOLDFAST_ENV": "staging"})
+    assert get_provider("testpay", staging).name == "testpay"
     with pytest.raises(ConfigError):
         load_config(str(tmp_path), {"HOLDFAST_ENV": "production"})
 

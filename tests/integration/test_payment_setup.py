@@ -1,8 +1,11 @@
 """A shop that cannot take money says so: production refuses to start without a real payment
-provider, and a provider that is enabled but not configured answers a clear 503 page (never a
-500) on every page that would use it."""
+provider (or with testpay), and a provider that is enabled but not configured answers a clear
+503 page (never a 500) on every page that would use it. Every start-up refusal is in
+test_production_guards.py."""
 
 from __future__ import annotations
+
+import secrets
 
 import pytest
 
@@ -12,7 +15,7 @@ from tests.checkout_helpers import checkout_path, fill_cart, start_checkout
 from tests.conftest import Browser, make_test_app
 from tests.factories import variant_with_stock
 
-PRODUCTION = {"HOLDFAST_ENV": "production", "SECRET_KEY": "s" * 40}
+PRODUCTION = {"HOLDFAST_ENV": "production", "SECRET_KEY": secrets.token_hex(32)}
 
 
 @pytest.fixture
@@ -23,6 +26,7 @@ def production_env(monkeypatch, tmp_path):
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "FLASK_ENV",
+        "FLASK_DEBUG",
     ):
         monkeypatch.delenv(key, raising=False)
     for key, value in PRODUCTION.items():
@@ -42,7 +46,7 @@ def test_production_refuses_a_real_provider_without_its_keys(production_env):
         create_app()
 
 
-def test_production_refuses_testpay_listed_but_disabled(production_env):
+def test_production_refuses_testpay_beside_a_real_provider(production_env):
     production_env.setenv("PAYMENT_PROVIDERS", "stripe,testpay")
     production_env.setenv("STRIPE_SECRET_KEY", "sk_live_x")
     production_env.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
