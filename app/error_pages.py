@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask, current_app, g, jsonify, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -15,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.services import transactions
 
+from . import rate_limits
 from .input_guard import UnsafeInput, ValueTooLong
 from .providers import ProviderError, UnknownProvider
 from .services.errors import DomainError
@@ -67,15 +69,18 @@ def _wants_json() -> bool:
     )
 
 
-def error_response(status: int, message: str | None = None, retry_after: int | None = None):
+def error_response(
+    status: int,
+    message: str | None = None,
+    retry_after: int | None = None,
+    template: str = "errors/error.html",
+):
     message = message or MESSAGES.get(status, "Something went wrong.")
     if _wants_json():
         response = jsonify({"error": message, "status": status})
         response.status_code = status
     else:
-        response = render_page(
-            "errors/error.html", block="error", status=status, code=status, message=message
-        )
+        response = render_page(template, block="error", status=status, code=status, message=message)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
@@ -146,6 +151,15 @@ def unknown_provider(exc: UnknownProvider):
     )
 
 
+def rate_limited(exc: RateLimitExceeded):
+    """429 from a door's limit (app/rate_limits.py): when to come back, in words and header."""
+    seconds = rate_limits.retry_after_seconds(exc)
+    message = (
+        f"Too many requests from your address. Try again in {rate_limits.wait_phrase(seconds)}."
+    )
+    return error_response(429, message, seconds, template="errors/429.html")
+
+
 def http_error(exc: HTTPException):
     status = exc.code or 500
     ours = isinstance(exc, UnsafeInput | ValueTooLong)
@@ -166,6 +180,7 @@ HANDLERS = (
     (DomainError, domain_error),
     (DBAPIError, database_error),
     (PoolTimeout, database_error),
+    (RateLimitExceeded, rate_limited),
     (ProviderError, provider_error),
     (UnknownProvider, unknown_provider),
     (HTTPException, http_error),

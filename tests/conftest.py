@@ -150,6 +150,9 @@ def make_test_app(database_url: str, **overrides):
         "SECRET_KEY": "test-secret-key",
         "REDIS_URL": None,
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Limits off unless a test turns them on (tests/integration/test_rate_limits.py); each
+        # app has a limiter and storage of its own, so no count passes from test to test.
+        "RATE_LIMIT_ENABLED": False,
         "SERVER_NAME": None,
         # The test client is no HTTP server: tests post testpay's webhooks themselves (one
         # live-server test lets testpay send them for real).
