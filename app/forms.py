@@ -55,6 +55,20 @@ class UpdateCartForm(FlaskForm):
     )
 
 
+def new_password(label: str, missing: str) -> PasswordField:
+    """A password being chosen: the length rules of services/accounts/signin.py."""
+    length = Length(
+        min=MIN_PASSWORD_LENGTH,
+        max=MAX_PASSWORD_LENGTH,
+        message=f"Use at least {MIN_PASSWORD_LENGTH} characters.",
+    )
+    return PasswordField(label, validators=[DataRequired(missing), length])
+
+
+def repeat_password(label: str) -> PasswordField:
+    return PasswordField(label, validators=[EqualTo("password", "The passwords do not match.")])
+
+
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(
@@ -74,25 +88,22 @@ class RegisterForm(FlaskForm):
             Length(max=254),
         ],
     )
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired("Choose a password."),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=MAX_PASSWORD_LENGTH,
-                message=f"Use at least {MIN_PASSWORD_LENGTH} characters.",
-            ),
-        ],
-    )
-    confirm = PasswordField(
-        "Repeat password", validators=[EqualTo("password", "The passwords do not match.")]
-    )
+    password = new_password("Password", "Choose a password.")
+    confirm = repeat_password("Repeat password")
     next = HiddenField()
 
 
 class LogoutForm(FlaskForm):
     pass
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=MAX_PASSWORD_LENGTH)],
+    )
+    password = new_password("New password", "Choose a new password.")
+    confirm = repeat_password("Repeat new password")
 
 
 class CheckoutForm(FlaskForm):
@@ -141,20 +152,8 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired("Choose a password."),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=MAX_PASSWORD_LENGTH,
-                message=f"Use at least {MIN_PASSWORD_LENGTH} characters.",
-            ),
-        ],
-    )
-    confirm = PasswordField(
-        "Repeat password", validators=[EqualTo("password", "The passwords do not match.")]
-    )
+    password = new_password("New password", "Choose a password.")
+    confirm = repeat_password("Repeat password")
 
 
 class ReturnForm(FlaskForm):
@@ -170,10 +169,24 @@ class ReturnForm(FlaskForm):
     )
     reason = StringField("Reason", validators=[DataRequired("Tell us why."), Length(max=2000)])
     t = HiddenField()
+    # Asked only of someone who opened the order through a guest link (order_book.Access).
+    email = EmailField("Your email", validators=[Length(max=254)])
 
 
 class OrderActionForm(FlaskForm):
     t = HiddenField()
+    email = EmailField("Your email", validators=[Length(max=254)])  # as in ReturnForm
+
+
+class OrderLinkForm(FlaskForm):
+    """The "send me a new link" form: an order's number and the email it was placed with."""
+
+    number = StringField(
+        "Order number", validators=[DataRequired("Enter the order number."), Length(max=20)]
+    )
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter the order's email."), Length(max=254)]
+    )
 
 
 class ShipForm(FlaskForm):

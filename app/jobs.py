@@ -83,6 +83,7 @@ def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | Non
     register(send_outbox_job, queue_name=QUEUE, interval=60)
     register(checkout_reminders, queue_name=QUEUE, interval=900)
     register(owner_notices, queue_name=QUEUE, interval=300)
+    register(forget_old_sign_ins, queue_name=QUEUE, interval=3600)
 
 
 # ---------------------------------------------------------------- payments
@@ -207,6 +208,20 @@ def owner_notices() -> dict[str, Any]:
         report = notices.send_owner_notices(session, base_url=config["SHOP_BASE_URL"])
         _send_queued(session, config)
     return asdict(report)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def forget_old_sign_ins() -> dict[str, Any]:
+    """RQ (hourly): delete log-in throttles untouched for a day and used or expired email
+    confirmations (services.accounts); safe to run twice."""
+    from app.services.accounts import registration, throttle
+
+    with job_session() as (session, _config):
+        throttles = throttle.prune_throttles(session)
+        confirmations = registration.prune_confirmations(session)
+    return {"throttles": throttles, "confirmations": confirmations}
 
 
 # ---------------------------------------------------------------- the outbox

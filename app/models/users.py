@@ -45,6 +45,9 @@ class User(UserMixin, Base):
     def is_staff(self) -> bool:
         return self.role in (Role.STAFF, Role.OWNER)
 
+    def get_id(self) -> str:  # Flask-Login's alternative id (services/accounts/sessions.py)
+        return f"{self.id}:{self.session_version or 0}"
+
 
 class PasswordResetToken(Base):
     """A password reset link: only the SHA-256 of the token is stored; single use; expires."""

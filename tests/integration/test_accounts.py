@@ -1,4 +1,6 @@
-"""Accounts: registration, log-in (argon2id, rotation, safe next), log-out, lock-out, owners."""
+"""Accounts: registration's form, log-in (argon2id, rehash, rotation, safe next), log-out,
+owners. Registering by email: test_registration.py; throttling: test_login_throttle.py;
+sessions that end: test_sessions.py."""
 
 from sqlalchemy import select
 
@@ -14,25 +16,12 @@ def _register(browser, email="new@example.com", password=PASSWORD, confirm=None,
     return browser.post("/register", data)
 
 
-def test_registering_logs_the_shopper_in_with_an_argon2id_hash(browser, db):
+def test_registering_creates_nobody_until_the_email_is_confirmed(browser, db):
     response = _register(browser)
-    assert response.status_code == 303
-    user = db.scalar(select(User).where(User.email == "new@example.com"))
-    assert user.role is Role.CUSTOMER
-    assert user.password_hash.startswith("$argon2id$")
-    assert PASSWORD not in user.password_hash
-    assert "new@example.com" in browser.get("/").get_data(as_text=True) or "Ada" in browser.get(
-        "/"
-    ).get_data(as_text=True)
-    assert browser.get("/account").status_code == 200
-
-
-def test_registering_an_email_twice_is_refused_whatever_its_case(browser, db):
-    UserFactory(email="taken@example.com")
-    response = _register(browser, email="Taken@Example.com")
-    assert response.status_code == 409
-    assert "already exists" in response.get_data(as_text=True)
-    assert len(db.scalars(select(User)).all()) == 1
+    assert response.status_code == 200
+    assert "Check your email" in response.get_data(as_text=True)
+    assert db.scalars(select(User)).all() == []
+    assert browser.get("/account").status_code == 302
 
 
 def test_registration_validates_its_fields(browser, db):
@@ -90,18 +79,19 @@ def test_a_wrong_password_and_an_unknown_email_read_the_same(browser, db):
     assert browser.get("/account").status_code == 302
 
 
-def test_five_failed_log_ins_lock_the_account_and_are_audited(app, db):
-    from tests.conftest import Browser
+def test_a_hash_with_old_parameters_is_upgraded_at_log_in(browser, db):
+    from argon2 import PasswordHasher
 
-    app.config["RATELIMIT_ENABLED"] = False
-    UserFactory(email="ada@example.com")
-    browser = Browser(app.test_client())
-    for _ in range(5):
-        browser.post("/login", {"email": "ada@example.com", "password": "wrong password!"})
-    response = browser.post("/login", {"email": "ada@example.com", "password": PASSWORD})
-    assert response.status_code == 401
-    assert "Too many failed log-ins" in response.get_data(as_text=True)
-    assert db.scalar(select(AuditLog.action).where(AuditLog.action == "user.locked"))
+    old = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=16).hash(PASSWORD)
+    UserFactory(email="ada@example.com", password_hash=old)
+    assert (
+        browser.post("/login", {"email": "ada@example.com", "password": PASSWORD}).status_code
+        == 303
+    )
+    db.expire_all()
+    upgraded = db.scalar(select(User.password_hash))
+    assert upgraded != old and upgraded.startswith("$argon2id$")
+    assert db.scalar(select(AuditLog.id).where(AuditLog.action == "user.logged_in"))
 
 
 def test_log_out_needs_a_post_with_a_csrf_token(browser, db):

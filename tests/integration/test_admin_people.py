@@ -1,16 +1,15 @@
-"""The admin's people pages, through the browser: failed log-ins and locked accounts (unlock),
+"""The admin's people pages, through the browser: failed log-ins (throttled pairs; clearing),
 and the owner's staff page (invite by email, change a role, deactivate, reactivate), each
 authorised on the server (staff 403 on the staff page, customers and visitors 404),
 CSRF-protected, idempotent and audited; the shop always keeps one active owner."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from sqlalchemy import select
 
 from app.models import AuditLog, OutboxMessage, Role, User
+from tests.account_helpers import make_them_wait
 from tests.admin_helpers import PASSWORD, signed_in, text
 from tests.conftest import Browser
 from tests.factories import UserFactory
@@ -32,7 +31,7 @@ def flashed(browser: Browser, answer) -> str:
 
 PAGES = ["/admin/security", "/admin/staff"]
 POSTS = [
-    "/admin/security/1/unlock",
+    "/admin/security/throttles/clear",
     "/admin/staff/invite",
     "/admin/staff/1/role",
     "/admin/staff/1/deactivate",
@@ -57,46 +56,55 @@ def test_every_action_without_its_csrf_token_is_refused(owner, db, url):
 # ---------------------------------------------------------------- security
 
 
-def test_the_security_page_lists_failed_and_locked_accounts(owner, staff, db):
-    soon = datetime.now(UTC) + timedelta(minutes=10)
-    UserFactory(email="tries@example.com", failed_logins=3)
-    UserFactory(email="locked@example.com", locked_until=soon)
-    UserFactory(email="fine@example.com")
+def fail_to_log_in(app, email: str, times: int, address: str = "203.0.113.5") -> Browser:
+    visitor = Browser(app.test_client())
+    visitor.client.environ_base["REMOTE_ADDR"] = address
+    for _ in range(times):
+        visitor.get("/login")
+        visitor.post("/login", {"email": email, "password": "wrong password!"})
+    return visitor
+
+
+def stat(page: str, name: str) -> int:
+    import re
+
+    return int(re.search(rf'data-stat="{name}">(\d+)<', page).group(1))
+
+
+def test_the_security_page_counts_failed_log_ins_and_names_no_one(app, owner, staff, db):
+    app.config["RATELIMIT_ENABLED"] = False
+    UserFactory(email="tries@example.com")
+    fail_to_log_in(app, "tries@example.com", 6)  # five free, the sixth starts a wait
+    fail_to_log_in(app, "nobody@example.com", 2, address="198.51.100.1")
+    make_them_wait(db)
     for person in (owner, staff):
         page = text(person.get("/admin/security"))
-        assert "tries@example.com" in page and "locked@example.com" in page
-        assert "fine@example.com" not in page
-        assert "Locked</strong> until" in page
+        assert (stat(page, "pairs"), stat(page, "failures"), stat(page, "waiting")) == (2, 8, 1)
+        assert "tries@example.com" not in page and "nobody@example.com" not in page
+        assert "Locked" not in page and "No account is ever locked" in page
 
 
-def test_unlocking_lets_the_person_log_in_again_and_is_audited_once(app, staff, db):
-    soon = datetime.now(UTC) + timedelta(minutes=10)
-    locked = UserFactory(email="locked@example.com", locked_until=soon, failed_logins=2)
-    visitor = Browser(app.test_client())
+def test_clearing_the_waits_lets_the_person_log_in_at_once_and_is_audited_once(app, staff, db):
+    app.config["RATELIMIT_ENABLED"] = False
+    UserFactory(email="tries@example.com")
+    visitor = fail_to_log_in(app, "tries@example.com", 6)
+    make_them_wait(db)
     visitor.get("/login")
-    refused = visitor.post("/login", {"email": locked.email, "password": PASSWORD})
-    assert refused.status_code not in (302, 303)
+    refused = visitor.post("/login", {"email": "tries@example.com", "password": PASSWORD})
+    assert refused.status_code == 401 and "Wait a moment" in text(refused)
 
-    first = staff.post(f"/admin/security/{locked.id}/unlock")
-    assert "is unlocked" in flashed(staff, first)
-    second = staff.post(f"/admin/security/{locked.id}/unlock")
-    assert "was not locked" in flashed(staff, second)
-    row = user(db, locked.email)
-    assert (row.failed_logins, row.locked_until) == (0, None)
-    (entry,) = audit_rows(db, "user.unlocked")
-    assert entry.actor == "staff@example.com" and entry.subject_id == locked.id
-    assert entry.details["before"] == {"failed_logins": 2, "locked": True}
+    first = staff.post("/admin/security/throttles/clear")
+    assert "cleared for 1" in flashed(staff, first)
+    second = staff.post("/admin/security/throttles/clear")
+    assert "no failed log-ins to clear" in flashed(staff, second)
+    (entry,) = audit_rows(db, "login_throttles.cleared")
+    assert entry.actor == "staff@example.com" and entry.details["pairs"] == 1
+    assert entry.details["before"] == {"waiting": 1, "failures": 6}
     assert entry.ip == "127.0.0.1"
 
     visitor.get("/login")
-    assert visitor.post("/login", {"email": locked.email, "password": PASSWORD}).status_code in (
-        302,
-        303,
-    )
-
-
-def test_unlocking_nobody_is_a_404(owner, db):
-    assert owner.post("/admin/security/999999/unlock").status_code == 404
+    logged = visitor.post("/login", {"email": "tries@example.com", "password": PASSWORD})
+    assert logged.status_code == 303
 
 
 # ---------------------------------------------------------------- staff: who may

@@ -185,6 +185,7 @@ def test_the_sweep_is_scheduled_every_configured_interval():
         "reconcile_payments",
         "retry_fulfilment",
         "send_outbox_job",
+        "forget_old_sign_ins",
     } <= names
 
 
@@ -202,7 +203,7 @@ def test_the_sweep_job_runs_in_a_real_worker_from_the_cron_schedule(
     cron.load_config_from_file("cron_config")
     assert [job.interval for job in cron._cron_jobs][0] == 300  # the sweep, first
     # Every periodic job is due at once; the worker runs them all against this database.
-    assert len(cron.enqueue_jobs()) == len(cron._cron_jobs) == 7
+    assert len(cron.enqueue_jobs()) == len(cron._cron_jobs) == 8
 
     env = {
         **os.environ,

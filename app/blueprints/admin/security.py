@@ -1,8 +1,9 @@
-"""The admin's security page: failed log-ins and locked accounts, and unlocking one."""
+"""The admin's security page: failed log-ins of the last day (throttled by email and address,
+never locking an account) and clearing every wait."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, url_for
 from flask_wtf import FlaskForm
 
 from app.db import get_session
@@ -12,23 +13,22 @@ from app.web import render_page
 from .base import actor, bp, require
 
 
-class UnlockForm(FlaskForm):
-    """Unlock: only its CSRF token (CSRFProtect checks it on every POST)."""
+class ClearForm(FlaskForm):
+    """Clear the waits: only its CSRF token (CSRFProtect checks it on every POST)."""
 
 
 @bp.get("/security")
 def security():
-    page = people.failed_logins(get_session(), request.args.get("page", 1, type=int))
-    return render_page(
-        "admin/security.html", page=page, is_locked=people.is_locked, form=UnlockForm(), args={}
-    )
+    summary = people.login_throttles(get_session())
+    return render_page("admin/security.html", summary=summary, form=ClearForm())
 
 
-@bp.post("/security/<int:user_id>/unlock")
-def unlock(user_id: int):
+@bp.post("/security/throttles/clear")
+def clear_throttles():
     require("unlock")
-    if people.unlock(get_session(), user_id, actor=actor()):
-        flash("The account is unlocked: its failed log-ins are cleared.", "success")
+    cleared = people.clear_login_throttles(get_session(), actor=actor())
+    if cleared:
+        flash(f"Failed log-ins cleared for {cleared} email and address pair(s).", "success")
     else:
-        flash("That account was not locked.", "info")
+        flash("There were no failed log-ins to clear.", "info")
     return redirect(url_for("admin.security"), code=303)

@@ -1,7 +1,7 @@
 """Password reset by email: a random token whose SHA-256 alone is stored, single use, expiring.
 
 Asking for a reset never tells whether the email has an account. Setting a new password uses
-the token up, voids the user's other tokens and clears any lock-out.
+the token up, voids the user's other tokens and ends every session of the account.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from app import clock
 from app.db import begin_write
 from app.models import PasswordResetToken, User
 from app.services import audit, locks
+from app.services.accounts import sessions
 from app.services.accounts import signin as accounts
 from app.services.errors import DomainError
 from app.services.mail import notifications
@@ -115,7 +116,6 @@ def reset_password(
         session.rollback()
         raise DomainError("This reset link has expired or was already used. Ask for a new one.")
     user.password_hash = accounts.hash_password(new_password)
-    user.failed_logins, user.locked_until = 0, None
     row.used_at = now
     session.execute(
         update(PasswordResetToken)
@@ -130,5 +130,6 @@ def reset_password(
         subject_type="user",
         subject_id=user.id,
     )
+    sessions.bump(session, user, "password_reset")
     session.commit()
     return user

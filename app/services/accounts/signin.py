@@ -1,13 +1,15 @@
-"""Accounts: registration, log-in with argon2id hashes and lock-out, the first owner.
+"""Accounts: creating them, log-in with argon2id hashes and throttling, the first owner.
 
 Passwords are hashed with argon2-cffi's ``PasswordHasher`` (argon2id); hashes made with older
-parameters are upgraded at the next successful log-in. Five failed log-ins lock an account for
-15 minutes; the lock is recorded in the audit log.
+parameters are upgraded at the next successful log-in. Failed log-ins never lock an account:
+they slow down the (email, client address) pair that made them (``throttle``). Every failure
+reads the same, whatever the account's state. Shoppers register by confirming their email
+(``registration``); ``register_user`` creates an account directly (the CLI's owner, tests).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -19,13 +21,15 @@ from app import clock
 from app.db import begin_write
 from app.models import Role, User
 from app.services import audit, locks
+from app.services.accounts import sessions
+from app.services.accounts import throttle as throttles
 from app.services.errors import Conflict, DomainError
 from app.services.transactions import unit_of_work
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
-LOCK_AFTER_FAILURES = 5
-LOCK_FOR = timedelta(minutes=15)
+FAILURE = "That email and password do not match an account."
+WAIT_HINT = "Wait a moment before trying again."
 
 _hasher = PasswordHasher()
 
@@ -53,6 +57,11 @@ def validate_password(password: str) -> None:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches; raises argon2's errors otherwise."""
+    return _hasher.verify(password_hash, password)
 
 
 def find_user(session: Session, email: str) -> User | None:
@@ -90,71 +99,64 @@ def register_user(
     return user
 
 
-def authenticate(session: Session, email: str, password: str, now: datetime | None = None) -> User:
-    """Return the user whose password matches, or raise ``AuthError`` with one message for
-    every failure (unknown email, wrong password, locked, disabled) so accounts can't be
-    probed. The password is checked with no transaction open (argon2 takes a while); the
-    outcome is then recorded under the user's lock."""
+def authenticate(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    address: str,
+    policy: throttles.Policy | None = None,
+    now: datetime | None = None,
+) -> User:
+    """Return the active user whose password matches, or raise ``AuthError`` with one message
+    for every failure (unknown email, wrong password, disabled), so accounts can't be probed.
+    A pair (email, ``address``) that must wait is refused before any password is checked (the
+    message adds a hint to wait, the same for every email). The password is checked with no
+    transaction open (argon2 takes a while); a failure is then counted on the pair."""
     now = clock.now(now)
-    failure = AuthError("That email and password do not match an account.")
+    policy = policy or throttles.Policy()
+    key = throttles.key_for(email, address)
+    if throttles.waiting_until(session, key, now) is not None:
+        session.rollback()
+        raise AuthError(f"{FAILURE} {WAIT_HINT}")
     user = find_user(session, email)
     session.rollback()
+    matched, rehash = _check(user, password)
+    if user is None or not matched or not user.active:
+        throttles.record_failure(session, key, policy, now=now)
+        raise AuthError(FAILURE)
+    user = _record_login(session, user.id, key, rehash, now)
+    if user is None:
+        raise AuthError(FAILURE)
+    return user
+
+
+def _check(user: User | None, password: str) -> tuple[bool, str | None]:
+    """(matched, a new hash when the stored one uses old parameters)."""
     if user is None:
         _hasher.hash(password)  # spend the same time as a real check
-        raise failure
-    if user.locked_until is not None and user.locked_until > now:
-        raise AuthError("Too many failed log-ins. Try again in a few minutes.")
+        return False, None
     try:
-        _hasher.verify(user.password_hash, password)
-        matched = True
+        verify_password(user.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        matched = False
-    rehash = (
-        hash_password(password)
-        if matched and _hasher.check_needs_rehash(user.password_hash)
-        else None
-    )
-    user = _record_login(session, user.id, matched, rehash, now)
-    if user is None or not matched or not user.active:
-        raise failure
-    return user
+        return False, None
+    return True, hash_password(password) if _hasher.check_needs_rehash(user.password_hash) else None
 
 
 @unit_of_work
 def _record_login(
-    session: Session, user_id: int, matched: bool, rehash: str | None, now: datetime
+    session: Session, user_id: int, key: str, rehash: str | None, now: datetime
 ) -> User | None:
-    """Count a failed log-in (locking the account after too many) or record a good one."""
+    """Record a good log-in (the pair's failures forgotten); None if the account went away or
+    was deactivated meanwhile."""
     user = locks.lock_user(session, user_id)
-    if user is None:
+    if user is None or not user.active:
         session.rollback()
         return None
-    if user.locked_until is not None and user.locked_until > now:
-        session.rollback()
-        raise AuthError("Too many failed log-ins. Try again in a few minutes.")
-    if not matched:
-        user.failed_logins += 1
-        if user.failed_logins >= LOCK_AFTER_FAILURES:
-            user.locked_until = now + LOCK_FOR
-            user.failed_logins = 0
-            audit.record(
-                session,
-                "user.locked",
-                actor=user.email,
-                actor_id=user.id,
-                subject_type="user",
-                subject_id=user.id,
-            )
-        session.commit()
-        return user
-    if not user.active:
-        session.rollback()
-        return user
     if rehash is not None:
         user.password_hash = rehash
-    user.failed_logins = 0
-    user.locked_until = None
     user.last_login_at = now
+    throttles.clear(session, key)
     audit.record(
         session,
         "user.logged_in",
@@ -180,6 +182,7 @@ def create_owner(session: Session, email: str, password: str) -> User:
     user.password_hash = password_hash
     user.active = True
     audit.record(session, "user.promoted_to_owner", subject_type="user", subject_id=user.id)
+    sessions.bump(session, user, "promoted_to_owner", actor="system")
     session.commit()
     return user
 

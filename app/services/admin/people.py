@@ -1,5 +1,6 @@
-"""People, for the admin: failed log-ins and locked accounts (unlock), and the shop's staff
-(invite by email, change a role, deactivate and reactivate). Only the owner manages staff
+"""People, for the admin: failed log-ins (the throttled pairs; clearing them), and the shop's
+staff (invite by email, change a role, deactivate and reactivate; the last two end the
+person's sessions at once). Only the owner manages staff
 (``permissions``); the shop always keeps one active owner. Every change is audited with the
 value before and after.
 
@@ -12,21 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.db import begin_write
 from app.models import Role, User
 from app.services import audit, locks
-from app.services.accounts import password_reset
+from app.services.accounts import password_reset, sessions
 from app.services.accounts import signin as accounts
-from app.services.admin.paging import paged
-from app.services.catalog.browse import Page
+from app.services.accounts import throttle as throttles
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.mail import notifications
 
-PER_PAGE = 50
 INVITE_TTL = timedelta(days=7)
 NO_PASSWORD = "!invited"  # noqa: S105 - not an argon2 hash: no password matches it
 STAFF_ROLES = (Role.STAFF, Role.OWNER)
@@ -35,47 +34,30 @@ STAFF_ROLES = (Role.STAFF, Role.OWNER)
 # ---------------------------------------------------------------- security
 
 
-def failed_logins(session: Session, page: int = 1, now: datetime | None = None) -> Page[User]:
-    """Accounts with failed log-ins counted or locked right now, locked first."""
-    now = clock.now(now)
-    stmt = (
-        select(User)
-        .where(or_(User.failed_logins > 0, User.locked_until > now))
-        .order_by(User.locked_until.desc().nulls_last(), User.failed_logins.desc(), User.id)
-    )
-    return paged(session, stmt, page, PER_PAGE)
+def login_throttles(session: Session, now: datetime | None = None) -> throttles.Summary:
+    """Failed log-ins of the last day, by (email, address) pair: how many pairs, how many
+    must wait now, how many failures (the pairs are hashed: nobody's email is shown)."""
+    return throttles.summary(session, now)
 
 
-def is_locked(user: User, now: datetime | None = None) -> bool:
-    return user.locked_until is not None and user.locked_until > clock.now(now)
-
-
-def unlock(session: Session, user_id: int, *, actor: str, now: datetime | None = None) -> bool:
-    """Clear an account's lock and its failed log-ins; False when there was nothing to clear
-    (a second click)."""
-    now = clock.now(now)
+def clear_login_throttles(session: Session, *, actor: str, now: datetime | None = None) -> int:
+    """Forget every pair's failed log-ins and waits (someone stuck waiting asks for help);
+    returns how many pairs were cleared (0: nothing to clear, nothing audited)."""
+    before = throttles.summary(session, now)
     begin_write(session)
-    user = locks.lock_user(session, user_id)
-    if user is None:
+    cleared = throttles.clear_all(session)
+    if not cleared:
         session.rollback()
-        raise NotFound("There is no such account.")
-    before = {"failed_logins": user.failed_logins, "locked": is_locked(user, now)}
-    if before == {"failed_logins": 0, "locked": False}:
-        session.rollback()
-        return False
-    user.failed_logins, user.locked_until = 0, None
+        return 0
     audit.record(
         session,
-        "user.unlocked",
+        "login_throttles.cleared",
         actor=actor,
-        subject_type="user",
-        subject_id=user.id,
-        email=user.email,
-        before=before,
-        after={"failed_logins": 0, "locked": False},
+        pairs=cleared,
+        before={"waiting": before.waiting, "failures": before.failures},
     )
     session.commit()
-    return True
+    return cleared
 
 
 # ---------------------------------------------------------------- staff
@@ -135,6 +117,7 @@ def change_role(session: Session, user_id: int, role: Role, *, actor: str) -> bo
         before=before.value,
         after=role.value,
     )
+    sessions.bump(session, user, "role_changed", actor=actor)
     session.commit()
     return True
 
@@ -159,6 +142,8 @@ def set_active(session: Session, user_id: int, active: bool, *, actor: str) -> b
         before={"active": not active},
         after={"active": active},
     )
+    if not active:
+        sessions.bump(session, user, "deactivated", actor=actor)
     session.commit()
     return True
 
