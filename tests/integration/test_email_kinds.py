@@ -7,7 +7,7 @@ from __future__ import annotations
 from app.db import begin_write
 from app.models import Order, OutboxMessage, OutboxState
 from app.services import locks
-from app.services.mail import notifications, owner_mail
+from app.services.mail import account_mail, notifications, order_link_mail, owner_mail
 from app.services.mail import outbox as mailer
 from tests.factories import VariantFactory
 from tests.outbox_fixtures import (  # noqa: F401 - pytest fixtures
@@ -72,6 +72,7 @@ def queue_every_kind_of_email(session, order: Order) -> str:
         expires_minutes=30,
         user_id=1,
     )
+    queue_account_emails(session, order, url)
     queue_staff_and_owner_emails(session, order, url)
     session.commit()
     return url
@@ -93,6 +94,9 @@ def subjects_and_phrases(number: str) -> dict[str, str]:
         "You left something in your cart": "2 x Tee",
         "Your payment was refunded": "co_late",
         "Reset your password": f"{BASE}/account/reset/tok3n",
+        "Confirm your email to create your account": f"{BASE}/register/confirm/tok",
+        "Someone tried to register with your email": f"{BASE}/password/forgot",
+        f"Your link to order {number}": "asked for a new link to order",
         **staff_and_owner_subjects(number),
     }
 
@@ -167,7 +171,34 @@ def test_a_reset_link_is_erased_once_sent_and_never_sent_after_it_expired(
 
 # ---------------------------------------------------------------- staff and the owner's emails
 
-NO_ORDER_ITEMS = ("You are invited", "Low stock", "2 things failed", "Your shop on")
+NO_ORDER_ITEMS = (
+    "You are invited",
+    "Low stock",
+    "2 things failed",
+    "Your shop on",
+    "Confirm your email",
+    "Someone tried to register",
+    "Your link to order",
+)
+
+
+def queue_account_emails(session, order: Order, url: str) -> None:
+    """The emails of registering and of asking for a new order link."""
+    account_mail.email_confirmation(
+        session,
+        to="new@example.com",
+        confirm_link=f"{BASE}/register/confirm/tok",
+        expires_hours=24,
+        confirmation_id=1,
+    )
+    account_mail.registration_attempt(
+        session,
+        to="ada@example.com",
+        user_id=1,
+        login_link=f"{BASE}/login",
+        reset_link=f"{BASE}/password/forgot",
+    )
+    order_link_mail.queue_order_link(session, order, link=url, days=90)
 
 
 def queue_staff_and_owner_emails(session, order: Order, url: str) -> None:

@@ -76,6 +76,7 @@ def order(number: str):
         ship_form=ShipForm(),
         cancel_form=CancelForm(),
         refund_form=RefundForm(key=secrets.token_hex(16)),
+        guest_link_days=current_app.config["GUEST_LINK_DAYS"],
     )
 
 
@@ -171,4 +172,20 @@ def retry_fulfilment(number: str):
         flash(f"More of order {number} was delivered.", "success")
     else:
         flash(f"Nothing more of order {number} can be delivered yet.", "info")
+    return _back(number)
+
+
+@bp.post("/orders/<number>/withdraw-links")
+def withdraw_links(number: str):
+    """Links in the order's emails so far stop opening it (a forwarded or leaked email)."""
+    require("withdraw_links")
+    try:
+        order_desk.withdraw_guest_links(get_session(), number, actor=actor())
+    except NotFound:
+        abort(404)
+    flash(
+        f"Links in the emails of order {number} no longer open it. The shopper can ask for "
+        "a new link, which goes to the order's email only.",
+        "success",
+    )
     return _back(number)

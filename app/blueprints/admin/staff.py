@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField
-from wtforms.validators import AnyOf, DataRequired, Length
+from wtforms.validators import AnyOf, DataRequired, Email, Length
 
 from app.db import get_session
 from app.models import Role
@@ -19,7 +19,12 @@ from .base import actor, bp, require
 
 class InviteForm(FlaskForm):
     email = EmailField(
-        "Email", validators=[DataRequired("Enter the email to invite."), Length(max=254)]
+        "Email",
+        validators=[
+            DataRequired("Enter the email to invite."),
+            Length(max=254),
+            Email("Enter a valid email address.", check_deliverability=False),
+        ],
     )
 
 

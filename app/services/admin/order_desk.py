@@ -4,6 +4,7 @@
 the order number or the shopper's email; it pages on the server. ``timeline`` joins what
 happened to one order from every table that saw it: the checkout's events, payments and
 refunds, webhooks about its payments, emails, the order's own events and admin actions.
+``withdraw_guest_links`` stops the links in the order's emails so far from opening it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from app import clock
 from app.db import begin_write
 from app.models import (
     AuditLog,
@@ -29,11 +31,12 @@ from app.models import (
     Variant,
     WebhookEvent,
 )
-from app.services import audit
+from app.services import audit, locks
 from app.services.admin.paging import paged
 from app.services.catalog.browse import Page
 from app.services.errors import NotFound
 from app.services.orders import aftersales
+from app.services.transactions import unit_of_work
 
 PER_PAGE = 25
 TO_SHIP = (OrderStatus.PAID, OrderStatus.PARTIALLY_FULFILLED)
@@ -191,6 +194,35 @@ def note_action(session: Session, order: Order, action: str, actor: str, **detai
     begin_write(session)
     audit.record(session, action, actor=actor, subject_type="order", subject_id=order.id, **details)
     session.commit()
+
+
+@unit_of_work
+def withdraw_guest_links(
+    session: Session, number: str, *, actor: str, now: datetime | None = None
+) -> Order:
+    """Links in the order's emails so far no longer open it (``Order.guest_links_since``);
+    its account and the browser that checked it out still do, and the shopper can ask for
+    a new link (``/orders/link``), which goes to the order's email only."""
+    now = clock.now(now)
+    begin_write(session)
+    order_id = session.scalar(select(Order.id).where(Order.number == number))
+    order = locks.lock_order(session, order_id) if order_id is not None else None
+    if order is None:
+        session.rollback()
+        raise NotFound(f"No order {number}.")
+    before = order.guest_links_since
+    order.guest_links_since = now
+    audit.record(
+        session,
+        "order.guest_links_withdrawn",
+        actor=actor,
+        subject_type="order",
+        subject_id=order.id,
+        before=before.isoformat() if before else None,
+        after=now.isoformat(),
+    )
+    session.commit()
+    return order
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "catalogue": STAFF,  # products, variants, categories, photos
     "stock": STAFF,  # adjust stock, import license keys
     "cancel": STAFF,
+    "withdraw_links": STAFF,  # an order's guest links (a forwarded or leaked email)
     "retry_fulfilment": STAFF,
     "refund": OWNER,
     "unlock": STAFF,

@@ -1,15 +1,22 @@
 """Rendering an email from its outbox row: the Jinja templates in ``templates/email`` (text and
 HTML), the headers, and one Message-ID per email however often it is sent. Needs no request,
-app context or database."""
+app context or database.
+
+Headers built from what people typed cannot add a header or a recipient: ``To`` must be one
+bare address with no control character (else ``UnsafeHeader``: the email fails for good and is
+never sent), and the ``Subject`` has every control character (CR, LF, tab, NUL, U+2028, ...)
+folded into a space. No other header carries input: ``From`` is the shop's setting; there is
+no ``Reply-To``, ``Cc`` or ``Bcc``."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -67,6 +74,30 @@ class Claim:
     message_id: str
 
 
+# C0, DEL, C1 and the Unicode line and paragraph separators: anything a mail reader or
+# ``str.splitlines`` could take for the end of a header line.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class UnsafeHeader(ValueError):
+    """A header value that would add a header or a recipient: the email is refused for good."""
+
+
+def one_address(value: str, header: str = "To") -> str:
+    """``value`` if it is exactly one bare address (``name@host``), else ``UnsafeHeader``."""
+    if CONTROL.search(value):
+        raise UnsafeHeader(f"{header} holds a control character: {value!r}")
+    pairs = getaddresses([value])
+    if len(pairs) != 1 or pairs[0] != ("", value.strip()) or "@" not in value:
+        raise UnsafeHeader(f"{header} is not one plain address: {value!r}")
+    return value.strip()
+
+
+def clean_subject(subject: str) -> str:
+    """The subject on one line: control characters become spaces, runs of spaces one."""
+    return " ".join(CONTROL.sub(" ", subject).split())
+
+
 def build_email(claim: Claim, config: Mapping[str, Any]) -> EmailMessage:
     text, html = render(
         claim.template,
@@ -75,9 +106,12 @@ def build_email(claim: Claim, config: Mapping[str, Any]) -> EmailMessage:
         shop_url=config["SHOP_BASE_URL"],
     )
     email = EmailMessage()
-    email["Subject"] = claim.subject
-    email["From"] = config["MAIL_DEFAULT_SENDER"]
-    email["To"] = claim.to_address
+    sender = config["MAIL_DEFAULT_SENDER"]
+    if CONTROL.search(sender):
+        raise UnsafeHeader(f"MAIL_DEFAULT_SENDER holds a control character: {sender!r}")
+    email["Subject"] = clean_subject(claim.subject)
+    email["From"] = sender
+    email["To"] = one_address(claim.to_address)
     email["Date"] = format_datetime(claim.claimed_at)
     email["Message-ID"] = claim.message_id
     email["Auto-Submitted"] = "auto-generated"

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.services.mail.rendering import Claim
+from app.services.mail.rendering import Claim, UnsafeHeader
 
 
 class Unreachable(Exception):
@@ -108,7 +108,10 @@ def _text(value: bytes | str) -> str:
 
 
 def is_permanent(exc: BaseException) -> bool:
-    """Refused for good (5xx for the recipient or the message): retrying cannot help."""
+    """Refused for good (5xx for the recipient or the message, or a header we refuse to
+    write): retrying cannot help."""
+    if isinstance(exc, UnsafeHeader):
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _msg in exc.recipients.values())
     return isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500
