@@ -12,7 +12,7 @@ endif
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format migrate seed browser clean worker cron
+.PHONY: setup run test lint format migrate seed browser clean worker cron audit
 
 setup: $(STAMP) app/static/vendor/htmx.min.js
 
@@ -56,9 +56,18 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/code_shape.py
 
+# Known vulnerabilities in every pinned dependency (constraints.txt), from PyPI's advisory
+# database: needs the network. --strict fails when a package cannot be checked, so an offline
+# run fails instead of passing with nothing audited. pip-audit lives in a venv of its own.
+AUDIT_VENV := .venv-audit
+audit:
+	@test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
+		$(AUDIT_VENV)/bin/python -m pip install -q pip-audit==2.10.1; }
+	$(AUDIT_VENV)/bin/pip-audit --strict --no-deps --disable-pip -r constraints.txt
+
 format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) assets/node_modules app/static/vendor .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AUDIT_VENV) assets/node_modules app/static/vendor .pytest_cache .ruff_cache
