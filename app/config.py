@@ -190,7 +190,7 @@ def secret_key_problem(key: str | None) -> str | None:
     if key.strip("'\"").lower() in KNOWN_SECRET_KEYS:
         return "is a well-known example value"
     if len(key) < SECRET_KEY_MIN_LENGTH:
-        return f"is {len(key)} characters long (at least {SECRET_KEY_MIN_LENGTH} are needed)"
+        return f"is too short: {len(key)} of at least {SECRET_KEY_MIN_LENGTH} characters"
     if len(set(key)) < 8:
         return "uses fewer than 8 different characters (a pattern, not a random value)"
     return None

@@ -17,7 +17,7 @@ from app.models import Role
 from app.services.accounts import signin
 
 from .conftest import LiveServer
-from .test_checkout_browser import _fill_address
+from .pages import fill_address
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +93,7 @@ def buy(page, base: str, product_url: str, option: str | None = None) -> str:
         page.get_by_label("Option").select_option(value)
     page.get_by_role("button", name="Add to cart").click()
     expect(page.locator("#cart-badge .badge")).to_have_text("1")
-    _fill_address(page, base)
+    fill_address(page, base)
     page.get_by_role("button", name=re.compile(r"^Pay .* with Test payment")).click()
     page.wait_for_url(re.compile(r"/testpay/pay/"))
     page.get_by_role("button", name="Approve payment").click()

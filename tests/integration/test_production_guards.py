@@ -151,8 +151,8 @@ def test_flask_run_with_the_debugger_refuses_to_serve_in_production(shell, flags
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
-        ("x", "is 1 characters long"),
-        (secrets.token_hex(15), "is 30 characters long"),
+        ("x", "is too short: 1 of at least 32 characters"),
+        (secrets.token_hex(15), "is too short: 30 of at least 32 characters"),
         ("dev", "well-known example"),
         ("secret", "well-known example"),
         ("changeme", "well-known example"),
