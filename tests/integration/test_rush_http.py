@@ -25,7 +25,11 @@ def _assert_sold_exactly(result: dict, stack: Stack) -> None:
     assert result["http_5xx"] == 0, result["first_errors"]
     assert result["orders"] == STOCK, result
     assert result["units_sold"] == STOCK and result["oversold"] == 0
-    assert result["outcomes"] == {"ordered": STOCK, "refused": BUYERS - STOCK}, result
+    assert result["outcomes"] == {"ordered": STOCK, "refused": BUYERS - STOCK}, (
+        result["outcomes"],
+        result["first_errors"],  # why buyers gave up (a timeout, a dropped connection)
+        stack.log("gunicorn")[-2000:],
+    )
     assert result["paid_without_order"] == 0
     assert result["verify"]["exit_code"] == 0, result["verify"]["output"]
     assert "Traceback" not in stack.log("gunicorn"), stack.log("gunicorn")[-3000:]
