@@ -123,9 +123,13 @@ def _missed(response) -> bool:
     return response.status_code == 404
 
 
+def _enabled(config) -> bool:
+    """Our switch and Flask-Limiter's own: either one off turns every limit off."""
+    return bool(config.get("RATE_LIMIT_ENABLED", True) and config.get("RATELIMIT_ENABLED", True))
+
+
 def _switched_off() -> bool:
-    config = current_app.config
-    return not (config.get("RATE_LIMIT_ENABLED", True) and config.get("RATELIMIT_ENABLED", True))
+    return not _enabled(current_app.config)
 
 
 def _limit(door: Door) -> Limit:
@@ -153,7 +157,7 @@ def check_settings(config) -> None:
 
 
 def storage_uri(config) -> str:
-    if not (config.get("RATE_LIMIT_ENABLED", True) and config.get("RATELIMIT_ENABLED", True)):
+    if not _enabled(config):
         return "memory://"
     return config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL") or "memory://"
 

@@ -25,9 +25,7 @@ from tests.account_helpers import (
 )
 from tests.conftest import Browser
 from tests.factories import UserFactory, variant_with_stock
-
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-BASE = "https://shop.example"
+from tests.outbox_helpers import BASE, T0
 
 
 @pytest.fixture
