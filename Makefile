@@ -12,7 +12,7 @@ endif
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format migrate seed browser clean worker cron audit
+.PHONY: setup run test lint format migrate seed tools clean worker cron audit
 
 setup: $(STAMP) app/static/vendor/htmx.min.js
 
@@ -42,10 +42,10 @@ cron: setup
 	@test -n "$(REDIS_URL)" || { echo "REDIS_URL is not set"; exit 2; }
 	$(BIN)/rq cron cron_config --url "$(REDIS_URL)"
 
-browser:
-	@bash scripts/ensure_browser.sh
+tools:
+	@bash scripts/ensure_tools.sh
 
-test: setup browser
+test: setup tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/code_shape.py

@@ -49,7 +49,7 @@ def live_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/ensure_browser.sh"
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/ensure_tools.sh"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
