@@ -29,7 +29,7 @@ import time
 log = logging.getLogger("holdfast.worker")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
@@ -58,7 +58,7 @@ def free_dead_scheduler_locks(connection, queue_names) -> list[str]:
         meta = connection.hgetall(f"rq:scheduler:{holder.decode()}")
         host = (meta.get(b"hostname") or b"").decode()
         pid = int(meta.get(b"pid") or 0)
-        if meta and (host != socket.gethostname() or not pid or _alive(pid)):
+        if meta and (host != socket.gethostname() or not pid or process_alive(pid)):
             continue
         with connection.pipeline() as pipe:  # delete only if it is still that holder's
             try:
@@ -73,6 +73,24 @@ def free_dead_scheduler_locks(connection, queue_names) -> list[str]:
     return freed
 
 
+def one_metrics_file_for_jobs() -> None:
+    """With ``PROMETHEUS_MULTIPROC_DIR`` (shared with gunicorn: gunicorn.conf.py), the jobs'
+    counts reach ``/metrics``. RQ runs each job in a fork of this process, one at a time; each
+    fork would leave a metrics file of its own (thousands a day, all read at every scrape).
+    Instead this worker's jobs take turns on one file, ``*_rq<pid>-jobs.db``: each job's fork
+    has another identity than this process, so it reads the file afresh before adding to it."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    from prometheus_client import values
+
+    parent = os.getpid()
+
+    def identity() -> str:
+        return f"rq{parent}" if os.getpid() == parent else f"rq{parent}-jobs"
+
+    values.ValueClass = values.MultiProcessValue(identity)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="Quit when the queues are empty.")
@@ -83,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         help="How often to clean registries and try for the scheduler lock.",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    one_metrics_file_for_jobs()  # before anything imports app.metrics
 
     from redis import Redis
     from redis.exceptions import RedisError
@@ -112,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                 queues, connection=connection, maintenance_interval=args.maintenance_seconds
             )
             worker.work(with_scheduler=True, burst=args.burst)
-            if args.burst or worker._stop_requested:
+            # A warm shut-down (SIGTERM: systemd stopping it) ends the loop too, whether it
+            # came mid-job (_stop_requested) or while waiting for one.
+            if args.burst or worker._stop_requested or worker._shutdown_requested_date:
                 return 0
             wait = 1.0
         except RedisError as exc:

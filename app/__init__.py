@@ -42,17 +42,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     transactions.configure(app.config.get("DB_RETRY_ATTEMPTS", transactions.ATTEMPTS))
 
-    from . import input_guard
+    from . import input_guard, observability
 
+    observability.install(app)  # logs, request ids, metrics, Sentry: first, around every request
     input_guard.install(app)  # before the blueprints: their <int:…> rules use its converter
     _init_extensions(app)
     _register_blueprints(app)
 
+    from . import static_assets
     from .error_pages import register_error_handlers
     from .templating import register_templating
 
     register_error_handlers(app)
     register_templating(app)
+    static_assets.install(app)  # fingerprinted /static/ names once `holdfast build-static` ran
+
+    from . import alerting
+
+    alerting.install(app)  # counts 5xx answers and refused webhooks for the alerts
 
     from .cli import register_cli
 

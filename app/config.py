@@ -8,6 +8,7 @@ overrides instead of touching the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -242,6 +243,9 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict[s
         **_payments(env, environment),
         **_mail(env, instance_path),
         **_database(env),
+        **_observability(env),
+        **_alerts(env, instance_path),
+        **_backups(env, instance_path),
     }
 
 
@@ -366,6 +370,28 @@ def _mail(env: dict[str, str], instance_path: str) -> dict[str, Any]:
     }
 
 
+def _backups(env: dict[str, str], instance_path: str) -> dict[str, Any]:
+    """``flask holdfast backup``: where backups go and how many of them are kept."""
+    return {
+        "BACKUP_DIR": env.get("BACKUP_DIR") or str(Path(instance_path) / "backups"),
+        "BACKUP_KEEP": _int(env, "BACKUP_KEEP", 14, minimum=1),
+    }
+
+
+def _alerts(env: dict[str, str], instance_path: str) -> dict[str, Any]:
+    """What the owner is alerted about, and when (docs/ADMIN.md, "Alerts")."""
+    return {
+        "ALERT_5XX_THRESHOLD": _int(env, "ALERT_5XX_THRESHOLD", 5, minimum=1),
+        "ALERT_WEBHOOK_FAILURES": _int(env, "ALERT_WEBHOOK_FAILURES", 5, minimum=1),
+        "ALERT_SWEEP_MINUTES": _int(env, "ALERT_SWEEP_MINUTES", 10, minimum=1),
+        "ALERT_MEMORY_PERCENT": _int(env, "ALERT_MEMORY_PERCENT", 80, minimum=1),
+        # Also told when the database (where the owners are listed) cannot be reached.
+        "ALERT_EMAIL": env.get("ALERT_EMAIL", ""),
+        # Counts and notes without Redis, shared by the web processes and the cron command.
+        "ALERT_STATE_DIR": env.get("ALERT_STATE_DIR") or str(Path(instance_path) / "alerts"),
+    }
+
+
 def _database(env: dict[str, str]) -> dict[str, Any]:
     """No request waits for a minute (docs/CONFIGURATION.md, "Database")."""
     return {
@@ -378,4 +404,45 @@ def _database(env: dict[str, str]) -> dict[str, Any]:
         "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 4, minimum=1),
         "DB_MAX_OVERFLOW": _int(env, "DB_MAX_OVERFLOW", 4, minimum=0),
         "DB_POOL_TIMEOUT_SECONDS": _positive(env, "DB_POOL_TIMEOUT_SECONDS", 10),
+    }
+
+
+LOG_FORMATS = ("json", "text")
+
+
+def log_settings(env: Mapping[str, str]) -> tuple[str, str]:
+    """``LOG_FORMAT`` (json in staging and production, else text) and ``LOG_LEVEL`` (INFO);
+    gunicorn.conf.py reads them the same way for gunicorn's own lines."""
+    environment = env.get("HOLDFAST_ENV", env.get("FLASK_ENV", "development")).strip().lower()
+    default = "json" if environment in PRODUCTION_LIKE else "text"
+    log_format = (env.get("LOG_FORMAT") or default).strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    return log_format, level
+
+
+def _observability(env: dict[str, str]) -> dict[str, Any]:
+    """Logs, metrics, Sentry (docs/OBSERVABILITY.md)."""
+    log_format, level = log_settings(env)
+    allow = tuple(
+        a.strip() for a in env.get("METRICS_ALLOW", "127.0.0.1,::1").split(",") if a.strip()
+    )
+    for entry in allow:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"METRICS_ALLOW: {entry!r} is not an address or network") from exc
+    rate = _float(env, "SENTRY_TRACES_SAMPLE_RATE", 0.0)
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1, got {rate:g}")
+    return {
+        "LOG_FORMAT": log_format,
+        "LOG_LEVEL": level,
+        # Who may read GET /metrics: addresses or networks (after ProxyFix), and a bearer token.
+        "METRICS_ALLOW": allow,
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        "SENTRY_TRACES_SAMPLE_RATE": rate,
     }

@@ -26,7 +26,8 @@ from .web import render_page
 # After the database was found unreachable, answer 503 at once for this long instead of
 # making every request wait for its own connect timeout (then try the database again).
 OUTAGE_SECONDS = 2.0
-NEEDS_NO_DATABASE = {"health.check", "static"}
+# (/health/ready and /metrics check for themselves, and say what is down.)
+NEEDS_NO_DATABASE = {"health.check", "health.live", "health.ready", "metrics.scrape", "static"}
 
 
 def database_is_down() -> bool:

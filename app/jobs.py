@@ -84,6 +84,7 @@ def register_schedule(register: Callable[..., Any], env: Mapping[str, str] | Non
     register(checkout_reminders, queue_name=QUEUE, interval=900)
     register(owner_notices, queue_name=QUEUE, interval=300)
     register(forget_old_sign_ins, queue_name=QUEUE, interval=3600)
+    register(watch_alerts, queue_name=QUEUE, interval=60)
 
 
 # ---------------------------------------------------------------- payments
@@ -206,6 +207,17 @@ def owner_notices() -> dict[str, Any]:
 
     with job_session() as (session, config):
         report = notices.send_owner_notices(session, base_url=config["SHOP_BASE_URL"])
+        _send_queued(session, config)
+    return asdict(report)
+
+
+def watch_alerts() -> dict[str, Any]:
+    """RQ (every minute): open and resolve the owner's alerts (services.ops.alerts); safe to
+    run twice and from several workers at once (one email per alert opened or resolved)."""
+    from app.services.ops import alerts
+
+    with job_session() as (session, config):
+        report = alerts.watch(session, config)
         _send_queued(session, config)
     return asdict(report)
 

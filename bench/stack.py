@@ -83,6 +83,9 @@ class Stack:
     # ``prepare`` migrates and seeds it first.
     database_url_given: str | None = None
     prepare: bool = True
+    # Serve the app from this directory (a release: a copy of app/ and wsgi.py) instead of
+    # the checkout, e.g. with its static files built (tests/integration/test_nginx.py).
+    app_dir: Path = ROOT
 
     def __post_init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="holdfast-stack-"))
@@ -168,7 +171,7 @@ class Stack:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=self.app_dir,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -229,7 +232,7 @@ class Stack:
         """Run ``flask --app wsgi ARGS`` against this stack's database."""
         return subprocess.run(
             [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
-            cwd=ROOT,
+            cwd=self.app_dir,
             env=self.env,
             capture_output=True,
             text=True,

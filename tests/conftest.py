@@ -160,6 +160,8 @@ def make_test_app(database_url: str, **overrides):
         # Emails stay in the outbox until a test sends them (to its own SMTP sink).
         "MAIL_AUTO_DISPATCH": False,
         "MAIL_FILE_DIR": tempfile.mkdtemp(prefix="holdfast-mail-"),
+        # The alerts' counts without Redis (a 5xx adds one): never the working tree's instance/.
+        "ALERT_STATE_DIR": os.path.join(tempfile.gettempdir(), f"holdfast-alerts-{os.getpid()}"),
     }
     config.update(overrides)
     return create_app(config)

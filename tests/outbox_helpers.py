@@ -5,9 +5,10 @@ Their fixtures are in tests/outbox_fixtures.py."""
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.db import begin_write
 from app.models import (
@@ -83,3 +84,15 @@ def bodies(message) -> tuple[str, str]:
 def outbox(db) -> list[OutboxMessage]:
     db.expire_all()
     return list(db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def wait_until_a_session_waits_on_a_lock(db, who: str = "the second transaction") -> None:
+    """Postgres: until some session of this database waits on a lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"
+    )
+    while db.execute(query).scalar() == 0:
+        assert time.monotonic() < deadline, f"{who} never waited"
+        time.sleep(0.01)

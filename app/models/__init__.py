@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and ``Base.metadata`` see every table."""
 
+from .alerts import Alert, AlertKind
 from .audit import AuditLog
 from .base import Base, utcnow
 from .cart import Cart, CartLine
@@ -31,6 +32,8 @@ from .settings import ShopSetting
 from .users import EmailConfirmation, LoginThrottle, PasswordResetToken, Role, User
 
 __all__ = [
+    "Alert",
+    "AlertKind",
     "ORDER_TRANSITIONS",
     "PasswordResetToken",
     "EmailConfirmation",

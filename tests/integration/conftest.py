@@ -7,6 +7,7 @@ import pytest
 from app.models import Role
 from tests.admin_helpers import signed_in
 from tests.conftest import Browser
+from tests.smtp_sink import SmtpSink
 
 
 @pytest.fixture
@@ -17,3 +18,11 @@ def owner(app, db) -> Browser:
 @pytest.fixture
 def staff(app, db) -> Browser:
     return signed_in(app, Role.STAFF, email="staff@example.com")
+
+
+@pytest.fixture
+def sink():
+    """A real SMTP server (aiosmtpd) on a free port, keeping what it receives."""
+    server = SmtpSink().start()
+    yield server
+    server.stop()

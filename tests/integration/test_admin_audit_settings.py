@@ -106,7 +106,12 @@ def test_staff_are_refused_the_settings_and_see_no_link(staff, db):
 def test_the_owner_switches_settings_once_each_with_before_and_after(owner, db):
     page = text(owner.get("/admin/settings"))
     assert 'name="daily_summary" checked' in page and 'href="/admin/settings"' in page
-    keep_on = {"notify_new_order": "on", "notify_low_stock": "on", "notify_failures": "on"}
+    keep_on = {
+        "notify_new_order": "on",
+        "notify_low_stock": "on",
+        "notify_failures": "on",
+        "notify_alerts": "on",
+    }
     first = owner.post("/admin/settings", keep_on)
     assert first.status_code == 303
     assert "1 setting(s) changed" in text(owner.get(first.headers["Location"]))

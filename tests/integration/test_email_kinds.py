@@ -5,10 +5,11 @@ typed, and a password-reset link is erased once sent and never sent after it exp
 from __future__ import annotations
 
 from app.db import begin_write
-from app.models import Order, OutboxMessage, OutboxState
+from app.models import AlertKind, Order, OutboxMessage, OutboxState
 from app.services import locks
 from app.services.mail import account_mail, notifications, order_link_mail, owner_mail
 from app.services.mail import outbox as mailer
+from app.services.ops.alert_texts import email_context
 from tests.factories import VariantFactory
 from tests.outbox_fixtures import (  # noqa: F401 - pytest fixtures
     fixture_app,
@@ -179,6 +180,7 @@ NO_ORDER_ITEMS = (
     "Confirm your email",
     "Someone tried to register",
     "Your link to order",
+    "Alert:",
 )
 
 
@@ -241,6 +243,19 @@ def queue_staff_and_owner_emails(session, order: Order, url: str) -> None:
         summary={**summary, "low_stock": [{"sku": "TEE-M", "name": "Heavy Tee M", "available": 2}]},
         link=f"{BASE}/admin",
     )
+    owner_mail.owner_alert(
+        session,
+        to="boss@example.com",
+        owner_id=1,
+        alert_id=1,
+        context=email_context(
+            AlertKind.WEBHOOKS,
+            detail="7 webhook requests refused",
+            opened_at=T0,
+            resolved_at=None,
+            link=f"{BASE}/admin/health",
+        ),
+    )
 
 
 def staff_and_owner_subjects(number: str) -> dict[str, str]:
@@ -250,6 +265,7 @@ def staff_and_owner_subjects(number: str) -> dict[str, str]:
         "Low stock: 1 variant": "TEE-M",
         "2 things failed in your shop": "550 gone",
         "Your shop on 2030-01-01: 3 orders, $120.00": "1 ($20.00)",
+        "Alert: Payment webhooks failing": "7 webhook requests refused",
     }
 
 

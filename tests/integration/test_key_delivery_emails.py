@@ -9,14 +9,6 @@ from app.models import OrderStatus, ProductKind
 from tests.checkout_helpers import approval_ref, checkout_path, fill_cart, pay, start_checkout
 from tests.conftest import Browser, make_test_app
 from tests.factories import ProductFactory, VariantFactory, bind
-from tests.smtp_sink import SmtpSink
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

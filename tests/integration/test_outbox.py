@@ -9,13 +9,12 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app import jobs
 from app.db import begin_write
@@ -31,7 +30,17 @@ from tests.outbox_fixtures import (  # noqa: F401 - pytest fixtures
     fixture_session,
     fixture_sink,
 )
-from tests.outbox_helpers import BASE, T0, at, bodies, confirm, link, outbox, place_order
+from tests.outbox_helpers import (
+    BASE,
+    T0,
+    at,
+    bodies,
+    confirm,
+    link,
+    outbox,
+    place_order,
+    wait_until_a_session_waits_on_a_lock,
+)
 from tests.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,17 +132,6 @@ def test_a_duplicate_racing_in_another_transaction_returns_none_and_leaves_it_us
     assert "error" not in results, results.get("error")
     assert results["dup"] is None and results["own"] is not None
     assert sorted(m.template for m in outbox(db)) == ["order_confirmed", "shipped"]
-
-
-def wait_until_a_session_waits_on_a_lock(db) -> None:
-    deadline = time.monotonic() + 10
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND datname = current_database()"
-    )
-    while db.execute(query).scalar() == 0:
-        assert time.monotonic() < deadline, "the second transaction never waited"
-        time.sleep(0.01)
 
 
 # ---------------------------------------------------------------- failures and retries

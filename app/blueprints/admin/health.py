@@ -1,5 +1,5 @@
-"""The admin's health page: database and migrations, Redis and the queue, the sweeper, the
-outbox, memory and version."""
+"""The admin's health page: the alerts open and lately resolved, database and migrations,
+Redis and the queue, the sweeper, the outbox, memory and version."""
 
 from __future__ import annotations
 

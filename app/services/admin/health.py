@@ -1,4 +1,5 @@
-"""The admin's health page: the public checks (``services.checks.health``: database, Redis)
+"""The admin's health page: the alerts open now and those resolved lately
+(``services.ops.alerts``), the public checks (``services.checks.health``: database, Redis)
 and what an owner needs beside them: the schema against the migrations' head, the job queue's
 depth, the sweeper's last run, the outbox's backlog, this process's memory and the version.
 Read only; a part that cannot be read is reported as unknown, never raised."""
@@ -8,15 +9,19 @@ from __future__ import annotations
 import logging
 import resource
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.models import OutboxMessage, OutboxState, SweepRun
+from app.models import Alert, OutboxMessage, OutboxState, SweepRun
 from app.services.checks import health as checks
+from app.services.ops import alerts as ops_alerts
+from app.services.ops.alert_texts import TITLES, lasted
 
 log = logging.getLogger("holdfast.health")
 
@@ -32,7 +37,36 @@ class Migrations:
 
 
 @dataclass(frozen=True)
+class AlertLine:
+    """One alert as the page shows it: what, since when, until when, and what was seen."""
+
+    kind: str
+    title: str
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    lasted: str | None
+    detail: str
+    notified: bool
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertLine:
+        return cls(
+            kind=alert.kind.value,
+            title=TITLES[alert.kind],
+            opened_at=alert.opened_at,
+            last_seen_at=alert.last_seen_at,
+            resolved_at=alert.resolved_at,
+            lasted=lasted(alert.opened_at, alert.resolved_at) if alert.resolved_at else None,
+            detail=alert.detail,
+            notified=alert.notified,
+        )
+
+
+@dataclass(frozen=True)
 class HealthPage:
+    open_alerts: list[AlertLine] | None  # None: cannot be read
+    resolved_alerts: list[AlertLine]  # the latest, of the last 30 days
     checks: dict[str, Any]  # services.checks.health.check's report
     migrations: Migrations
     queues: dict[str, int] | None  # jobs waiting per RQ queue; None without Redis or if down
@@ -100,6 +134,18 @@ def memory_mb() -> dict[str, float | None]:
     return {"rss": round(rss, 1) if rss is not None else None, "peak": round(peak, 1)}
 
 
+def alert_lines(session: Session) -> tuple[list[AlertLine] | None, list[AlertLine]]:
+    """The open alerts and the recent resolved ones; (None, []) when they cannot be read (a
+    schema behind the migrations has no alerts table yet: the page says so below)."""
+    try:
+        alerts = ops_alerts.recent_alerts(session)
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.warning("health: cannot read the alerts: %s", exc)
+        return None, []
+    return [AlertLine.of(a) for a in alerts.open], [AlertLine.of(a) for a in alerts.resolved]
+
+
 def version() -> str:
     try:
         return metadata.version("holdfast")
@@ -109,7 +155,10 @@ def version() -> str:
 
 def health_page(session: Session, engine: Engine, redis_url: str | None) -> HealthPage:
     last = session.scalar(select(SweepRun).order_by(SweepRun.started_at.desc()).limit(1))
+    open_alerts, resolved_alerts = alert_lines(session)
     return HealthPage(
+        open_alerts=open_alerts,
+        resolved_alerts=resolved_alerts,
         checks=checks.check(engine, redis_url),
         migrations=migrations(engine),
         queues=queue_depths(redis_url),

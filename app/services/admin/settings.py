@@ -24,6 +24,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
         True,
         "Email the owner a daily summary (orders, revenue, refunds, low stock)",
     ),
+    "notify_alerts": (
+        True,
+        "Email the owner when the shop has a problem (errors, the sweeper, webhooks, the "
+        "database, memory) and when it is back to normal",
+    ),
     "abandoned_reminders": (False, "Remind shoppers whose checkout expired or failed"),
 }
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app import clock
+from app import clock, metrics
 from app.db import begin_write
 from app.models import (
     CartLine,
@@ -326,6 +326,7 @@ def _record_failed_start(
     session.add(checkout)
     session.flush()
     record_event(session, checkout, "failure", reason, phase=phase.value)
+    metrics.checkout_ended(session, CheckoutState.FAILED.value)
     session.commit()
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, metrics
 from app.models import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutState
 from app.services import locks
 from app.services.errors import DomainError
@@ -147,6 +147,7 @@ def transition(
     if to not in ACTIVE_STATES:
         checkout.active_cart_id = None
         checkout.ended_at = checkout.ended_at or clock.now(now)
+        metrics.checkout_ended(session, to.value)
     record_event(
         session,
         checkout,

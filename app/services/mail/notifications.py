@@ -59,6 +59,7 @@ KINDS = (
     "owner_low_stock",
     "owner_failures",
     "owner_daily_summary",
+    "owner_alert",  # services/ops/alerts.py
 )
 
 

@@ -1,6 +1,7 @@
 """The owner's emails, written into the outbox in the caller's transaction (nothing here
-commits): a new order, variants at their low-stock threshold, things that keep failing, and
-the daily summary. ``services.admin.notices`` decides who gets which and when; each email's
+commits): a new order, variants at their low-stock threshold, things that keep failing,
+the daily summary, and alerts opened and resolved (``owner_alert``). ``services.admin.notices``
+(and ``services.ops.alerts`` for the alerts) decides who gets which and when; each email's
 ``dedupe_key`` names its event and its owner, so none is queued twice."""
 
 from __future__ import annotations
@@ -83,4 +84,25 @@ def daily_summary(
         context={**summary, "day": day, "link": link},
         subject=f"Your shop on {day}: {summary['orders']} order"
         f"{'' if summary['orders'] == 1 else 's'}, {summary['revenue']}",
+    )
+
+
+def alert_subject(context: dict[str, Any]) -> str:
+    """``Alert: <title>`` when it opened, ``Back to normal: <title>`` when it ended."""
+    prefix = "Alert" if context["phase"] == "opened" else "Back to normal"
+    return f"{prefix}: {context['title']}"
+
+
+def owner_alert(
+    session: Session, *, to: str, owner_id: int, alert_id: int, context: dict[str, Any]
+) -> OutboxMessage | None:
+    """An alert opened or was resolved (``services.ops.alerts``; the context comes from
+    ``services.ops.alert_texts.email_context``): one email per alert, phase and owner."""
+    return queue_email(
+        session,
+        kind="owner_alert",
+        to=to,
+        dedupe_key=f"owner-alert-{alert_id}-{context['phase']}-{owner_id}",
+        context=context,
+        subject=alert_subject(context),
     )

@@ -17,12 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, metrics
 from app.db import begin_write
 from app.models import Checkout, CheckoutState, Payment, PaymentStatus, WebhookEvent, WebhookState
 from app.providers import provider_label
 from app.providers.base import (
     CreatedPayment,
+    InvalidSignature,
     MalformedWebhook,
     PaymentProvider,
     PaymentRequest,
@@ -286,9 +287,19 @@ def receive_webhook(
 ) -> tuple[WebhookEvent, bool]:
     """Verify (raises InvalidSignature) and store a webhook. Returns the stored event and
     whether it is new (False: a duplicate, to acknowledge and ignore)."""
-    event = provider.parse_webhook(headers, body)
-    _check_fits(event)
-    return _store_webhook(session, provider.name, event, clock.now(now))
+    try:
+        event = provider.parse_webhook(headers, body)
+        _check_fits(event)
+    except InvalidSignature as exc:  # MalformedWebhook is one too
+        malformed = isinstance(exc, MalformedWebhook)
+        metrics.webhook(provider.name, "malformed" if malformed else "invalid_signature")
+        raise
+    except ProviderError:
+        metrics.webhook(provider.name, "unverified")
+        raise
+    stored, new = _store_webhook(session, provider.name, event, clock.now(now))
+    metrics.webhook(provider.name, "received" if new else "duplicate")
+    return stored, new
 
 
 MAX_AMOUNT_CENTS = 2**31 - 1
@@ -380,7 +391,17 @@ def process_webhook(
         session.rollback()
         state, error = WebhookState.FAILED, exc.message
     _record_processing(session, webhook_id, state, error, now)
+    metrics.webhook(provider.name, WEBHOOK_RESULTS.get(state, state.value))
     return session.get(WebhookEvent, webhook_id)
+
+
+# What processing a webhook came to, as ``metrics.webhook`` counts it.
+WEBHOOK_RESULTS = {
+    WebhookState.PROCESSED: "processed",
+    WebhookState.IGNORED: "ignored",
+    WebhookState.FAILED: "failed",
+    WebhookState.RECEIVED: "retry",
+}
 
 
 @unit_of_work

@@ -38,7 +38,7 @@ from typing import NoReturn
 from sqlalchemy import Row, delete, select
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, metrics
 from app.db import begin_write
 from app.models import HoldState, MovementReason, Product, Reservation, Variant
 from app.services import locks
@@ -185,6 +185,7 @@ def take_hold(
             if inserted is None:
                 _refuse_hold(session, ref, wanted, stock, now, partial=bool(backorders))
             backorders[vid] = inserted[0]
+        metrics.hold_taken(session)  # counted when it commits
     return Hold(
         ref=ref,
         state=HoldState.ACTIVE,
@@ -220,6 +221,7 @@ def _refuse_hold(
         if quantity > free and not stock[vid].allow_backorder:
             short.append((vid, quantity, free))
     names = _names(session, [vid for vid, _, _ in short])
+    metrics.hold_refused("insufficient_stock")
     raise InsufficientStock(
         Shortfall(vid, stock[vid].sku, names.get(vid, stock[vid].sku), qty, free)
         for vid, qty, free in short

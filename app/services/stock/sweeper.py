@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, metrics
 from app.db import begin_write
 from app.models import HoldState, Reservation, SweepRun
 from app.services import locks
@@ -109,6 +109,7 @@ def _sweep_batch(session: Session, run_id: int, now: datetime, batch_size: int) 
         run = session.get(SweepRun, run_id)
         run.expired_count += expired
         run.batches += 1
+        metrics.hold_lines_swept(session, expired)
     session.commit()
     return expired
 

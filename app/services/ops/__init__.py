@@ -1,0 +1,1 @@
+"""Operations: what runs the shop in production and watches it, one module per job."""
