@@ -169,3 +169,6 @@ def _register_blueprints(app: Flask) -> None:
         admin_bp,
     ):
         app.register_blueprint(bp)
+    from .blueprints.seo import bp as seo_bp  # sitemap, robots.txt, the pages' <head> helpers
+
+    app.register_blueprint(seo_bp)
