@@ -22,6 +22,7 @@ from app.services.accounts import throttle as throttles
 from app.services.checkout import cart as cart_service
 from app.services.errors import DomainError
 from app.services.orders import order_book as order_service
+from app.services.orders import shopper_words
 from app.web import CART_COOKIE, guest_cart_token, render_page, safe_next
 
 bp = Blueprint("account", __name__)
@@ -149,7 +150,7 @@ def _overview(password_form: ChangePasswordForm, status: int = 200, error: str |
     return render_page(
         "account/overview.html",
         user=current_user,
-        orders=history,
+        orders=shopper_words.history(history),
         password_form=password_form,
         action_form=ActionForm(),
         error=error,

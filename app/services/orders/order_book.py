@@ -86,6 +86,7 @@ def orders_of_user(session: Session, user_id: int, limit: int = 100) -> list[Ord
     return list(
         session.scalars(
             select(Order)
+            .options(selectinload(Order.lines))
             .where(Order.user_id == user_id)
             .order_by(Order.created_at.desc())
             .limit(limit)
