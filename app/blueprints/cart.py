@@ -81,7 +81,7 @@ def add():
 def update():
     form = UpdateCartForm()
     if not form.validate():
-        return _update_refused(_first_error(form), 422)
+        return _update_refused(_first_error(form), 422, form.variant_id.data)
     try:
         change = cart_service.set_quantity(
             get_session(),
@@ -91,7 +91,8 @@ def update():
             max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
         )
     except DomainError as exc:
-        return _update_refused(exc.message, exc.status_code if exc.status_code != 400 else 409)
+        status = exc.status_code if exc.status_code != 400 else 409
+        return _update_refused(exc.message, status, form.variant_id.data)
     message = "Removed from your cart." if form.quantity.data == 0 else "Cart updated."
     if change.notice:
         message = f"{message} {change.notice}"
@@ -103,12 +104,15 @@ def update():
     return redirect(url_for("cart.show"), code=303)
 
 
-def _update_refused(message: str, status: int):
+def _update_refused(message: str, status: int, variant_id: int | None):
+    """Refuse with a 4xx and the cart as it was: the message sits beside the line it is about
+    (the whole page without JavaScript, the cart body for an HTMX swap)."""
     return render_page(
         "cart/cart.html",
         block="cart_body",
         cart=_view(),
         form=UpdateCartForm(),
         error=message,
+        error_for=variant_id,
         status=status,
     )

@@ -21,6 +21,7 @@ from app.providers import InvalidSignature, ProviderError, get_provider, provide
 from app.services.checkout import cart as cart_service
 from app.services.checkout import pipeline as checkout_service
 from app.services.checkout import review as review_service
+from app.services.checkout import thumbnails
 from app.services.checkout.pipeline import Address, CheckoutError, Settings
 from app.services.checkout.states import Phase
 from app.services.orders import completion, outcomes
@@ -70,8 +71,7 @@ def start_form():
     cart = cart_service.cart_view(
         get_session(), current_cart_id(), current_app.config["SHOP_CURRENCY"]
     )
-    if not cart.lines:
-        flash("Your cart is empty.", "info")
+    if not cart.lines:  # the cart page says so itself, with a way back to the catalogue
         return redirect(url_for("cart.show"), code=303)
     form = CheckoutForm()
     if current_user.is_authenticated and not form.email.data:
@@ -118,9 +118,11 @@ def review(public_id: str):
         order = orders.order_for_checkout(get_session(), checkout.id)
         return redirect(url_for("orders.show", number=order.number), code=303)
     drift = review_service.price_drift(get_session(), checkout)
+    variant_ids = [line.variant_id for line in checkout.lines]
     return render_page(
         "checkout/review.html",
         checkout=checkout,
+        thumbs=thumbnails.for_variants(get_session(), variant_ids),
         drift=drift,
         needs_confirmation=drift.needs_confirmation(settings().drift_tolerance_percent),
         providers=_providers(),

@@ -47,6 +47,8 @@ def test_the_countdown_reaches_zero_then_offers_to_try_again(short_hold_server, 
     first = clock.inner_text()
     page.wait_for_timeout(1500)
     assert clock.inner_text() != first  # it ticks
+    # The polite live region (outside what htmx swaps) speaks in the last minute's steps.
+    expect(page.locator("#countdown-live")).to_have_text("10 seconds left to pay")
     expect(page.get_by_text("Your hold expired.")).to_be_visible(timeout=15000)
     old_url = page.url
     page.get_by_role("button", name="Try again").click()

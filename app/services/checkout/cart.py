@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, joinedload
 from app.db import begin_write
 from app.models import Cart, CartLine, Product, Variant, utcnow
 from app.services import locks
+from app.services.checkout.thumbnails import Thumbnail
+from app.services.checkout.thumbnails import for_variants as thumbnails_for
 from app.services.errors import DomainError, NotFound
 from app.services.stock.inventory import Availability, availability
 from app.services.transactions import unit_of_work
@@ -56,6 +58,7 @@ class CartLineView:
     product: Product
     quantity: int
     availability: Availability
+    thumbnail: Thumbnail | None = None
 
     @property
     def unit_price_cents(self) -> int:
@@ -91,6 +94,9 @@ class CartView:
     @property
     def has_problems(self) -> bool:
         return any(line.problem for line in self.lines)
+
+    def has_line(self, variant_id: int | None) -> bool:
+        return any(line.variant.id == variant_id for line in self.lines)
 
 
 def new_token() -> str:
@@ -240,9 +246,17 @@ def cart_view(session: Session, cart_id: int | None, currency: str = "USD") -> C
             .order_by(CartLine.id)
         )
     )
-    avail = availability(session, [line.variant_id for line in lines])
+    variant_ids = [line.variant_id for line in lines]
+    avail = availability(session, variant_ids)
+    thumbs = thumbnails_for(session, variant_ids)
     views = [
-        CartLineView(line.variant, line.variant.product, line.quantity, avail[line.variant_id])
+        CartLineView(
+            line.variant,
+            line.variant.product,
+            line.quantity,
+            avail[line.variant_id],
+            thumbs.get(line.variant_id),
+        )
         for line in lines
     ]
     return CartView(cart_id, views, views[0].variant.currency if views else currency)
