@@ -211,7 +211,7 @@ def seed(session: Session) -> SeedReport:
     """Create whatever part of the demo shop is missing, then commit."""
     begin_write(session)
     categories = {
-        slug: _ensure_category(session, slug, name, desc, position)
+        slug: ensure_category(session, slug, name, desc, position)
         for position, (slug, name, desc) in enumerate(CATEGORIES)
     }
     now = clock.utcnow()
@@ -266,7 +266,7 @@ def variant_specs(spec: dict[str, Any]) -> list[VariantSpec]:
     ]
 
 
-def _ensure_category(session: Session, slug: str, name: str, desc: str, pos: int) -> Category:
+def ensure_category(session: Session, slug: str, name: str, desc: str, pos: int) -> Category:
     category = session.scalar(select(Category).where(Category.slug == slug))
     if category is None:
         category = Category(slug=slug, name=name, description=desc, position=pos)
