@@ -3,7 +3,9 @@
 ``product_svg(name, kind, colour, seed)`` promises:
 - the same arguments always give the same bytes (UTF-8 SVG, an 800x800 viewBox);
 - a soft two-tone background picked from the seed's hash, a simple drawing of the kind of
-  product (a tee, a mug, a key, ...) in the product's colour, and its name in at most two lines;
+  product (a tee, a mug, a key, ...) in the product's colour, and no text at all: the page
+  prints the name beside the picture, so two products of one kind differ by colour and by
+  their seeded backgrounds (the name is the SVG's <title> and aria-label only);
 - a self-contained, well-formed XML document: no external references, no script, no event
   handlers and no ``style`` attributes (presentation attributes only), so it is safe to serve
   under a strict Content-Security-Policy.
@@ -13,17 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import textwrap
 from xml.sax.saxutils import escape, quoteattr
 
 SIZE = 800
-FONT = "Inter, 'Helvetica Neue', Arial, sans-serif"
 INK = "#1f2937"
 
 # Tokens in motif attributes, replaced by the product's colours when drawn.
 FILL, SHADE, TINT = "{fill}", "{shade}", "{tint}"
 
-# (top colour, bottom colour) of the background gradient: light, so dark text always reads.
+# (top colour, bottom colour) of the background gradient: light, so the drawing stands out.
 PALETTES: tuple[tuple[str, str], ...] = (
     ("#fde2e4", "#fad2e1"),
     ("#e2ece9", "#bee1e6"),
@@ -256,9 +256,13 @@ MOTIFS: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
     "font": (
         ("rect", {"x": "210", "y": "160", "width": "380", "height": "330", "rx": "28",
                   "fill": "#ffffff", "fill-opacity": "0.7", "stroke": SHADE}),
-        ("text", {"x": "400", "y": "420", "font-size": "230", "text-anchor": "middle",
-                  "font-family": "Georgia, 'Times New Roman', serif", "fill": FILL,
-                  "stroke": "none", "#text": "Aa"}),
+        # "Aa" drawn as strokes (no <text>: no font, nothing for a screen to misread)
+        ("path", {"d": "M250 400 L325 215 L400 400 M280 330 L370 330", "fill": "none",
+                  "stroke": FILL, "stroke-width": "26"}),
+        ("circle", {"cx": "478", "cy": "352", "r": "46", "fill": "none", "stroke": FILL,
+                    "stroke-width": "22"}),
+        ("path", {"d": "M530 296 L530 402", "fill": "none", "stroke": FILL,
+                  "stroke-width": "24"}),
         ("path", {"d": "M240 425 L560 425", "fill": "none", "stroke": TINT}),
     ),
     "photo": (
@@ -299,11 +303,12 @@ def product_svg(name: str, kind: str, colour: str | None, seed: str) -> bytes:
         f'viewBox="0 0 {SIZE} {SIZE}" role="img" aria-label={quoteattr(name)}>',
         f"<title>{escape(name)}</title>",
         *_background(digest, uid),
+        # no caption below it any more: the drawing moves down to the middle
+        '<g transform="translate(0 60)">',
         '<ellipse cx="400" cy="520" rx="200" ry="22" fill="#000000" fill-opacity="0.08"/>',
         '<g stroke-width="8" stroke-linejoin="round" stroke-linecap="round">',
         *_motif(motif_for(kind), fill),
-        "</g>",
-        *_caption(name),
+        "</g></g>",
         "</svg>",
     ]
     return "\n".join(parts).encode("utf-8")
@@ -367,31 +372,9 @@ def _motif(motif: str, fill: str) -> list[str]:
         if tag.startswith("/"):
             parts.append(f"<{tag}>")
             continue
-        text = attrs.get("#text")
         rendered = " ".join(
-            f"{key}={quoteattr(tokens.get(value, value))}"
-            for key, value in attrs.items()
-            if key != "#text"
+            f"{key}={quoteattr(tokens.get(value, value))}" for key, value in attrs.items()
         )
         opening = f"<{tag} {rendered}" if rendered else f"<{tag}"
-        if tag == "g":
-            parts.append(opening + ">")
-        elif text is not None:
-            parts.append(f"{opening}>{escape(text)}</{tag}>")
-        else:
-            parts.append(opening + "/>")
+        parts.append(opening + (">" if tag == "g" else "/>"))
     return parts
-
-
-def _caption(name: str) -> list[str]:
-    lines = textwrap.wrap(name, width=20) or [""]
-    if len(lines) > 2:
-        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), width=20, placeholder="…")]
-    size = 54 if max(len(line) for line in lines) <= 16 else 46
-    first_y = 665 if len(lines) == 1 else 635
-    return [
-        f'<text x="400" y="{first_y + i * (size + 10)}" font-family={quoteattr(FONT)} '
-        f'font-size="{size}" font-weight="700" text-anchor="middle" fill="{INK}">'
-        f"{escape(line)}</text>"
-        for i, line in enumerate(lines)
-    ]
