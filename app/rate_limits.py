@@ -187,9 +187,33 @@ def init_app(app: Flask) -> Limiter:
     )
     limiter.request_filter(_switched_off)
     limiter.init_app(app)
+    _quiet_storage_tracebacks(limiter.logger)
     app.extensions[EXTENSION] = limiter
     app.teardown_request(_StorageWatch(limiter, uri))
     return limiter
+
+
+class _StorageErrorsInOneLine(logging.Filter):
+    """Flask-Limiter logs a storage failure it swallows with its whole traceback. Requests that
+    meet Redis down at the same instant all fail; the first switches to memory, the others
+    find it switched and log that traceback. The outage is told once, in one line, by
+    ``_StorageWatch``: these become one-line warnings naming the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from redis.exceptions import RedisError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, RedisError | OSError):
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_storage_tracebacks(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _StorageErrorsInOneLine) for f in logger.filters):
+        logger.addFilter(_StorageErrorsInOneLine())
 
 
 def limiter_of(app: Flask) -> Limiter:

@@ -239,3 +239,27 @@ def test_with_redis_down_limits_count_in_memory_and_say_so_once(sqlite_url, capl
     assert len(warnings) == 1 and "counting in memory" in warnings[0], warnings
     assert "hunter2" not in warnings[0]
     app.extensions["holdfast.db"].dispose()
+
+
+def test_a_storage_error_the_limiter_swallows_is_one_line_without_a_traceback(sqlite_url, caplog):
+    """Requests meeting Redis down at the same instant: the ones after the first find the memory
+    fallback taken, and Flask-Limiter logs their error as it does here."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app = make_test_app(
+        sqlite_url, RATE_LIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0"
+    )
+    logger = limiter_of(app).logger
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        try:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+        except RedisConnectionError:
+            logger.exception("Failed to rate limit. Swallowing error")
+    [record] = [r for r in caplog.records if r.name == logger.name]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage() == (
+        "Failed to rate limit. Swallowing error (ConnectionError: Error 111 connecting to "
+        "127.0.0.1:1. Connection refused.)"
+    )
+    assert "Traceback" not in caplog.text
+    app.extensions["holdfast.db"].dispose()
