@@ -19,6 +19,16 @@ def format_money(cents: int, currency: str = "USD") -> str:
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
 
 
+def plain_decimal(cents: int, currency: str) -> str:
+    """Minor units as a plain decimal, no symbol or grouping ("12.50"; "1500" for yen): what a
+    spreadsheet or schema.org's ``price`` reads."""
+    if currency.upper() in ZERO_DECIMAL:
+        return str(cents)
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
 def parse_money(text: str, currency: str = "USD") -> int:
     """A decimal amount as an owner types it ("12", "12.5", "1,299.99", "$12.50") in minor
     units. Raises ``ValueError`` with a message fit for a form for anything else."""

@@ -39,7 +39,10 @@ PLACEHOLDER = re.compile(r"__[A-Z_]+__")
 if not Path(NGINX).exists():
     if IN_CI:
         raise RuntimeError("nginx is missing: scripts/ensure_tools.sh installs it")
-    pytest.skip("nginx is not installed (scripts/ensure_tools.sh)", allow_module_level=True)
+    pytest.skip(
+        reason="nginx is not installed outside CI (scripts/ensure_tools.sh)",
+        allow_module_level=True,
+    )
 
 
 @dataclass

@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write
 from app.models import AuditLog, Category, Product, ProductKind, Variant
+from app.money import plain_decimal
 from app.services import audit, locks
 from app.services.errors import Conflict, DomainError
 from app.services.stock import inventory
 
-from .bulk_rows import COLUMNS, Row, RowError, decimal, read_rows, to_csv
+from .bulk_rows import COLUMNS, Row, RowError, read_rows, to_csv
 
 ACTION = "catalogue.import"
 REASON = "CSV import"
@@ -139,7 +140,7 @@ def export_catalogue(session: Session) -> str:
                 v.name,
                 v.size or "",
                 v.colour or "",
-                decimal(v.price_cents, v.currency),
+                plain_decimal(v.price_cents, v.currency),
                 v.currency,
                 "yes" if v.allow_backorder else "no",
                 v.low_stock_threshold,
@@ -251,8 +252,8 @@ def _plan_variant(plan: Plan, catalogue: _Catalogue, row: Row, variant: Variant)
                 row.number,
                 variant.sku,
                 "price",
-                decimal(variant.price_cents, variant.currency),
-                decimal(row.price_cents, row.currency),
+                plain_decimal(variant.price_cents, variant.currency),
+                plain_decimal(row.price_cents, row.currency),
             )
         )
     for name, before, after in _field_changes(row, variant):

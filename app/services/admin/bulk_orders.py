@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Order, OrderLine, Payment, Return, ReturnState
+from app.money import plain_decimal
 from app.services.admin.order_desk import OrderFilter, filter_clauses
 from app.services.errors import DomainError
 
-from .bulk_rows import decimal, to_csv
+from .bulk_rows import to_csv
 
 BATCH = 500
 ORDER_COLUMNS = (
@@ -54,16 +55,16 @@ class OrderRow:
             self.email,
             self.status,
             self.currency,
-            decimal(self.total_cents, self.currency),
-            decimal(self.refunded_cents, self.currency),
+            plain_decimal(self.total_cents, self.currency),
+            plain_decimal(self.refunded_cents, self.currency),
             self.lines,
         )
 
     def as_json(self) -> dict:
         row = asdict(self)
         row["placed_at"], row["paid_at"] = _utc(self.placed_at), _utc(self.paid_at)
-        row["total"] = decimal(self.total_cents, self.currency)
-        row["refunded"] = decimal(self.refunded_cents, self.currency)
+        row["total"] = plain_decimal(self.total_cents, self.currency)
+        row["refunded"] = plain_decimal(self.refunded_cents, self.currency)
         return row
 
 

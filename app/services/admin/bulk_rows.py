@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.models import ProductKind
-from app.money import ZERO_DECIMAL, parse_money
+from app.money import parse_money
 
 COLUMNS = (
     "product_slug",
@@ -36,15 +36,6 @@ SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
-
-
-def decimal(cents: int, currency: str) -> str:
-    """Minor units as the plain decimal an accountant's spreadsheet reads ("12.50")."""
-    if currency.upper() in ZERO_DECIMAL:
-        return str(cents)
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}{cents // 100}.{cents % 100:02d}"
 
 
 def to_csv(header: Iterable[str] | None, rows: Iterable[Iterable[Any]]) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Category, Product
-from app.money import ZERO_DECIMAL
+from app.money import plain_decimal
 
 if TYPE_CHECKING:
     from app.services.stock.inventory import Availability
@@ -59,15 +59,6 @@ def meta_text(text: str | None, limit: int = META_DESCRIPTION_LENGTH) -> str:
     return f"{cut}…"
 
 
-def decimal_price(cents: int, currency: str) -> str:
-    """Minor units as the decimal string schema.org wants ("28.00"; "1500" for yen)."""
-    if currency.upper() in ZERO_DECIMAL:
-        return str(cents)
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}{cents // 100}.{cents % 100:02d}"
-
-
 def offer_availability(avail: Availability | None) -> str:
     """Live availability (live holds count, expired ones do not) as a schema.org URL."""
     if avail is None:
@@ -96,7 +87,7 @@ def product_data(
                 "@type": "Offer",
                 "sku": v.sku,
                 "name": v.label,
-                "price": decimal_price(v.price_cents, v.currency),
+                "price": plain_decimal(v.price_cents, v.currency),
                 "priceCurrency": v.currency.upper(),
                 "availability": offer_availability(stock.get(v.id)),
                 "url": url,

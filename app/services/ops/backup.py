@@ -38,6 +38,7 @@ from app.clock import utcnow
 from app.db import begin_write, make_engine
 from app.services import audit
 from app.services.admin.health import migrations
+from app.services.errors import DomainError
 
 POSTGRES, SQLITE = "postgres", "sqlite"
 EXTENSIONS = {POSTGRES: ".dump", SQLITE: ".sqlite3"}
@@ -55,12 +56,8 @@ PG_LOCK_WAIT_MS = 60_000
 SQLITE_BUSY_SECONDS = 30
 
 
-class BackupError(Exception):
+class BackupError(DomainError):
     """A backup or restore that cannot be done; the message tells the operator why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
