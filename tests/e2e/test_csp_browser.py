@@ -62,7 +62,8 @@ def _sort_a_category_and_go_back(page, base: str) -> None:
     page.goto(base + "/category/home-kitchen")
     page.get_by_label("Sort by").select_option(index=1)
     page.wait_for_url(re.compile(r"sort="))
-    page.go_back()
+    with page.expect_event("load"):  # htmx reloads the page (refreshOnHistoryMiss)
+        page.go_back()
     page.wait_for_url(base + "/category/home-kitchen")
     expect(page.get_by_role("heading", name="Home & Kitchen", level=1)).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('htmx-history-cache')") is None
