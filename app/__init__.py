@@ -51,10 +51,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from . import static_assets
     from .error_pages import register_error_handlers
+    from .page_cache import register_page_cache
     from .templating import register_templating
 
     register_error_handlers(app)
     register_templating(app)
+    register_page_cache(app)
     static_assets.install(app)  # fingerprinted /static/ names once `holdfast build-static` ran
 
     from . import alerting

@@ -326,6 +326,9 @@ def _holds_and_checkout(env: dict[str, str]) -> dict[str, Any]:
             env, "CHECKOUT_PRICE_DRIFT_TOLERANCE_PERCENT", 1.0
         ),
         "CART_MAX_QUANTITY_PER_LINE": _int(env, "CART_MAX_QUANTITY_PER_LINE", 99, minimum=1),
+        # Public catalogue pages kept per process (app/page_cache.py); 0 turns it off.
+        "PAGE_CACHE_SECONDS": _int(env, "PAGE_CACHE_SECONDS", 5, minimum=0),
+        "PAGE_CACHE_ENTRIES": _int(env, "PAGE_CACHE_ENTRIES", 256, minimum=1),
     }
 
 

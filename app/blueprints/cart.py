@@ -6,10 +6,18 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 
 from app.db import get_session
+from app.extensions import csrf
 from app.forms import AddToCartForm, UpdateCartForm
 from app.services.checkout import cart as cart_service
 from app.services.errors import DomainError
-from app.web import current_cart_id, referrer_path, render_page, safe_next, wants_fragment
+from app.web import (
+    current_cart_id,
+    referrer_path,
+    render_page,
+    safe_next,
+    same_origin_without_token,
+    wants_fragment,
+)
 
 bp = Blueprint("cart", __name__, url_prefix="/cart")
 
@@ -51,8 +59,11 @@ def _refused(message: str, status: int, back: str):
 
 
 @bp.post("/add")
+@csrf.exempt  # checked here: a token, or a same-origin post from a public page (no token)
 def add():
-    form = AddToCartForm()
+    if not same_origin_without_token():
+        csrf.protect()
+    form = AddToCartForm(meta={"csrf": False})
     back = safe_next(request.form.get("next") or referrer_path(), url_for("cart.show"))
     if not form.validate():
         return _refused(_first_error(form), 422, back)

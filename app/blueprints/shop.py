@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, request
 
 from app.db import get_session
-from app.forms import AddToCartForm
+from app.page_cache import cached_public_page
 from app.services.catalog import browse as catalog
 from app.services.errors import NotFound
 from app.services.stock.inventory import availability
@@ -25,6 +25,7 @@ def _availability_for(products) -> dict:
 
 
 @bp.get("/")
+@cached_public_page
 def home():
     session = get_session()
     products = catalog.featured_products(session)
@@ -37,6 +38,7 @@ def home():
 
 
 @bp.get("/category/<slug>")
+@cached_public_page
 def category(slug: str):
     session = get_session()
     try:
@@ -65,23 +67,23 @@ def category(slug: str):
 
 
 @bp.get("/products/<slug>")
+@cached_public_page
 def product(slug: str):
     try:
         prod = catalog.get_product(get_session(), slug)
     except NotFound:
         abort(404)
     selected = _selected_variant(prod)
-    form = AddToCartForm(variant_id=selected.id if selected else None)
     return render_page(
         "shop/product.html",
         product=prod,
         selected=selected,
         stock=_availability_for([prod]),
-        form=form,
     )
 
 
 @bp.get("/products/<slug>/availability")
+@cached_public_page
 def product_availability(slug: str):
     """The availability panel alone, refreshed by HTMX when the option changes."""
     try:
@@ -94,7 +96,6 @@ def product_availability(slug: str):
         product=prod,
         selected=_selected_variant(prod),
         stock=_availability_for([prod]),
-        form=AddToCartForm(),
     )
 
 
@@ -107,6 +108,7 @@ def _selected_variant(prod):
 
 
 @bp.get("/search")
+@cached_public_page
 def search():
     q = request.args.get("q", "")[: catalog.MAX_QUERY_LENGTH]
     page = catalog.search_products(
