@@ -184,6 +184,22 @@ def test_an_expired_hold_frees_the_stock_and_offers_a_retry(app, browser, db):
     assert availability_of(db, tee.id).available == 1
 
 
+def test_a_hold_that_runs_out_on_an_open_page_takes_its_pay_buttons_with_it(app, browser, db):
+    app.config["HOLD_TTL_MINUTES"] = 0.02  # 1.2 seconds
+    tee = variant_with_stock(db, 3)
+    fill_cart(browser, (tee, 1))
+    path = checkout_path(start_checkout(browser))
+    app.config["HOLD_TTL_MINUTES"] = 15
+    assert "Pay $" in browser.get(path).get_data(as_text=True)
+    poll = browser.get(f"{path}/countdown", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "hx-swap-oob" not in poll  # while the hold lasts, the Pay buttons stay
+    time.sleep(1.4)
+    # The countdown's next poll: the expiry in place, and (out of band) no Pay button left.
+    poll = browser.get(f"{path}/countdown", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Your hold expired." in poll and "Try again" in poll
+    assert re.search(r'<div id="pay-options" hx-swap-oob="true">\s*</div>', poll)
+
+
 def test_the_countdown_fragment_tells_the_server_deadline(browser, db):
     tee = variant_with_stock(db, 3)
     fill_cart(browser, (tee, 1))
