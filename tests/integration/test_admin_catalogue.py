@@ -350,9 +350,7 @@ def test_editing_a_variant_changes_its_price_and_audits_it(staff, db):
 # ---------------------------------------------------------------- photos
 
 
-def upload(
-    browser, product_id: int, data: bytes, filename="photo.png", alt="A tee", **extra
-):
+def upload(browser, product_id: int, data: bytes, filename="photo.png", alt="A tee", **extra):
     url = f"/admin/products/{product_id}"
     page = text(browser.get(url))
     form = {"alt": alt, "key": key_of(page, f"{url}/images"), **extra}

@@ -182,7 +182,7 @@ def test_the_chosen_variant_has_its_price_stock_picture_and_id(client, tee):
 
 def test_sold_out_choices_are_marked_not_hidden(client, tee):
     groups = _groups(page(client, "/products/tee?size=M&colour=Navy"))
-    assert groups["Colour: Navy"][1] == ("Sand", False, "Sand , sold out")  # M in Sand
+    assert groups["Colour: Navy"][1] == ("Sand", False, "Sand (sold out)")  # M in Sand
     groups = _groups(page(client, "/products/tee?size=S&colour=Navy"))
     assert groups["Colour: Navy"][1] == ("Sand", False, "Sand")  # S in Sand: back-order
 
@@ -256,8 +256,8 @@ def test_a_combination_not_made_shows_the_closest_and_says_so(client, db):
     root = page(client, "/products/cap?size=S&colour=Sand")
     assert _shown(root)["variant_id"] == str(navy_s.id)
     groups = _groups(root)
-    assert groups["Colour: Navy"][1] == ("Sand", False, "Sand , not made with this size")
-    assert groups["Size: S"][1] == ("M", False, "M , not made with this colour")
+    assert groups["Colour: Navy"][1] == ("Sand", False, "Sand (not made in this size)")
+    assert groups["Size: S"][1] == ("M", False, "M (not made in this colour)")
     assert _shown(page(client, f"/products/cap?variant={sand_m.id}"))["price"] == "$25.00"
 
 
@@ -268,7 +268,7 @@ def test_variants_without_sizes_or_colours_are_one_list_of_radios(client, db):
     root = page(client, "/products/font")
     groups = _groups(root)
     assert list(groups) == ["Option: Desktop"]
-    assert [label for _, _, label in groups["Option: Desktop"]] == ["Desktop", "Web , sold out"]
+    assert [label for _, _, label in groups["Option: Desktop"]] == ["Desktop", "Web (sold out)"]
     shown = _shown(page(client, f"/products/font?variant={web.id}"))
     assert (shown["price"], shown["stock"]) == ("$79.00", "Sold out")
 

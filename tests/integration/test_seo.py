@@ -157,7 +157,8 @@ def _availability(client, sku: str) -> str:
 def test_offer_availability_follows_live_holds_not_expired_ones(client, db, shelf):
     small = shelf["small"]
     holds.take_hold(db, {small.id: 1}, ttl_minutes=1, now=clock.utcnow() - timedelta(hours=1))
-    assert _availability(client, "TEE-S") == "https://schema.org/LimitedAvailability"  # the last one
+    # the expired hold frees its unit: one left, "Only 1 left" on the page
+    assert _availability(client, "TEE-S") == "https://schema.org/LimitedAvailability"
     holds.take_hold(db, {small.id: 1})  # the last unit
     assert _availability(client, "TEE-S") == "https://schema.org/OutOfStock"
     small.allow_backorder = True

@@ -75,7 +75,7 @@ def test_product_page_marks_the_variants_that_are_sold_out(client, db):
     labels = re.findall(r'<span class="option-text">([^<]+)</span>([^\n]*)', html)
     assert labels == [
         ("S / Navy", ""),
-        ("M / Navy", '<span class="visually-hidden">, sold out</span>'),
+        ("M / Navy", '<span class="visually-hidden">(sold out)</span>'),
         ("L / Navy", ""),
     ]
     assert "Only 3 left" in html and "$28.00" in html

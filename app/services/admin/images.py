@@ -144,22 +144,8 @@ def add_image(
     if session.get(Product, product_id) is None:
         session.rollback()
         raise NotFound("No such product.")
-    shows = _colour(session, product_id, colour)
-    last = session.scalar(
-        select(func.max(ProductImage.position)).where(ProductImage.product_id == product_id)
-    )
-    image = ProductImage(
-        product_id=product_id,
-        content_type=processed.content_type,
-        data=processed.data,
-        card_data=processed.card_data,
-        width=processed.width,
-        height=processed.height,
-        stored_name=stored_name,
-        alt=alt,
-        colour=shows,
-        position=(last if last is not None else -1) + 1,
-    )
+    image = _new_image(session, product_id, processed, stored_name, alt)
+    image.colour = _colour(session, product_id, colour)
     session.add(image)
     try:
         session.flush()
@@ -182,6 +168,26 @@ def add_image(
     )
     session.commit()
     return image
+
+
+def _new_image(
+    session: Session, product_id: int, processed: Processed, stored_name: str, alt: str
+) -> ProductImage:
+    """The product's next image (placed last), not added to the session yet."""
+    last = session.scalar(
+        select(func.max(ProductImage.position)).where(ProductImage.product_id == product_id)
+    )
+    return ProductImage(
+        product_id=product_id,
+        content_type=processed.content_type,
+        data=processed.data,
+        card_data=processed.card_data,
+        width=processed.width,
+        height=processed.height,
+        stored_name=stored_name,
+        alt=alt,
+        position=(last if last is not None else -1) + 1,
+    )
 
 
 def _image_named(session: Session, stored_name: str) -> ProductImage | None:

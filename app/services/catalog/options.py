@@ -123,7 +123,7 @@ def choose(
 
 
 def title(variant: Variant, names: Sequence[str]) -> str:
-    """"M / Navy": the variant's option values, else its own name."""
+    """ "M / Navy": the variant's option values, else its own name."""
     return " / ".join(getattr(variant, n) for n in names) if names else variant.label
 
 
