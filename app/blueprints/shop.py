@@ -91,6 +91,7 @@ def product(slug: str):
     else:
         response = make_response(render_template("shop/product.html", **context))
     response.vary.add("HX-Request")
+    response.vary.add("HX-Trigger-Name")
     return response
 
 

@@ -94,7 +94,12 @@ def test_options_by_keyboard_and_click_change_price_stock_picture_and_cart(
     expect(page.get_by_role("radio", name="XL (sold out)")).to_be_visible()
     shot(page, size, "sand-by-keyboard")
 
-    # Click: size XL (sold out), then M; the button says what can be done.
+    # Click: the colour back to Navy and to Sand again, size XL (sold out), then M.
+    page.get_by_role("radio", name="Navy", exact=True).click()
+    expect(stock(page)).to_have_text("Only 2 left")
+    expect(page.locator("#product-image img")).to_have_attribute("alt", re.compile("in navy$"))
+    page.get_by_role("radio", name="Sand", exact=True).click()
+    expect(page.locator("#product-image img")).to_have_attribute("alt", re.compile("in sand$"))
     page.get_by_role("radio", name=re.compile("^XL")).click()
     expect(stock(page)).to_have_text("Sold out")
     expect(page.locator("#add-button")).to_be_disabled()
