@@ -307,3 +307,10 @@ def test_json_ld_has_an_offer_per_variant_with_live_availability(client, tee):
     navy_m = offers[v["M", "Navy"].sku]
     assert navy_m["price"] == "30.00"
     assert navy_m["url"].endswith("/products/tee?size=M&colour=Navy")
+
+
+def test_a_product_without_variants_says_it_is_not_available(client, db):
+    ProductFactory(slug="soon")
+    root = page(client, "/products/soon?size=M&colour=Navy&variant=1")
+    assert root.one(id="availability").text == "Not available"
+    assert not list(root.all("form", class_="add-to-cart"))
