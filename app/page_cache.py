@@ -27,13 +27,13 @@ from functools import wraps
 
 from flask import Flask, current_app, g, make_response, request
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Engine
 
 from .web import CART_COOKIE
 
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
 # The headers an HTMX request differs by: a swap gets a fragment, a history restore the page.
-HTMX_KEYS = ("HX-Request", "HX-History-Restore-Request", "HX-Target")
+HTMX_KEYS = ("HX-Request", "HX-History-Restore-Request", "HX-Target", "HX-Trigger-Name")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Entry:
     body: bytes
     mimetype: str
     vary: tuple[str, ...]
+    htmx: tuple[tuple[str, str], ...]  # response headers for htmx (HX-Push-Url...)
     etag: str
     modified: datetime
     expires: float
@@ -138,6 +139,7 @@ def _entry_of(response, seconds: float, generation: int) -> Entry:
         body=body,
         mimetype=response.mimetype,
         vary=tuple(response.vary),
+        htmx=tuple((k, v) for k, v in response.headers.items() if k.lower().startswith("hx-")),
         etag=hashlib.blake2b(body, digest_size=12).hexdigest(),
         modified=datetime.now(UTC).replace(microsecond=0),
         expires=time.monotonic() + seconds,
@@ -149,35 +151,38 @@ def _respond(entry: Entry):
     response = current_app.response_class(entry.body, mimetype=entry.mimetype)
     for header in entry.vary:
         response.vary.add(header)
+    for name, value in entry.htmx:
+        response.headers[name] = value
     response.set_etag(entry.etag)
     response.last_modified = entry.modified
     response.headers["Cache-Control"] = CACHE_CONTROL
     return response.make_conditional(request)
 
 
-def _watch_writes(session: Session, *_args) -> None:
-    session.info["page_cache_dirty"] = True
+def _note_write(conn, _cursor, statement, _params, context, _many) -> None:
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+        conn.info["page_cache_dirty"] = True
+    elif statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+        conn.info["page_cache_dirty"] = True  # text() statements
 
 
-def _after_commit(session: Session) -> None:
-    if session.info.pop("page_cache_dirty", False):
+def _committed(conn) -> None:
+    if conn.info.pop("page_cache_dirty", False):
         for pages in list(_CACHES):
             pages.bump()
 
 
-def _orm_write(state) -> None:
-    if not state.is_select:
-        state.session.info["page_cache_dirty"] = True
+def _rolled_back(conn) -> None:
+    conn.info.pop("page_cache_dirty", None)
 
 
 def register_page_cache(app: Flask) -> None:
-    """Drop every kept page when a commit in this process wrote anything (flushed objects,
-    or an insert/update/delete statement); give templates ``public_page()``."""
+    """Drop every kept page when a connection in this process commits a write (an insert,
+    update or delete, from the ORM or not); give templates ``public_page()``."""
     pages = app.extensions[EXTENSION] = PageCache()
     _CACHES.add(pages)
     app.jinja_env.globals["public_page"] = public_page
-    if not getattr(register_page_cache, "_listening", False):
-        event.listen(Session, "after_flush", _watch_writes)
-        event.listen(Session, "do_orm_execute", _orm_write)
-        event.listen(Session, "after_commit", _after_commit)
-        register_page_cache._listening = True
+    if not event.contains(Engine, "after_cursor_execute", _note_write):
+        event.listen(Engine, "after_cursor_execute", _note_write)
+        event.listen(Engine, "commit", _committed)
+        event.listen(Engine, "rollback", _rolled_back)

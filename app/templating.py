@@ -8,6 +8,7 @@ from flask import Flask, current_app, g, request, session
 
 from app import clock
 from app.services.catalog import browse as catalog
+from app.services.catalog.options import LOW_STOCK
 from app.services.checkout import cart as cart_service
 
 from .db import get_session
@@ -20,8 +21,8 @@ def stock_label(avail) -> str:
     if avail is None:
         return ""
     if avail.available <= 0:
-        return "Available on back-order" if avail.allow_backorder else "Sold out"
-    if avail.available <= 5:
+        return "Back-order: ships later" if avail.allow_backorder else "Sold out"
+    if avail.available <= LOW_STOCK:
         return f"Only {avail.available} left"
     return "In stock"
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from markupsafe import Markup
 
 from app.db import get_session
-from app.services.catalog import seo
+from app.services.catalog import options, seo
 
 bp = Blueprint("seo", __name__)
 
@@ -47,7 +47,15 @@ def product_image_url(product) -> str | None:
 @bp.app_template_global()
 def product_jsonld(product, stock) -> dict:
     url = absolute_url("shop.product", slug=product.slug)
-    return seo.product_data(product, stock, url=url, image_url=product_image_url(product))
+    names = options.option_names(product.variants)
+
+    def offer_url(variant) -> str:
+        query = options.variant_query(variant, names)
+        return absolute_url("shop.product", slug=product.slug, **query)
+
+    return seo.product_data(
+        product, stock, url=url, image_url=product_image_url(product), offer_url=offer_url
+    )
 
 
 @bp.app_template_global()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, make_response, render_template, request, url_for
 
 from app.db import get_session
 from app.page_cache import cached_public_page
 from app.services.catalog import browse as catalog
+from app.services.catalog import options
 from app.services.errors import NotFound
 from app.services.stock.inventory import availability
-from app.web import render_page
+from app.web import render_page, wants_fragment
 
 bp = Blueprint("shop", __name__)
 
@@ -69,42 +70,44 @@ def category(slug: str):
 @bp.get("/products/<slug>")
 @cached_public_page
 def product(slug: str):
+    return _product_page(slug)
+
+
+def _product_page(slug: str):
+    """The page, for the variant the query names (``?size=M&colour=Navy`` from the options
+    form, ``?variant=ID`` from links); an HTMX request gets the parts that change."""
+    session = get_session()
     try:
-        prod = catalog.get_product(get_session(), slug)
+        prod = catalog.get_product(session, slug)
     except NotFound:
         abort(404)
-    selected = _selected_variant(prod)
-    return render_page(
-        "shop/product.html",
-        product=prod,
-        selected=selected,
-        stock=_availability_for([prod]),
+    stock = _availability_for([prod])
+    # HTMX names the radio that changed: that option wins when the combination is not made.
+    choice = options.choose(
+        prod, stock, request.args, changed=request.headers.get("HX-Trigger-Name")
     )
+    context = dict(
+        product=prod,
+        choice=choice,
+        selected=choice.variant,
+        stock=stock,
+        variant_url=url_for("shop.product", slug=prod.slug, **choice.query),
+    )
+    if wants_fragment():
+        response = make_response(render_template("shop/_product_choice.html", **context))
+        response.headers["HX-Push-Url"] = context["variant_url"]
+    else:
+        response = make_response(render_template("shop/product.html", **context))
+    response.vary.add("HX-Request")
+    response.vary.add("HX-Trigger-Name")
+    return response
 
 
 @bp.get("/products/<slug>/availability")
 @cached_public_page
 def product_availability(slug: str):
-    """The availability panel alone, refreshed by HTMX when the option changes."""
-    try:
-        prod = catalog.get_product(get_session(), slug)
-    except NotFound:
-        abort(404)
-    return render_page(
-        "shop/product.html",
-        block="availability",
-        product=prod,
-        selected=_selected_variant(prod),
-        stock=_availability_for([prod]),
-    )
-
-
-def _selected_variant(prod):
-    raw = request.args.get("variant") or request.args.get("variant_id") or ""
-    by_id = {str(v.id): v for v in prod.variants}
-    if raw in by_id:
-        return by_id[raw]
-    return prod.variants[0] if prod.variants else None
+    """The same answer as the page (older pages asked here with ``?variant_id=``)."""
+    return _product_page(slug)
 
 
 @bp.get("/search")

@@ -6,7 +6,8 @@
 - it is idempotent like the plain seed: generated products are found by slug, and only the
   missing ones are created, so a second run creates nothing;
 - each generated product has a few variants (sizes for apparel, colours for goods, editions
-  for digital downloads), one drawn picture (app/demo/images.py) and its opening stock as
+  for digital downloads), a drawn picture per colour, tied to it (app/demo/images.py; one
+  when it has no colours) and its opening stock as
   ledger rows: one ``receive`` movement per stocked variant, reference "demo-seed", the same
   row ``inventory.receive_stock`` writes, so ``on_hand == sum(stock_movements.delta)``;
 - it is fast: the rows go in as a handful of bulk INSERTs, committed once at the end.
@@ -25,7 +26,6 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.db import begin_write
 from app.demo import seed as demo
-from app.demo.images import alt_text, product_svg
 from app.models import Category, Product, ProductImage, ProductKind, Variant
 from app.models.inventory import MovementReason, StockMovement
 
@@ -153,7 +153,10 @@ def _insert(session: Session, specs: list[dict[str, Any]], now: datetime) -> Non
     ]
     if movements:
         session.execute(insert(StockMovement), movements)
-    session.execute(insert(ProductImage), [_image_row(s, product_ids[s["slug"]]) for s in specs])
+    images = [
+        dict(row, product_id=product_ids[s["slug"]]) for s in specs for row in demo.image_rows(s)
+    ]
+    session.execute(insert(ProductImage), images)
 
 
 def _product_row(spec: dict[str, Any], category_id: int, now: datetime) -> dict[str, Any]:
@@ -181,15 +184,4 @@ def _variant_row(v: demo.VariantSpec, product_id: int) -> dict[str, Any]:
         on_hand=v.stock,  # and one "receive" movement of the same units below
         allow_backorder=v.allow_backorder,
         position=v.position,
-    )
-
-
-def _image_row(spec: dict[str, Any], product_id: int) -> dict[str, Any]:
-    colour = (spec.get("colours") or (None,))[0]
-    return dict(
-        product_id=product_id,
-        content_type="image/svg+xml",
-        data=product_svg(spec["name"], spec["motif"], colour, seed=spec["slug"]),
-        alt=alt_text(spec["name"], spec["motif"], colour),
-        position=0,
     )

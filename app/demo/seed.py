@@ -11,6 +11,7 @@ and opening stock.
   partial delivery and waiting for keys can be seen), and digital goods sell beyond it;
 - the catalogue exercises the shop: featured products, sizes and colours, low-stock and
   sold-out variants, a back-orderable one, and creation dates spread over ten weeks;
+- a product sold in colours has a drawing per colour, tied to it (``ProductImage.colour``);
 - it commits once, at the end.
 """
 
@@ -331,17 +332,24 @@ def _ensure_image(session: Session, product: Product, spec: dict[str, Any]) -> N
     )
     if has_image is not None:
         return
-    colour = (spec.get("colours") or (None,))[0]
-    picture = colour or spec.get("tint")
-    session.add(
-        ProductImage(
-            product_id=product.id,
+    session.add_all(ProductImage(product_id=product.id, **row) for row in image_rows(spec))
+
+
+def image_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The product's drawings: one per colour it comes in, tied to that colour (the product
+    page shows the chosen colour's), else one in its tint for the product as a whole."""
+    colours = spec.get("colours") or ()
+    pictures = [(c, c) for c in colours] or [(spec.get("tint"), None)]
+    return [
+        dict(
             content_type="image/svg+xml",
-            data=product_svg(spec["name"], spec["motif"], picture, seed=spec["slug"]),
+            data=product_svg(spec["name"], spec["motif"], drawn, seed=spec["slug"]),
             alt=alt_text(spec["name"], spec["motif"], colour),
-            position=0,
+            colour=colour,
+            position=position,
         )
-    )
+        for position, (drawn, colour) in enumerate(pictures)
+    ]
 
 
 def _demo_key(sku: str, n: int) -> str:

@@ -107,5 +107,10 @@ class ProductImage(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     card_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # The colour of the product this photo shows (a ``Variant.colour``, compared without
+    # regard to case), or None for a photo of the product as a whole. A colour rather than a
+    # variant: a photo shows a colour, every size of it looks the same, and a size added later
+    # shows its colour's photo without the owner tying it again.
+    colour: Mapped[str | None] = mapped_column(String(40))
 
     product: Mapped[Product] = relationship(back_populates="images")

@@ -89,8 +89,8 @@ def buy(page, base: str, product_url: str, option: str | None = None) -> str:
     """A shopper's purchase with testpay through the pages; returns the order number."""
     page.goto(product_url)
     if option:
-        value = page.locator("#variant_id option", has_text=option).get_attribute("value")
-        page.get_by_label("Option").select_option(value)
+        page.get_by_role("radio", name=option, exact=True).check()
+        expect(page.get_by_role("group", name=f"Option: {option}")).to_be_visible()  # swapped
     page.get_by_role("button", name="Add to cart").click()
     expect(page.locator("#cart-badge .badge")).to_have_text("1")
     fill_address(page, base)

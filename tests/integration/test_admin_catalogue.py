@@ -350,10 +350,10 @@ def test_editing_a_variant_changes_its_price_and_audits_it(staff, db):
 # ---------------------------------------------------------------- photos
 
 
-def upload(browser, product_id: int, data: bytes, filename: str = "photo.png", alt: str = "A tee"):
+def upload(browser, product_id: int, data: bytes, filename="photo.png", alt="A tee", **extra):
     url = f"/admin/products/{product_id}"
     page = text(browser.get(url))
-    form = {"alt": alt, "key": key_of(page, f"{url}/images")}
+    form = {"alt": alt, "key": key_of(page, f"{url}/images"), **extra}
     form["image"] = (io.BytesIO(data), filename)
     return browser.post(f"{url}/images", form, content_type="multipart/form-data"), form
 
@@ -437,6 +437,41 @@ def test_photos_get_alt_text_an_order_and_are_deleted_once(staff, db):
     assert "already deleted" in text(staff.get(again.headers["Location"]))
     assert count(db, ProductImage) == 0
     assert audit_actions(db).count("image.deleted") == 1
+
+
+def test_a_photo_is_tied_to_a_colour_the_storefront_shows_for_it(staff, db, client):
+    product = ProductFactory(slug="cap")
+    for colour in ("Olive", "Stone"):
+        VariantFactory(product=product, colour=colour, on_hand=0, allow_backorder=True)
+    page = text(staff.get(f"/admin/products/{product.id}"))
+    assert '<option value="Stone">Stone</option>' in page  # the upload form offers its colours
+    refused, _form = upload(staff, product.id, png_bytes((40, 40)), colour="Purple")
+    assert refused.status_code == 422 and "No variant of this product is Purple" in text(refused)
+    assert count(db, ProductImage) == 0
+    upload(staff, product.id, png_bytes((40, 40)), alt="whole cap")
+    upload(staff, product.id, png_bytes((40, 40)), alt="stone cap", colour="stone")
+    whole, stone = db.scalars(select(ProductImage).order_by(ProductImage.id)).all()
+    assert (whole.colour, stone.colour) == (None, "Stone")  # spelt as the variants spell it
+
+    def shown(query: str) -> str:
+        html = text(client.get(f"/products/cap?{query}"))
+        block = html.split('id="product-image"', 1)[1].split("</div>", 1)[0]
+        return re.search(r'alt="([^"]*)"', block).group(1)
+
+    assert (shown("colour=Olive"), shown("colour=Stone")) == ("whole cap", "stone cap")
+    url = f"/admin/products/{product.id}/images/{whole.id}"
+    staff.post(url, {"alt": "olive cap", "position": "0", "colour": "Olive"})
+    staff.post(f"/admin/products/{product.id}/images/{stone.id}", {"alt": "x", "position": "1"})
+    db.expire_all()
+    assert (db.get(ProductImage, whole.id).colour, db.get(ProductImage, stone.id).colour) == (
+        "Olive",
+        "Stone",  # a row form without the select leaves the colour as it was
+    )
+    assert shown("colour=Olive") == "olive cap"
+    bad = staff.post(url, {"alt": "x", "position": "0", "colour": "Teal"})
+    assert "No variant of this product is Teal" in text(staff.get(bad.headers["Location"]))
+    db.expire_all()
+    assert db.get(ProductImage, whole.id).alt == "olive cap"  # the refused edit changed nothing
 
 
 def test_the_storefront_cards_use_the_card_size_and_drawings_fall_back(db, client):

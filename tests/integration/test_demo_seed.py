@@ -58,3 +58,13 @@ def test_demo_images_are_served_as_svg(app, client, db):
         f"/media/images/{image_id}", headers={"If-None-Match": response.headers["ETag"]}
     )
     assert again.status_code == 304
+
+
+def test_the_demo_tee_shows_the_drawing_of_the_chosen_colour(app, client, db):
+    _seed(app)
+    tee = db.scalar(select(Product).where(Product.slug == "harbor-organic-tee"))
+    assert [(i.colour, i.position) for i in tee.images] == [("Navy", 0), ("Sand", 1)]
+    sand = next(i for i in tee.images if i.colour == "Sand")
+    html = client.get("/products/harbor-organic-tee?size=M&colour=Sand").get_data(as_text=True)
+    main = html.split('id="product-image"', 1)[1].split("</div>", 1)[0]
+    assert f"/media/images/{sand.id}" in main and "in sand" in main  # its alt says so too

@@ -139,7 +139,7 @@ def test_product_json_ld_has_an_offer_per_variant_and_breadcrumbs(client, shelf)
     assert offers["TEE-S"]["price"] == "28.00"
     assert offers["TEE-L"]["price"] == "30.50"
     assert offers["TEE-S"]["priceCurrency"] == "USD"
-    assert offers["TEE-S"]["availability"] == "https://schema.org/InStock"
+    assert offers["TEE-S"]["availability"] == "https://schema.org/LimitedAvailability"  # 1 left
     assert offers["TEE-L"]["availability"] == "https://schema.org/OutOfStock"
     crumbs = _of_type(head, "BreadcrumbList")["itemListElement"]
     assert [(c["position"], c["name"], c["item"]) for c in crumbs] == [
@@ -157,7 +157,8 @@ def _availability(client, sku: str) -> str:
 def test_offer_availability_follows_live_holds_not_expired_ones(client, db, shelf):
     small = shelf["small"]
     holds.take_hold(db, {small.id: 1}, ttl_minutes=1, now=clock.utcnow() - timedelta(hours=1))
-    assert _availability(client, "TEE-S") == "https://schema.org/InStock"
+    # the expired hold frees its unit: one left, "Only 1 left" on the page
+    assert _availability(client, "TEE-S") == "https://schema.org/LimitedAvailability"
     holds.take_hold(db, {small.id: 1})  # the last unit
     assert _availability(client, "TEE-S") == "https://schema.org/OutOfStock"
     small.allow_backorder = True

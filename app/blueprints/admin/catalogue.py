@@ -129,6 +129,7 @@ def product_page(product_id: int, *, form=None, variant_form=None, error=None, s
         form=_product_form(form),
         variant_form=variant_form,
         image_form=ImageForm(key=new_key()),
+        colours=images.product_colours(session, product_id),
         action_form=ActionForm(),
         error=error,
         currency=current_app.config["SHOP_CURRENCY"],
@@ -284,6 +285,7 @@ def image_upload(product_id: int):
             form.alt.data or "",
             actor=actor(),
             key=form.key.data,
+            colour=request.form.get("colour"),
         )
     except NotFound:
         abort(404)
@@ -307,6 +309,7 @@ def image_update(product_id: int, image_id: int):
             form.alt.data or "",
             form.position.data,
             actor=actor(),
+            colour=request.form.get("colour"),  # absent: a product without colours
         )
     except NotFound:
         abort(404)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import begin_write
-from app.models import Product, ProductImage
+from app.models import Product, ProductImage, Variant
 from app.services import audit
 from app.services.errors import DomainError, NotFound
 
@@ -91,11 +91,46 @@ def process(raw: bytes) -> Processed:
     return Processed(CONTENT_TYPES[fmt], EXTENSIONS[fmt], data, card_data, width, height)
 
 
+def product_colours(session: Session, product_id: int) -> list[str]:
+    """The colours the product's variants come in, in their order (what a photo may show)."""
+    rows = session.scalars(
+        select(Variant.colour)
+        .where(Variant.product_id == product_id, Variant.colour.is_not(None))
+        .order_by(Variant.position, Variant.id)
+    )
+    colours: dict[str, str] = {}
+    for colour in rows:
+        if colour.strip():
+            colours.setdefault(colour.strip().casefold(), colour)
+    return list(colours.values())
+
+
+def _colour(session: Session, product_id: int, colour: str | None) -> str | None:
+    """The variant colour a photo shows (as the variants spell it), None for the product as a
+    whole; a colour none of its variants has is refused."""
+    wanted = (colour or "").strip().casefold()
+    if not wanted:
+        return None
+    for known in product_colours(session, product_id):
+        if known.strip().casefold() == wanted:
+            return known
+    session.rollback()
+    raise DomainError(f"No variant of this product is {colour.strip()[:40]}; choose its colour.")
+
+
 def add_image(
-    session: Session, product_id: int, raw: bytes, alt: str, *, actor: str, key: str
+    session: Session,
+    product_id: int,
+    raw: bytes,
+    alt: str,
+    *,
+    actor: str,
+    key: str,
+    colour: str | None = None,
 ) -> ProductImage:
     """Store an upload (checked and resized first, outside the transaction) as the product's
-    last image; a second post of the same form stores nothing more."""
+    last image, showing ``colour`` (a variant's) or the whole product; a second post of the
+    same form stores nothing more."""
     processed = process(raw)
     alt = " ".join((alt or "").split())[:200]
     # The stored name comes from the form's key: a second post of the form (even at the same
@@ -109,20 +144,8 @@ def add_image(
     if session.get(Product, product_id) is None:
         session.rollback()
         raise NotFound("No such product.")
-    last = session.scalar(
-        select(func.max(ProductImage.position)).where(ProductImage.product_id == product_id)
-    )
-    image = ProductImage(
-        product_id=product_id,
-        content_type=processed.content_type,
-        data=processed.data,
-        card_data=processed.card_data,
-        width=processed.width,
-        height=processed.height,
-        stored_name=stored_name,
-        alt=alt,
-        position=(last if last is not None else -1) + 1,
-    )
+    image = _new_image(session, product_id, processed, stored_name, alt)
+    image.colour = _colour(session, product_id, colour)
     session.add(image)
     try:
         session.flush()
@@ -140,10 +163,31 @@ def add_image(
         stored_name=image.stored_name,
         width=image.width,
         height=image.height,
+        colour=image.colour,
         bytes=len(processed.data),
     )
     session.commit()
     return image
+
+
+def _new_image(
+    session: Session, product_id: int, processed: Processed, stored_name: str, alt: str
+) -> ProductImage:
+    """The product's next image (placed last), not added to the session yet."""
+    last = session.scalar(
+        select(func.max(ProductImage.position)).where(ProductImage.product_id == product_id)
+    )
+    return ProductImage(
+        product_id=product_id,
+        content_type=processed.content_type,
+        data=processed.data,
+        card_data=processed.card_data,
+        width=processed.width,
+        height=processed.height,
+        stored_name=stored_name,
+        alt=alt,
+        position=(last if last is not None else -1) + 1,
+    )
 
 
 def _image_named(session: Session, stored_name: str) -> ProductImage | None:
@@ -159,19 +203,29 @@ def _image_of(session: Session, product_id: int, image_id: int) -> ProductImage:
 
 
 def update_image(
-    session: Session, product_id: int, image_id: int, alt: str, position: int, *, actor: str
+    session: Session,
+    product_id: int,
+    image_id: int,
+    alt: str,
+    position: int,
+    *,
+    actor: str,
+    colour: str | None = None,
 ) -> bool:
-    """Set an image's alt text and place (lower first); returns whether anything changed."""
+    """Set an image's alt text, place (lower first) and, unless ``colour`` is None, the colour
+    it shows ("" for the whole product); returns whether anything changed."""
     alt = " ".join((alt or "").split())
     if len(alt) > 200 or not 0 <= position <= 1000:
         raise DomainError("Alt text has at most 200 characters; the order is 0 to 1000.")
     begin_write(session)
     image = _image_of(session, product_id, image_id)
-    before = {"alt": image.alt, "position": image.position}
-    if before == {"alt": alt, "position": position}:
+    shows = image.colour if colour is None else _colour(session, product_id, colour)
+    before = {"alt": image.alt, "position": image.position, "colour": image.colour}
+    after = {"alt": alt, "position": position, "colour": shows}
+    if before == after:
         session.rollback()
         return False
-    image.alt, image.position = alt, position
+    image.alt, image.position, image.colour = alt, position, shows
     audit.record(
         session,
         "image.updated",
@@ -180,7 +234,7 @@ def update_image(
         subject_id=product_id,
         image_id=image_id,
         before=before,
-        after={"alt": alt, "position": position},
+        after=after,
     )
     session.commit()
     return True

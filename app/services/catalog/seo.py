@@ -19,8 +19,9 @@ from xml.sax.saxutils import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Category, Product
+from app.models import Category, Product, Variant
 from app.money import plain_decimal
+from app.services.catalog.options import LOW_STOCK
 
 if TYPE_CHECKING:
     from app.services.stock.inventory import Availability
@@ -29,6 +30,7 @@ SCHEMA = "https://schema.org"
 IN_STOCK = f"{SCHEMA}/InStock"
 OUT_OF_STOCK = f"{SCHEMA}/OutOfStock"
 BACK_ORDER = f"{SCHEMA}/BackOrder"
+LIMITED = f"{SCHEMA}/LimitedAvailability"
 
 # Pages no search engine should list: personal, transactional or the owner's.
 NOINDEX_BLUEPRINTS = frozenset(
@@ -60,11 +62,14 @@ def meta_text(text: str | None, limit: int = META_DESCRIPTION_LENGTH) -> str:
 
 
 def offer_availability(avail: Availability | None) -> str:
-    """Live availability (live holds count, expired ones do not) as a schema.org URL."""
+    """Live availability (live holds count, expired ones do not) as a schema.org URL: the
+    page's "Only N left" is ``LimitedAvailability``."""
     if avail is None:
         return OUT_OF_STOCK
-    if avail.available > 0:
+    if avail.available > LOW_STOCK:
         return IN_STOCK
+    if avail.available > 0:
+        return LIMITED
     return BACK_ORDER if avail.allow_backorder else OUT_OF_STOCK
 
 
@@ -74,8 +79,10 @@ def product_data(
     *,
     url: str,
     image_url: str | None,
+    offer_url: Callable[[Variant], str] | None = None,
 ) -> dict:
-    """A schema.org ``Product`` with one ``Offer`` per variant."""
+    """A schema.org ``Product`` with one ``Offer`` per variant, each at ``offer_url(variant)``
+    (the page with that variant chosen; the product's ``url`` when not given)."""
     data: dict = {
         "@context": SCHEMA,
         "@type": "Product",
@@ -90,7 +97,7 @@ def product_data(
                 "price": plain_decimal(v.price_cents, v.currency),
                 "priceCurrency": v.currency.upper(),
                 "availability": offer_availability(stock.get(v.id)),
-                "url": url,
+                "url": offer_url(v) if offer_url else url,
             }
             for v in product.variants
         ],
