@@ -11,9 +11,9 @@ import os
 import platform
 import time
 import urllib.request
-from urllib.parse import urlsplit
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -88,9 +88,7 @@ def measure(page, url: str) -> dict:
         "cls": round(vitals["cls"], 4),
         "layout_shifts": [round(s, 4) for s in vitals["shifts"]],
         "js_gzip_bytes": sum(scripts.values()),
-        "scripts": {
-            url.removeprefix(page.url.split("/", 3)[0] + "//"): n for url, n in scripts.items()
-        },
+        "scripts": {urlsplit(url).path or url: n for url, n in scripts.items()},
     }
 
 
