@@ -88,6 +88,7 @@ def measure(page, url: str) -> dict:
         "cls": round(vitals["cls"], 4),
         "layout_shifts": [round(s, 4) for s in vitals["shifts"]],
         "js_gzip_bytes": sum(scripts.values()),
+        "js_transfer_bytes": sum(script["transferSize"] for script in vitals["scripts"]),
         "scripts": {urlsplit(url).path or url: n for url, n in scripts.items()},
     }
 
@@ -95,6 +96,8 @@ def measure(page, url: str) -> dict:
 def too_slow(figures: dict) -> list[str]:
     problems = []
     for name, f in figures.items():
+        if not f["lcp_ms"] or not any("htmx" in url for url in f["scripts"]):
+            problems.append(f"{name}: not measured (no LCP entry, or htmx not seen): {f}")
         if f["lcp_ms"] > LCP_MS:
             problems.append(f"{name}: LCP {f['lcp_ms']} ms on {f['lcp_element']} (> {LCP_MS})")
         if f["cls"] > CLS:
