@@ -69,6 +69,18 @@ def offline_page(browser, base: str, size: dict):
     return context, context.new_page(), outside
 
 
+def _open_the_menu(page) -> None:
+    """The header's search and account links sit in a <details>: folded behind Menu on phones,
+    shown by the stylesheet from 720 px while the <details> stays closed, where axe takes
+    them for hidden and skips them. Opened, they are checked at both sizes."""
+    menu = page.locator("details.menu")
+    if menu.locator("summary").is_visible():
+        menu.locator("summary").click()
+    else:
+        menu.evaluate("d => { d.open = true; }")
+    expect(page.get_by_role("search")).to_be_visible()
+
+
 def _checkout_pages(page, base: str, check) -> None:
     """Cart with a line, the checkout form (and with its errors), review, testpay, order."""
     add_to_cart(page, base, "harbor-organic-tee")
@@ -98,10 +110,8 @@ def test_axe_finds_nothing_serious_on_any_shopper_page(shop, browser, size):
         for where, path in PLAIN_PAGES:
             page.goto(base + path)
             check(where)
-        menu = page.locator(".menu > summary")  # phones fold search and account links
-        if menu.is_visible():
-            menu.click()
-            check("register, menu open")
+        _open_the_menu(page)
+        check("register, menu open")
         _checkout_pages(page, base, check)
         log_in(page, base, EMAIL, PASSWORD)
         page.goto(base + "/account")
