@@ -17,7 +17,6 @@ minor units of one currency. The rules (the package docstring says why):
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -153,7 +152,7 @@ def _shipping(request: PriceRequest, goods_cents: int, weight: int) -> tuple[int
 def quote(request: PriceRequest) -> Quote:
     """The priced cart. Raises ``PricingError`` for what cannot be priced as given."""
     currency = _check(request)
-    lines: Sequence[CartLine] = request.lines
+    lines = request.lines
     shares = discount_shares(
         request.discount, [line.product_id for line in lines], [line.gross_cents for line in lines]
     )
