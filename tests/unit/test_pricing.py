@@ -156,6 +156,16 @@ def test_no_destination_or_no_rate_for_it_means_no_tax():
     assert priced(tee(), tax_rates=(VAT,), destination=US).tax_cents == 0
 
 
+def test_modes_and_kinds_given_as_words_mean_the_same_and_others_are_refused():
+    inclusive = priced(tee(price=1200), destination=DE, tax_rates=(VAT,), tax_mode="inclusive")
+    assert (inclusive.tax_cents, inclusive.grand_total_cents) == (200, 1200)
+    assert Discount("fixed", 100, currency="USD").amount_for(50) == 50
+    with pytest.raises(PricingError, match="not a tax mode"):
+        priced(tee(), tax_mode="gross")
+    with pytest.raises(PricingError, match="not a kind of discount"):
+        Discount("bogof", 1)
+
+
 def test_a_rate_in_basis_points_is_the_same_rate():
     assert TaxRate.from_basis_points(2000, "DE").percent == Decimal("20")
     assert TaxRate.from_basis_points(888, "US").percent == Decimal("8.88")
@@ -199,8 +209,12 @@ def test_what_cannot_be_priced_is_refused_in_words():
         priced(tee(), discount=Discount.fixed(100, "EUR"))
     with pytest.raises(PricingError, match="one line only"):
         priced(tee(1), tee(1))
-    with pytest.raises(PricingError):
+    with pytest.raises(PricingError, match="A price must be a whole number"):
         tee(price=-1)
+    with pytest.raises(PricingError, match="A price must be a whole number"):
+        tee(price=12.5)  # a fraction of a cent never gets in
+    with pytest.raises(PricingError, match="more than 100 %"):
+        Discount.percentage(10_001)
     with pytest.raises(PricingError):
         TaxRate("abc", "DE")
 

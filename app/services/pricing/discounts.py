@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from app.services.pricing.errors import PricingError
+from app.services.pricing.errors import PricingError, require_whole
 from app.services.pricing.rounding import half_up, split_pro_rata
 
 
@@ -38,14 +38,15 @@ class Discount:
     code: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.value, int) or isinstance(self.value, bool) or self.value < 0:
-            raise PricingError("A discount must be a whole number of at least 0.")
+        if self.kind not in tuple(DiscountKind):
+            raise PricingError(f"{self.kind!r} is not a kind of discount.")
+        object.__setattr__(self, "kind", DiscountKind(self.kind))
+        require_whole(self.value, "A discount")
+        require_whole(self.minimum_spend_cents, "A minimum spend")
         if self.kind is DiscountKind.PERCENTAGE and self.value > 10_000:
             raise PricingError("A percentage discount cannot be more than 100 %.")
         if self.kind is DiscountKind.FIXED and not self.currency:
             raise PricingError("A fixed discount needs a currency.")
-        if self.minimum_spend_cents < 0:
-            raise PricingError("A minimum spend cannot be negative.")
         if self.product_ids is not None:
             object.__setattr__(self, "product_ids", frozenset(self.product_ids))
 

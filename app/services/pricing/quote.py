@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from app.services.pricing.discounts import Discount, DiscountKind, discount_shares
-from app.services.pricing.errors import PricingError
+from app.services.pricing.errors import PricingError, require_whole
 from app.services.pricing.shipping import ShippingRate
 from app.services.pricing.tax import STANDARD, Destination, TaxRate, rate_for, tax_in
 
@@ -42,8 +42,9 @@ class CartLine:
     is_digital: bool = False
 
     def __post_init__(self) -> None:
-        if self.unit_price_cents < 0 or self.weight_grams < 0:
-            raise PricingError("A price or weight cannot be negative.")
+        require_whole(self.unit_price_cents, "A price")
+        require_whole(self.weight_grams, "A weight")
+        require_whole(self.quantity, "A quantity")
         if self.quantity < 1:
             raise PricingError("A line's quantity must be at least 1.")
 
@@ -64,6 +65,14 @@ class PriceRequest:
     tax_rates: tuple[TaxRate, ...] = ()
     shipping_rate: ShippingRate | None = None
     discount: Discount | None = None
+
+    def __post_init__(self) -> None:
+        if self.tax_mode not in tuple(TaxMode):
+            raise PricingError(f"{self.tax_mode!r} is not a tax mode (inclusive or exclusive).")
+        object.__setattr__(self, "tax_mode", TaxMode(self.tax_mode))
+        object.__setattr__(self, "currency", self.currency.upper())
+        object.__setattr__(self, "lines", tuple(self.lines))
+        object.__setattr__(self, "tax_rates", tuple(self.tax_rates))
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ class Quote:
 
 
 def _check(request: PriceRequest) -> str:
-    currency = request.currency.upper()
+    currency = request.currency
     variants = [line.variant_id for line in request.lines]
     if len(set(variants)) != len(variants):
         raise PricingError("Each variant may appear on one line only.")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from app.services.pricing.errors import PricingError
+from app.services.pricing.errors import PricingError, require_whole
 from app.services.pricing.quote import Quote, QuoteLine
 from app.services.pricing.rounding import half_up
 
@@ -54,8 +54,8 @@ def _portion(whole: int, part: int, of: int) -> int:
 def split_amount(quote: Quote, amount_cents: int, refunded_before_cents: int = 0) -> RefundSplit:
     """The tax in a refund of ``amount_cents`` after ``refunded_before_cents`` were refunded."""
     total = quote.grand_total_cents
-    if amount_cents < 0 or refunded_before_cents < 0:
-        raise PricingError("A refund cannot be negative.")
+    require_whole(amount_cents, "A refund")
+    require_whole(refunded_before_cents, "What was refunded before")
     if refunded_before_cents + amount_cents > total:
         left = max(total - refunded_before_cents, 0)
         raise PricingError(f"Only {left} of {total} is left to refund.")
@@ -67,7 +67,9 @@ def split_amount(quote: Quote, amount_cents: int, refunded_before_cents: int = 0
 
 
 def _line_refund(line: QuoteLine, quantity: int, before: int) -> LineRefund:
-    if quantity < 0 or before < 0 or before + quantity > line.quantity:
+    require_whole(quantity, "A quantity to refund")
+    require_whole(before, "A quantity refunded before")
+    if before + quantity > line.quantity:
         left = max(line.quantity - before, 0)
         raise PricingError(f"Only {left} of variant {line.variant_id} can be refunded.")
     net = line.total_cents - line.tax_cents

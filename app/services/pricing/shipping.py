@@ -12,18 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.services.pricing.errors import PricingError
+from app.services.pricing.errors import PricingError, require_whole
 
 
 class ShippingRate(Protocol):
     currency: str
 
     def price_for(self, subtotal_cents: int, weight_grams: int) -> int | None: ...
-
-
-def _not_negative(value: int, what: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise PricingError(f"{what} must be a whole number of at least 0.")
 
 
 @dataclass(frozen=True)
@@ -34,7 +29,7 @@ class FlatRate:
     currency: str = "USD"
 
     def __post_init__(self) -> None:
-        _not_negative(self.price_cents, "A flat rate's price")
+        require_whole(self.price_cents, "A flat rate's price")
 
     def price_for(self, subtotal_cents: int, weight_grams: int) -> int | None:
         return self.price_cents
@@ -48,8 +43,8 @@ class WeightBand:
     price_cents: int
 
     def __post_init__(self) -> None:
-        _not_negative(self.up_to_grams, "A weight band's upper weight")
-        _not_negative(self.price_cents, "A weight band's price")
+        require_whole(self.up_to_grams, "A weight band's upper weight")
+        require_whole(self.price_cents, "A weight band's price")
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ class FreeAbove:
     otherwise: FlatRate | WeightBandRate
 
     def __post_init__(self) -> None:
-        _not_negative(self.threshold_cents, "A free-shipping threshold")
+        require_whole(self.threshold_cents, "A free-shipping threshold")
 
     @property
     def currency(self) -> str:
