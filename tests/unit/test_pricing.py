@@ -372,6 +372,14 @@ def test_the_total_adds_up_is_never_negative_and_is_all_whole_cents(request):
 
 @PROPERTY
 @given(requests)
+def test_with_prices_including_tax_the_shopper_pays_the_same_whatever_the_tax(request):
+    inclusive = dataclasses.replace(request, tax_mode=TaxMode.INCLUSIVE)
+    untaxed = dataclasses.replace(inclusive, tax_rates=())
+    assert quote(inclusive).grand_total_cents == quote(untaxed).grand_total_cents
+
+
+@PROPERTY
+@given(requests)
 def test_each_line_is_taxed_on_its_discounted_amount(request):
     order = quote(request)
     for line in order.lines:

@@ -10,7 +10,8 @@ series of refunds must all be the same kind):
 - **Units of lines** (variant id → quantity), optionally with the shipping. Per line, the
   line's taxable amount and its tax are each returned in proportion to units returned so far
   over units bought, rounded half-up, less earlier refunds; all units back return exactly the
-  line's total and tax. Shipping is returned whole, with its tax.
+  line's total and tax. Shipping is returned whole, with its tax, when the caller asks (once:
+  this module keeps no record of earlier refunds).
 
 Each refund returns at least as much money as tax, and asking for more than is left raises
 ``PricingError``.
