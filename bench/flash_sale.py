@@ -111,14 +111,18 @@ class Buyer:
         )
         if status != 200:
             return self._refused("product_page", status, body)
-        token = _token(body)
+        # A first visit gets the public page, without a token: like a browser, the add says
+        # where it comes from (app/page_cache.py); a token, when the page had one, goes too.
+        form = {"variant_id": str(self.variant_id), "quantity": "1"}
+        if token := _token(body):
+            form["csrf_token"] = token
         status, body, _ = await self.request(
             http,
             "cart_add",
             "POST",
             "/cart/add",
-            headers={"HX-Request": "true"},
-            data={"csrf_token": token, "variant_id": str(self.variant_id), "quantity": "1"},
+            headers={"HX-Request": "true", "Sec-Fetch-Site": "same-origin", "Origin": self.base},
+            data=form,
         )
         if status != 200:
             return self._refused("cart_add", status, body)
