@@ -268,6 +268,8 @@ def _shop(env: dict[str, str], instance_path: str, production: bool) -> dict[str
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SHOP_NAME": env.get("SHOP_NAME", "Holdfast Supply Co."),
         "SHOP_CURRENCY": env.get("SHOP_CURRENCY", "USD"),
+        # The country the checkout form starts on (ISO 3166 alpha-2).
+        "SHOP_COUNTRY": (env.get("SHOP_COUNTRY") or "US").strip().upper(),
         # Links in emails. Without a setting, the address `make run` serves on.
         "SHOP_BASE_URL": (
             env.get("SHOP_BASE_URL") or f"http://127.0.0.1:{env.get('PORT', '5000')}"

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, IntegerField, PasswordField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TelField,
+)
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -11,10 +22,12 @@ from wtforms.validators import (
     InputRequired,
     Length,
     NumberRange,
-    Regexp,
+    Optional,
+    ValidationError,
 )
 
 from app.services.accounts.signin import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from app.services.checkout import countries
 
 from .input_guard import MAX_ID
 
@@ -106,6 +119,33 @@ class ChangePasswordForm(FlaskForm):
     confirm = repeat_password("Repeat new password")
 
 
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _country_code(value):
+    return countries.normalize(value) if isinstance(value, str) else value
+
+
+def a_country(form, field) -> None:
+    """A code from the maintained list (a hand-made post may send anything)."""
+    if not countries.is_country(field.data):
+        raise ValidationError("Choose your country from the list.")
+
+
+PHONE_CHARACTERS = re.compile(r"^[0-9 +\-()]*$")
+
+
+def a_phone(form, field) -> None:
+    """Loosely a phone number: digits, spaces, +, - and brackets, with 6 to 20 digits."""
+    value = field.data or ""
+    digits = sum(ch.isdigit() for ch in value)
+    if value and (not PHONE_CHARACTERS.match(value) or not 6 <= digits <= 20):
+        raise ValidationError(
+            "Enter a phone number of 6 to 20 digits (spaces, +, - and brackets are fine)."
+        )
+
+
 class CheckoutForm(FlaskForm):
     email = EmailField(
         "Email",
@@ -121,18 +161,34 @@ class CheckoutForm(FlaskForm):
     address_line1 = StringField(
         "Address", validators=[DataRequired("Enter your street address."), Length(max=200)]
     )
+    address_line2 = StringField(
+        "Address line 2 (optional)",
+        validators=[Optional(), Length(max=200)],
+        filters=[_stripped],
+    )
     city = StringField("City", validators=[DataRequired("Enter your city."), Length(max=120)])
+    region = StringField(
+        "State / region (optional)", validators=[Optional(), Length(max=120)], filters=[_stripped]
+    )
     postal_code = StringField(
         "Postal code", validators=[DataRequired("Enter your postal code."), Length(max=20)]
     )
-    country = StringField(
-        "Country (2-letter code)",
-        validators=[
-            DataRequired("Enter your country."),
-            Regexp(r"^[A-Za-z]{2}$", message="Use the 2-letter country code, e.g. US or DE."),
-        ],
-        filters=[lambda v: v.strip().upper() if isinstance(v, str) else v],
+    country = SelectField(
+        "Country",
+        choices=countries.choices,
+        validate_choice=False,  # a_country says what is wrong, in words
+        validators=[DataRequired("Choose your country."), a_country],
+        filters=[_country_code],
     )
+    phone = TelField(
+        "Phone (optional)",
+        validators=[
+            Length(max=32, message="Enter a phone number of at most 32 characters."),
+            a_phone,
+        ],
+        filters=[_stripped],
+    )
+    save_address = BooleanField("Save this address to my account", default=True)
 
 
 class PayForm(FlaskForm):

@@ -10,6 +10,7 @@ from app import clock
 from app.services.catalog import browse as catalog
 from app.services.catalog.options import LOW_STOCK
 from app.services.checkout import cart as cart_service
+from app.services.checkout import countries
 
 from .db import get_session
 from .money import format_money
@@ -33,6 +34,7 @@ def seconds_until(moment: datetime) -> int:
 
 def register_templating(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["country_name"] = countries.name_of
     app.jinja_env.globals["seconds_until"] = seconds_until
     app.jinja_env.globals["stock_label"] = stock_label
     app.jinja_env.trim_blocks = True

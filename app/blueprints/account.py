@@ -16,7 +16,13 @@ from app.forms import (
     RegisterForm,
     ResetPasswordForm,
 )
-from app.services.accounts import password_change, password_reset, registration, sessions
+from app.services.accounts import (
+    addresses,
+    password_change,
+    password_reset,
+    registration,
+    sessions,
+)
 from app.services.accounts import signin as accounts
 from app.services.accounts import throttle as throttles
 from app.services.checkout import cart as cart_service
@@ -151,6 +157,7 @@ def _overview(password_form: ChangePasswordForm, status: int = 200, error: str |
         "account/overview.html",
         user=current_user,
         orders=shopper_words.history(history),
+        addresses=addresses.addresses_of(get_session(), current_user.id),
         password_form=password_form,
         action_form=ActionForm(),
         error=error,
@@ -179,6 +186,24 @@ def change_password():
     _start_session(user)
     flash("Your password is changed. Every other device is logged out.", "success")
     return redirect(url_for("account.overview"), code=303)
+
+
+@bp.post("/account/addresses/<int:address_id>/default")
+@login_required
+def default_address(address_id: int):
+    ActionForm().validate()  # CSRF is enforced globally
+    addresses.make_default(get_session(), current_user.id, address_id)
+    flash("That address is now your default.", "success")
+    return redirect(url_for("account.overview", _anchor="addresses"), code=303)
+
+
+@bp.post("/account/addresses/<int:address_id>/delete")
+@login_required
+def delete_address(address_id: int):
+    ActionForm().validate()  # CSRF is enforced globally
+    addresses.delete_address(get_session(), current_user.id, address_id)
+    flash("Address deleted.", "info")
+    return redirect(url_for("account.overview", _anchor="addresses"), code=303)
 
 
 @bp.post("/account/logout-everywhere")

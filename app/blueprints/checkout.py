@@ -18,10 +18,11 @@ from app.db import get_session
 from app.forms import ActionForm, CheckoutForm, ConfirmPricesForm, PayForm
 from app.models import CheckoutState
 from app.providers import InvalidSignature, ProviderError, get_provider, provider_label
+from app.services.accounts import addresses
 from app.services.checkout import cart as cart_service
+from app.services.checkout import countries, thumbnails
 from app.services.checkout import pipeline as checkout_service
 from app.services.checkout import review as review_service
-from app.services.checkout import thumbnails
 from app.services.checkout.pipeline import Address, CheckoutError, Settings
 from app.services.checkout.states import Phase
 from app.services.orders import completion, outcomes
@@ -66,6 +67,31 @@ def checkout_error(exc: CheckoutError):
     return render_page("checkout/error.html", block="error", error=exc, status=exc.status_code)
 
 
+def _render_form(form: CheckoutForm, status: int = 200, chosen: int | None = None):
+    session = get_session()
+    cart = cart_service.cart_view(session, current_cart_id(), current_app.config["SHOP_CURRENCY"])
+    saved = (
+        addresses.addresses_of(session, current_user.id) if current_user.is_authenticated else []
+    )
+    return render_page(
+        "checkout/start.html", form=form, cart=cart, saved=saved, chosen=chosen, status=status
+    )
+
+
+def _prefill(form: CheckoutForm, chosen: int | None) -> None:
+    """A logged-in shopper's name, email and address (the saved one picked with
+    ``?address=ID``, else their default or last used); the shop's country otherwise."""
+    if current_user.is_authenticated:
+        form.email.data, form.full_name.data = current_user.email, current_user.name
+        filled = addresses.prefill(get_session(), current_user.id, chosen)
+        for name, value in (filled or {}).items():
+            getattr(form, name).data = value
+    else:
+        form.save_address.data = False
+    if not form.country.data:
+        form.country.data = countries.default_country(current_app.config.get("SHOP_COUNTRY"))
+
+
 @bp.get("")
 def start_form():
     cart = cart_service.cart_view(
@@ -74,9 +100,23 @@ def start_form():
     if not cart.lines:  # the cart page says so itself, with a way back to the catalogue
         return redirect(url_for("cart.show"), code=303)
     form = CheckoutForm()
-    if current_user.is_authenticated and not form.email.data:
-        form.email.data, form.full_name.data = current_user.email, current_user.name
-    return render_page("checkout/start.html", form=form, cart=cart)
+    chosen = request.args.get("address", type=int)
+    _prefill(form, chosen)
+    return _render_form(form, chosen=chosen)
+
+
+def _address(form: CheckoutForm) -> Address:
+    return Address(
+        form.email.data.strip().lower(),
+        form.full_name.data.strip(),
+        form.address_line1.data.strip(),
+        form.city.data.strip(),
+        form.postal_code.data.strip(),
+        form.country.data,
+        address_line2=form.address_line2.data or "",
+        region=form.region.data or "",
+        phone=form.phone.data or "",
+    )
 
 
 @bp.post("")
@@ -84,30 +124,23 @@ def start():
     form = CheckoutForm()
     session = get_session()
     if not form.validate():
-        cart = cart_service.cart_view(
-            session, current_cart_id(), current_app.config["SHOP_CURRENCY"]
-        )
-        return render_page("checkout/start.html", form=form, cart=cart, status=422)
+        return _render_form(form, status=422)
     cart_id = current_cart_id()
     if cart_id is None:
         raise CheckoutError(Phase.CART_VALIDATION, "Your cart is empty.", status_code=400)
-    address = Address(
-        form.email.data.strip().lower(),
-        form.full_name.data.strip(),
-        form.address_line1.data.strip(),
-        form.city.data.strip(),
-        form.postal_code.data.strip(),
-        form.country.data,
-    )
+    address = _address(form)
+    user_id = current_user.id if current_user.is_authenticated else None
     checkout = checkout_service.start_checkout(
         session,
         cart_id,
         address,
         owner_key=shopper_key(),
-        user_id=current_user.id if current_user.is_authenticated else None,
+        user_id=user_id,
         settings=settings(),
         max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
     )
+    if user_id is not None and form.save_address.data:
+        addresses.save_address(session, user_id, address)
     return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
 
 
@@ -212,13 +245,10 @@ def retry(public_id: str):
     cart_id = current_cart_id()
     if cart_id is None:
         return redirect(url_for("cart.show"), code=303)
-    address = Address(
-        old.email, old.full_name, old.address_line1, old.city, old.postal_code, old.country
-    )
     checkout = checkout_service.start_checkout(
         get_session(),
         cart_id,
-        address,
+        Address.of(old),
         owner_key=shopper_key(),
         user_id=old.user_id,
         settings=settings(),

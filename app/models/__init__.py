@@ -29,10 +29,18 @@ from .payments import (
     WebhookState,
 )
 from .settings import ShopSetting
-from .users import EmailConfirmation, LoginThrottle, PasswordResetToken, Role, User
+from .users import (
+    EmailConfirmation,
+    LoginThrottle,
+    PasswordResetToken,
+    Role,
+    SavedAddress,
+    User,
+)
 
 __all__ = [
     "Alert",
+    "SavedAddress",
     "AlertKind",
     "ORDER_TRANSITIONS",
     "PasswordResetToken",

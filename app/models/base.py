@@ -78,4 +78,8 @@ class ShippingAddress:
     address_line1: Mapped[str] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(120))
     postal_code: Mapped[str] = mapped_column(String(20))
-    country: Mapped[str] = mapped_column(String(2))
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2, upper case
+    # Optional: "" when not given (rows from before migration 0011 read "").
+    address_line2: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    region: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", server_default="")

@@ -6,10 +6,12 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, str_enum, utcnow
+
+DEFAULT_WHERE = "is_default"  # the partial index of each user's one default address
 
 
 class Role(enum.StrEnum):
@@ -91,3 +93,33 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class SavedAddress(Base):
+    """A shipping address a shopper keeps in their account, to fill the checkout form. At most
+    one per user is the default (a partial unique index)."""
+
+    __tablename__ = "addresses"
+    __table_args__ = (
+        Index(
+            "uq_addresses_default_user",
+            "user_id",
+            unique=True,
+            postgresql_where=text(DEFAULT_WHERE),
+            sqlite_where=text(DEFAULT_WHERE),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    full_name: Mapped[str] = mapped_column(String(120))
+    address_line1: Mapped[str] = mapped_column(String(200))
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str] = mapped_column(String(120), default="")
+    postal_code: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # last saved or used

@@ -12,10 +12,10 @@ def fill_address(page, base: str) -> None:
     page.goto(base + "/checkout")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Address").fill("12 St James's Square")
+    page.get_by_label("Address", exact=True).fill("12 St James's Square")
     page.get_by_label("City").fill("London")
     page.get_by_label("Postal code").fill("SW1Y 4JH")
-    page.get_by_label("Country (2-letter code)").fill("GB")
+    page.get_by_label("Country").select_option("GB")
     page.get_by_role("button", name="Reserve my items and review").click()
     page.wait_for_url(re.compile(r"/checkout/co_"))
 

@@ -30,6 +30,7 @@ SAMPLE = {
     "return_id": "1",
     "message_id": "1",
     "webhook_id": "1",
+    "address_id": "1",
     "filename": "css/shop.css",
 }
 

@@ -53,6 +53,7 @@ QUERY_NAMES = [
     "session_id",
     "token",
     "PayerID",
+    "address",  # a saved address picked at checkout
 ]
 
 nul_text = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=12), st.text(max_size=12))
@@ -92,6 +93,8 @@ PATH_ONLY = {
     "testpay.approve",
     "testpay.decline",
     "account.logout",
+    "account.default_address",
+    "account.delete_address",
 }
 
 
@@ -173,6 +176,7 @@ INT_PATH_ARGS = (
     "return_id",
     "message_id",
     "webhook_id",
+    "address_id",
 )
 
 
@@ -301,7 +305,18 @@ def test_an_id_past_the_columns_range_is_refused_with_a_message(browser, db, var
 
 
 @pytest.mark.parametrize(
-    "field", ["email", "full_name", "address_line1", "city", "postal_code", "country"]
+    "field",
+    [
+        "email",
+        "full_name",
+        "address_line1",
+        "address_line2",
+        "city",
+        "region",
+        "postal_code",
+        "country",
+        "phone",
+    ],
 )
 def test_a_nul_byte_in_an_address_field_is_refused_and_holds_nothing(browser, db, field):
     tee = variant_with_stock(db, 5)

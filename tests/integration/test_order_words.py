@@ -69,7 +69,13 @@ def test_a_paid_t_shirt_is_processing_then_shipped_with_a_tracking_link(app, bro
     assert "Processing" in _status(html) and "Your payment was received" in html
     assert _line_statuses(html) == ["Processing"]
     assert "Delivered" not in html and "still coming" not in html
-    for part in (ADDRESS["full_name"], ADDRESS["address_line1"], "London", "SW1Y 4JH", "GB"):
+    for part in (
+        ADDRESS["full_name"],
+        ADDRESS["address_line1"],
+        "London",
+        "SW1Y 4JH",
+        "United Kingdom",
+    ):
         assert part.replace("'", "&#39;") in html, part
     _no_raw_values(html)
 

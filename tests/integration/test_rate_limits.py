@@ -28,6 +28,8 @@ NEW_PASSWORD = {"password": "a new long password", "confirm": "a new long passwo
 NOT_LIMITED = {
     "account.logout": "ends the caller's own session",
     "account.logout_everywhere": "ends the caller's own sessions; needs a log-in",
+    "account.default_address": "changes the caller's own saved address; needs a log-in",
+    "account.delete_address": "deletes the caller's own saved address; needs a log-in",
 }
 
 

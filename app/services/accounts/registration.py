@@ -22,6 +22,7 @@ from app import clock
 from app.db import begin_write
 from app.models import EmailConfirmation, OutboxMessage, Role, User
 from app.services import audit, locks
+from app.services.accounts import guest_orders as guest_orders_of
 from app.services.accounts import signin
 from app.services.errors import Conflict, DomainError
 from app.services.mail import account_mail
@@ -164,15 +165,20 @@ def link_email(session: Session, token: str, now: datetime | None = None) -> str
 
 @unit_of_work
 def confirm(session: Session, token: str, *, now: datetime | None = None) -> User:
-    """Create the account a confirmation link stands for; the link is used up. Refused (410)
+    """Create the account a confirmation link stands for; the link is used up, and the
+    email's earlier guest orders become the account's (``guest_orders``). Refused (410)
     when the link is unknown, used or expired; ``EmailTaken`` when the email got an account
     meanwhile (the unique email settles a race)."""
     now = clock.now(now)
     begin_write(session)
-    found = session.scalar(
-        select(EmailConfirmation.id).where(EmailConfirmation.token_hash == _hash(token))
-    )
-    row = locks.lock_leaf(session, EmailConfirmation, found) if found is not None else None
+    found = session.execute(
+        select(EmailConfirmation.id, EmailConfirmation.email).where(
+            EmailConfirmation.token_hash == _hash(token)
+        )
+    ).first()
+    # The guest orders of the email come before the confirmation's row (locks.py's order).
+    guest_orders = guest_orders_of.lock_guest_orders(session, found.email) if found else []
+    row = locks.lock_leaf(session, EmailConfirmation, found.id) if found is not None else None
     if row is None or row.used_at is not None or row.expires_at <= now:
         session.rollback()
         raise LinkGone("This link has expired or was already used. Register again for a new one.")
@@ -191,6 +197,7 @@ def confirm(session: Session, token: str, *, now: datetime | None = None) -> Use
         role=Role.CUSTOMER.value,
         confirmed=True,
     )
+    guest_orders_of.attach(session, user, guest_orders, now)
     session.commit()
     return user
 

@@ -70,12 +70,29 @@ class CheckoutError(DomainError):
 
 @dataclass(frozen=True)
 class Address:
+    """The contact and shipping address a checkout (and the order made from it) carries."""
+
     email: str
     full_name: str
     address_line1: str
     city: str
     postal_code: str
     country: str
+    address_line2: str = ""
+    region: str = ""
+    phone: str = ""
+
+    def columns(self) -> dict[str, str]:
+        """The ``ShippingAddress`` columns (models/base.py) of a checkout or order."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def of(cls, row) -> Address:
+        """The address a checkout or order carries."""
+        return cls(**{name: getattr(row, name) for name in ADDRESS_FIELDS})
+
+
+ADDRESS_FIELDS = tuple(Address.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -249,12 +266,7 @@ def _new_checkout(
         owner_key=owner_key,
         state=CheckoutState.RESERVED,
         phase=Phase.CART_VALIDATION.value,
-        email=address.email,
-        full_name=address.full_name,
-        address_line1=address.address_line1,
-        city=address.city,
-        postal_code=address.postal_code,
-        country=address.country,
+        **address.columns(),
         currency=lines[0].variant.currency,
         total_cents=sum(line.variant.price_cents * line.quantity for line in lines),
         hold_started_at=now,
@@ -307,12 +319,7 @@ def _record_failed_start(
         owner_key=owner_key,
         state=CheckoutState.FAILED,
         phase=phase.value,
-        email=address.email,
-        full_name=address.full_name,
-        address_line1=address.address_line1,
-        city=address.city,
-        postal_code=address.postal_code,
-        country=address.country,
+        **address.columns(),
         currency="USD",
         total_cents=0,
         hold_started_at=now,

@@ -49,6 +49,20 @@ def add_event(order: Order, status: OrderStatus | str, message: str, now: dateti
     order.events.append(OrderEvent(status=str(status), message=message, created_at=now))
 
 
+# The buyer's contact and address, copied from the checkout (models/base.py ShippingAddress).
+ADDRESS_COLUMNS = (
+    "email",
+    "full_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+)
+
+
 def create_order_from_checkout(session: Session, checkout: Checkout, now: datetime) -> Order:
     """An order awaiting its payment's capture, copying the checkout's snapshot."""
     order = Order(
@@ -56,12 +70,7 @@ def create_order_from_checkout(session: Session, checkout: Checkout, now: dateti
         checkout_id=checkout.id,
         user_id=checkout.user_id,
         status=OrderStatus.PENDING_PAYMENT,
-        email=checkout.email,
-        full_name=checkout.full_name,
-        address_line1=checkout.address_line1,
-        city=checkout.city,
-        postal_code=checkout.postal_code,
-        country=checkout.country,
+        **{name: getattr(checkout, name) for name in ADDRESS_COLUMNS},
         currency=checkout.currency,
         total_cents=checkout.total_cents,
         created_at=now,

@@ -15,6 +15,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from app.models import Order, OrderLine, OrderStatus, ProductKind
+from app.services.checkout import countries
 
 _S = OrderStatus
 
@@ -135,9 +136,12 @@ class LineWords:
 class Address:
     full_name: str
     street: str | None  # None: hidden from someone who came only by link
+    street2: str | None  # address line 2; None: not given, or hidden as the street is
     city: str
+    region: str | None
     postal_code: str
-    country: str
+    country: str  # the country's name
+    phone: str | None  # None: not given, or hidden as the street is
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,12 @@ def _address(order: Order, by_link: bool) -> Address | None:
     return Address(
         full_name=order.full_name,
         street=None if by_link else order.address_line1,
+        street2=None if by_link else (order.address_line2 or None),
         city=order.city,
+        region=order.region or None,
         postal_code=order.postal_code,
-        country=order.country.upper(),
+        country=countries.name_of(order.country),
+        phone=None if by_link else (order.phone or None),
     )
 
 
@@ -176,7 +183,7 @@ def _still_coming(order: Order, line: OrderLine) -> int:
 
 def describe(order: Order, *, by_link: bool = False) -> OrderWords:
     """The order page's words for this order; ``by_link``: the visitor came only through a
-    guest link, so the street line of the address is left out."""
+    guest link, so the street lines of the address and the phone number are left out."""
     ls = order.lines
     return OrderWords(
         label=order_label(order),
