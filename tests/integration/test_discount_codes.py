@@ -141,12 +141,22 @@ def test_a_held_use_is_committed_at_payment_once_however_often_asked(app, db):
     assert (held.state, held.checkout_id, held.code) == ("held", checkout, "PAY")
     again = uses.hold_use(session, "PAY", checkout, "ann@example.com", LATER, NOW)
     assert again.hold_id == held.hold_id  # applying it twice to one checkout is one hold
+    extended = LATER + timedelta(minutes=5)  # ... and a later deadline moves it
+    assert (
+        uses.hold_use(session, "PAY", checkout, "ann@example.com", extended, NOW).expires_at
+        == extended
+    )
     for _ in range(2):
         assert uses.commit_use(session, held.hold_id, NOW).state == "committed"
     session.close()
     assert _code_row(db, "PAY").uses == 1
     actions = db.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
-    assert actions == ["discount.created", "discount.held", "discount.committed"]
+    assert actions == [
+        "discount.created",
+        "discount.held",
+        "discount.extended",
+        "discount.committed",
+    ]
     assert verify.check_all(db) == []
 
 

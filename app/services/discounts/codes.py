@@ -15,15 +15,28 @@ from app.services.discounts.rules import DiscountError, normalize_code
 from app.services.transactions import unit_of_work
 
 
-def _checked(kind: DiscountKind, value: int, currency: str | None, usage_limit: int | None):
-    if value <= 0:
+def _check(row: DiscountCode) -> None:
+    """Refuse settings no shop means (the database's CHECKs would refuse them less kindly)."""
+    if row.value <= 0:
         raise DiscountError("A discount must take something off: enter a value above 0.")
-    if kind is DiscountKind.PERCENT and value > 10000:
+    if row.kind is DiscountKind.PERCENT and row.value > 10000:
         raise DiscountError("A percentage discount can be at most 100 %.")
-    if kind is DiscountKind.FIXED and not currency:
+    if row.kind is DiscountKind.FIXED and not row.currency:
         raise DiscountError("A fixed-amount discount needs a currency.")
-    if usage_limit is not None and usage_limit < 1:
+    if row.usage_limit is not None and row.usage_limit < 1:
         raise DiscountError("A usage limit must be at least 1 (leave it empty for unlimited).")
+    if row.starts_at and row.ends_at and row.starts_at >= row.ends_at:
+        raise DiscountError("A discount code must start before it ends.")
+    if row.min_spend_cents < 0:
+        raise DiscountError("A minimum spend cannot be negative.")
+
+
+def _products(session: Session, product_ids: Iterable[int]) -> list[Product]:
+    wanted = set(product_ids)
+    products = list(session.scalars(select(Product).where(Product.id.in_(wanted))))
+    if len(products) != len(wanted):
+        raise DiscountError("A discount code can only name products that exist.")
+    return products
 
 
 @unit_of_work
@@ -44,28 +57,13 @@ def create_code(
 ) -> DiscountCode:
     """A new code; ``value`` is basis points for a percentage (1000 = 10 %), cents for a fixed
     amount. Given ``product_ids``, it takes money off those products only."""
-    normalized = normalize_code(code)
-    kind = DiscountKind(kind)
-    _checked(kind, value, currency, usage_limit)
-    if starts_at and ends_at and starts_at >= ends_at:
-        raise DiscountError("A discount code must start before it ends.")
-    if min_spend_cents < 0:
-        raise DiscountError("A minimum spend cannot be negative.")
-    begin_write(session)
-    if session.scalar(select(DiscountCode.id).where(DiscountCode.code == normalized)):
-        session.rollback()
-        raise DiscountError(f"There is already a discount code {normalized}.")
-    wanted = set(product_ids)
-    products = list(session.scalars(select(Product).where(Product.id.in_(wanted))))
-    if len(products) != len(wanted):
-        session.rollback()
-        raise DiscountError("A discount code can only name products that exist.")
+    product_ids = tuple(product_ids)
     row = DiscountCode(
-        code=normalized,
-        kind=kind,
+        code=normalize_code(code),
+        kind=DiscountKind(kind),
         value=value,
         currency=currency.upper() if currency else None,
-        applies_to=DiscountScope.PRODUCTS if products else DiscountScope.ORDER,
+        applies_to=DiscountScope.PRODUCTS if product_ids else DiscountScope.ORDER,
         min_spend_cents=min_spend_cents,
         starts_at=starts_at,
         ends_at=ends_at,
@@ -73,8 +71,12 @@ def create_code(
         usage_limit=usage_limit,
         uses=0,
         active=True,
-        products=products,
     )
+    _check(row)
+    begin_write(session)
+    if session.scalar(select(DiscountCode.id).where(DiscountCode.code == row.code)):
+        raise DiscountError(f"There is already a discount code {row.code}.")
+    row.products = _products(session, product_ids)
     session.add(row)
     session.flush()
     audit.record(
@@ -83,7 +85,7 @@ def create_code(
         actor=actor,
         subject_type="discount_code",
         subject_id=row.id,
-        code=normalized,
+        code=row.code,
         usage_limit=usage_limit,
     )
     session.commit()

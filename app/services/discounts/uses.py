@@ -14,7 +14,7 @@ Promises (``flask holdfast verify`` checks them against the rows):
 
 Locks follow the one order (``services.locks``): ... hold rows → the discount code → its
 discount holds → license keys, so a checkout may take a discount hold after its stock hold.
-Every change is an audit row (``discount.held``, ``discount.committed``, ``discount.released``).
+Every change is an audit row (``discount.held``, ``.extended``, ``.committed``, ``.released``).
 Services take ``now`` (read after the locks when not given), commit unless given
 ``commit=False``, and are retried as units of work on deadlocks and the like.
 """
@@ -147,7 +147,16 @@ def hold_use(
             raise rules.DiscountError("A discount hold needs a deadline in the future.")
         hold = _live_hold_of_checkout(session, row.id, checkout_id, now)
         if hold is not None:
-            hold.expires_at = max(hold.expires_at, expires_at)
+            if expires_at > hold.expires_at:
+                hold.expires_at, hold.updated_at = expires_at, now
+                _record(
+                    session,
+                    "discount.extended",
+                    row,
+                    hold,
+                    actor,
+                    expires_at=expires_at.isoformat(),
+                )
             return _view(row, hold, now)
         rules.check_dates(row, now)
         if subtotal_cents is not None:
