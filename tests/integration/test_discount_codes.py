@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select, update
 
 from app.models import AuditLog, DiscountCode, DiscountHold, DiscountHoldState, DiscountKind
+from app.services import locks
 from app.services.checks import invariants as verify
 from app.services.discounts import rules, uses
 from app.services.errors import Conflict
 from app.services.stock import sweeper
 from tests.discount_helpers import make_checkout, make_code
-from tests.factories import ProductFactory
+from tests.factories import ProductFactory, VariantFactory
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=15)
@@ -242,20 +243,53 @@ def test_the_sweeper_releases_expired_holds_and_leaves_live_ones(app, db):
     )
 
 
-def test_verify_catches_uses_that_do_not_match_the_committed_holds(app, db):
+def test_flask_holdfast_verify_names_a_code_whose_uses_do_not_match_its_holds(app, db):
     make_code(db, "TAMPER", usage_limit=5)
     session = _session(app)
     held = uses.hold_use(session, "TAMPER", None, "a@example.com", LATER, NOW)
     uses.commit_use(session, held.hold_id, NOW)
     session.close()
-    assert verify.check_all(db, now=NOW) == []
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["holdfast", "verify", "--offline"]).exit_code == 0
     db.execute(update(DiscountCode).values(uses=3))
+    result = runner.invoke(args=["holdfast", "verify", "--offline"])
+    assert result.exit_code == 1
+    assert (
+        "VIOLATION [discount_uses_match_committed_holds] code TAMPER: uses is 3 but 1 holds "
+        "are committed"
+    ) in result.output
+
+
+def test_verify_names_live_holds_beyond_a_limit_and_forgets_them_once_expired(app, db):
+    make_code(db, "SHRUNK", usage_limit=5)
+    session = _session(app)
+    for shopper in ("a@example.com", "b@example.com", "c@example.com"):
+        held = uses.hold_use(session, "SHRUNK", None, shopper, LATER, NOW)
+    uses.commit_use(session, held.hold_id, NOW)
+    session.close()
+    db.execute(update(DiscountCode).values(usage_limit=2))  # the owner lowered it by hand
     assert verify.check_all(db, now=NOW) == [
-        "[discount_uses_match_committed_holds] code TAMPER: uses is 3 but 1 holds are committed"
+        "[discount_holds_within_limit] code SHRUNK: 1 uses and 2 live holds exceed its limit of 2"
     ]
+    assert verify.check_all(db, now=LATER) == []
 
 
 def test_the_database_refuses_uses_beyond_the_limit(db):
     make_code(db, "CAP", usage_limit=1)
     with pytest.raises(Exception, match="(?i)check"):
         db.execute(update(DiscountCode).values(uses=2))
+
+
+@sqlite_only
+def test_a_code_is_locked_after_a_checkouts_stock_and_before_license_keys(app, db):
+    code = make_code(db, "ORDER")
+    variant = VariantFactory()
+    session = _session(app)
+    locks.lock_variants(session, [variant.id])
+    locks.lock_discount_code(session, code.id)  # stock hold first, then the code: in order
+    session.rollback()
+    locks.lock_discount_code(session, code.id)
+    with pytest.raises(locks.LockOrderViolation, match="locked variant"):
+        locks.lock_variants(session, [variant.id])
+    session.rollback()
+    session.close()
