@@ -52,7 +52,8 @@ def job_session() -> Iterator[tuple[Session, dict[str, Any]]]:
 
 
 def sweep_holds(batch_size: int | None = None) -> dict[str, Any]:
-    """Mark expired holds ``expired`` (services.sweeper); records a SweepRun."""
+    """Mark expired holds ``expired`` and release expired discount holds (services.sweeper);
+    records a SweepRun."""
     from app.services.stock import sweeper
 
     with job_session() as (session, config):
@@ -61,7 +62,12 @@ def sweep_holds(batch_size: int | None = None) -> dict[str, Any]:
             batch_size=batch_size or config["HOLD_SWEEP_BATCH_SIZE"],
             trigger="rq",
         )
-    return {"run_id": result.run_id, "expired": result.expired, "batches": result.batches}
+    return {
+        "run_id": result.run_id,
+        "expired": result.expired,
+        "batches": result.batches,
+        "discount_holds_released": result.discount_holds_released,
+    }
 
 
 def sweep_interval_seconds(env: Mapping[str, str] | None = None) -> int:

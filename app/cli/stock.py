@@ -125,7 +125,10 @@ def adjust_cmd(sku: str, delta: int, reason: str, kind: str, force: bool, actor:
 @stock_group.command("cleanup")
 @click.option("--batch-size", type=int, default=None, help="Holds per batch (default: config).")
 def cleanup_cmd(batch_size: int | None) -> None:
-    """Mark expired holds as expired now (the sweeper's job, on demand)."""
+    """Mark expired holds as expired, and release expired discount holds, now (the sweeper's
+    job, on demand)."""
     size = batch_size or current_app.config.get("HOLD_SWEEP_BATCH_SIZE", 1000)
     result = sweeper.sweep_expired_holds(get_session(), batch_size=size, trigger="cli")
     click.echo(f"expired {result.expired} hold(s) in {result.batches} batch(es)")
+    if result.discount_holds_released:
+        click.echo(f"released {result.discount_holds_released} expired discount hold(s)")

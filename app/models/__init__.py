@@ -6,6 +6,14 @@ from .base import Base, utcnow
 from .cart import Cart, CartLine
 from .catalog import Category, Product, ProductImage, ProductKind, Variant
 from .checkout import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutLine, CheckoutState
+from .discounts import (
+    DiscountCode,
+    DiscountHold,
+    DiscountHoldState,
+    DiscountKind,
+    DiscountScope,
+    discount_code_products,
+)
 from .inventory import HoldState, MovementReason, Reservation, StockMovement, SweepRun
 from .keys import KeyState, LicenseKey
 from .orders import (
@@ -55,6 +63,12 @@ __all__ = [
     "CheckoutEvent",
     "CheckoutLine",
     "CheckoutState",
+    "DiscountCode",
+    "DiscountHold",
+    "DiscountHoldState",
+    "DiscountKind",
+    "DiscountScope",
+    "discount_code_products",
     "Order",
     "OrderEvent",
     "OrderLine",

@@ -3,7 +3,8 @@
 Every row lock the shop takes is taken here. The order, for every path (docs/ARCHITECTURE.md
 lists each path's locks):
 
-    user → cart → checkout → order → payment → variants → hold rows → license keys → leaf rows
+    user → cart → checkout → order → payment → variants → hold rows → discount codes
+         → discount holds → license keys → leaf rows
 
 and, within one kind, ascending id. A transaction may skip kinds but never goes back to an
 earlier one, and a row it already holds may be asked for again at any time (that never waits).
@@ -44,6 +45,8 @@ from app.models import (
     CartLine,
     Checkout,
     CheckoutLine,
+    DiscountCode,
+    DiscountHold,
     LicenseKey,
     Order,
     OrderLine,
@@ -73,6 +76,8 @@ class Kind(enum.IntEnum):
     PAYMENT = 50
     VARIANT = 60
     HOLD = 70  # reservation rows
+    DISCOUNT = 74  # discount codes (a limited code's row is as hot as a variant's)
+    DISCOUNT_HOLD = 76  # discount holds (the sweeper's claims use SKIP LOCKED)
     KEY = 80  # license keys (SKIP LOCKED: never waits)
     LEAF = 90  # refunds, returns, webhook events, outbox messages, testpay's rows
 
@@ -191,6 +196,15 @@ def lock_variants(session: Session, variant_ids: Iterable[int]) -> dict[int, Var
     return _lock_many(session, Variant, Kind.VARIANT, variant_ids)
 
 
+def lock_discount_code(session: Session, code_id: int) -> DiscountCode | None:
+    return _lock_many(session, DiscountCode, Kind.DISCOUNT, [code_id]).get(code_id)
+
+
+def lock_discount_hold(session: Session, hold_id: int) -> DiscountHold | None:
+    """Lock one discount hold (its code must be locked first when the hold changes a use)."""
+    return _lock_many(session, DiscountHold, Kind.DISCOUNT_HOLD, [hold_id]).get(hold_id)
+
+
 def lock_variant_rows(session: Session, statement, variant_ids: Iterable[int]) -> dict[int, Row]:
     """Lock variants with a prepared Core statement (the hot path of a hold reads only the
     stock columns); ``statement`` must select ``id`` and lock ``FOR NO KEY UPDATE`` in id
@@ -273,6 +287,8 @@ GUARDS: dict[type, tuple[Kind, str | None]] = {
     Payment: (Kind.PAYMENT, None),
     Variant: (Kind.VARIANT, None),
     Reservation: (Kind.HOLD, None),
+    DiscountCode: (Kind.DISCOUNT, None),
+    DiscountHold: (Kind.DISCOUNT_HOLD, None),
     LicenseKey: (Kind.KEY, None),
     Refund: (Kind.LEAF, None),
     Return: (Kind.LEAF, None),

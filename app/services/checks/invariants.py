@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import HoldState, MovementReason, Reservation, StockMovement, Variant
+from app.services.checks import discounts
 
 
 def ledger_matches_on_hand(session: Session, now: datetime) -> list[str]:
@@ -459,6 +460,7 @@ CHECKS: list[Callable[[Session, datetime], list[str]]] = [
     cancelled_orders_are_restocked,
     webhooks_are_processed,
     provider_captures_have_orders,
+    *discounts.CHECKS,
 ]
 
 

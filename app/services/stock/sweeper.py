@@ -21,6 +21,7 @@ from app import clock, metrics
 from app.db import begin_write
 from app.models import HoldState, Reservation, SweepRun
 from app.services import locks
+from app.services.discounts import sweeper as discount_sweeper
 from app.services.transactions import unit_of_work
 
 DEFAULT_BATCH_SIZE = 1000
@@ -33,6 +34,7 @@ class SweepResult:
     batches: int
     started_at: datetime
     finished_at: datetime
+    discount_holds_released: int = 0
 
 
 def _expire_batch(session: Session, now: datetime, batch_size: int) -> int:
@@ -69,8 +71,9 @@ def sweep_expired_holds(
     trigger: str = "cli",
 ) -> SweepResult:
     """Expire every hold whose deadline is at or before ``now`` (read once, at the start), in
-    batches of ``batch_size`` until none are left or ``max_batches`` have run. Safe to run
-    twice, and alongside other sweepers."""
+    batches of ``batch_size`` until none are left or ``max_batches`` have run; then release the
+    expired discount holds the same way (``services.discounts.sweeper``). Safe to run twice,
+    and alongside other sweepers."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     now = clock.now(now)
@@ -83,11 +86,16 @@ def sweep_expired_holds(
                 break
             expired += done
             batches += 1
+        released = discount_sweeper.sweep_expired_discount_holds(
+            session, now=now, batch_size=batch_size, max_batches=max_batches
+        )
         run = _finish_run(session, run_id)
     except BaseException:
         session.rollback()  # the run keeps the batches it committed and no finished_at
         raise
-    return SweepResult(run.id, run.expired_count, run.batches, run.started_at, run.finished_at)
+    return SweepResult(
+        run.id, run.expired_count, run.batches, run.started_at, run.finished_at, released
+    )
 
 
 @unit_of_work
