@@ -108,6 +108,11 @@ DOORS: tuple[Door, ...] = (
 )
 
 
+# Every endpoint at some door: a request elsewhere (a catalogue page, a product photo) skips
+# the limiter's work altogether.
+AT_A_DOOR = frozenset().union(*(door.endpoints for door in DOORS))
+
+
 def door_for(endpoint: str | None) -> Door | None:
     return next((door for door in DOORS if endpoint in door.endpoints), None)
 
@@ -128,8 +133,9 @@ def _enabled(config) -> bool:
     return bool(config.get("RATE_LIMIT_ENABLED", True) and config.get("RATELIMIT_ENABLED", True))
 
 
-def _switched_off() -> bool:
-    return not _enabled(current_app.config)
+def _not_limited() -> bool:
+    """Switched off, or a request at no door."""
+    return request.endpoint not in AT_A_DOOR or not _enabled(current_app.config)
 
 
 def _limit(door: Door) -> Limit:
@@ -185,7 +191,7 @@ def init_app(app: Flask) -> Limiter:
         header_name_mapping={HeaderNames.RETRY_AFTER: "X-RateLimit-Retry-After"},
         swallow_errors=True,  # a storage failure is logged, never a 500
     )
-    limiter.request_filter(_switched_off)
+    limiter.request_filter(_not_limited)
     limiter.init_app(app)
     _quiet_storage_tracebacks(limiter.logger)
     app.extensions[EXTENSION] = limiter
