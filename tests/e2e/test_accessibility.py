@@ -6,6 +6,7 @@ review page's countdown speaking through a polite live region."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 EMAIL, PASSWORD = "axe@example.com", "correct horse battery"
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
@@ -103,8 +105,17 @@ def test_axe_finds_nothing_serious_on_any_shopper_page(shop, browser, size):
     context, page, outside = offline_page(browser, base, size)
     findings: list[str] = []
 
+    label = "phone" if size is PHONE else "desktop"
+
     def check(where: str) -> None:
         findings.extend(axe_findings(page, where))
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        screen = size["viewport"]["width"]
+        if wide > screen:  # the whole page scrolls sideways
+            findings.append(f"{where}: the page is {wide} px wide on a {screen} px screen")
+        SHOTS.mkdir(parents=True, exist_ok=True)  # every page it checks, as the shopper saw it
+        name = re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-")
+        page.screenshot(path=str(SHOTS / f"pages-{label}-{name}.png"), full_page=True)
 
     try:
         for where, path in PLAIN_PAGES:
