@@ -31,9 +31,13 @@ class Address:
     email: str
     full_name: str = "Ada Lovelace"
     street: str = "12 St James's Square"
+    line2: str = "Flat 3"
     city: str = "London"
+    region: str = "Greater London"
     postal_code: str = "SW1Y 4JH"
     country: str = "GB"
+    country_name: str = "United Kingdom"
+    phone: str = "+44 20 7946 0018"
 
 
 @dataclass
@@ -77,10 +81,13 @@ def fill_checkout_address(page, address: Address) -> None:
     """The checkout form's fields filled as a shopper does (not submitted)."""
     page.get_by_label("Email").fill(address.email)
     page.get_by_label("Full name").fill(address.full_name)
-    page.get_by_label("Address").fill(address.street)
+    page.get_by_label("Address", exact=True).fill(address.street)
+    page.get_by_label("Address line 2").fill(address.line2)
     page.get_by_label("City").fill(address.city)
+    page.get_by_label("State / region").fill(address.region)
     page.get_by_label("Postal code").fill(address.postal_code)
-    page.get_by_label("Country (2-letter code)").fill(address.country)
+    page.get_by_label("Country").select_option(address.country)
+    page.get_by_label("Phone").fill(address.phone)
 
 
 def open_cart(page) -> None:
@@ -112,7 +119,8 @@ def pay_with_testpay(journey: Journey) -> str:
 
 def expect_shipping_address(page, address: Address) -> None:
     shipping = page.locator(".shipping-address")
-    for part in (address.full_name, address.street, address.city, address.postal_code):
+    parts = (address.full_name, address.street, address.line2, address.city, address.region)
+    for part in (*parts, address.postal_code, address.country_name):
         expect(shipping).to_contain_text(part)
 
 
