@@ -16,6 +16,7 @@ from flask_login import current_user
 from app.db import get_session
 from app.forms import OrderActionForm, OrderLinkForm, ReturnForm
 from app.providers import get_provider
+from app.services.checkout import thumbnails
 from app.services.errors import DomainError
 from app.services.orders import aftersales, shopper_words
 from app.services.orders import order_book as orders
@@ -73,6 +74,7 @@ def _page(access: orders.Access, token: str | None, status: int = 200, error: st
         error=error,
         words=shopper_words.describe(order, by_link=access.by_link),
         delivered=keys.keys_for_lines(session, [line.id for line in order.lines]),
+        thumbs=thumbnails.for_variants(session, [line.variant_id for line in order.lines]),
         can_cancel=aftersales.can_cancel(session, order),
         returnable=aftersales.returnable_lines(order),
         action_form=OrderActionForm(t=token),

@@ -9,7 +9,7 @@ import re
 from sqlalchemy import select
 
 from app.models import CartLine, ProductImage
-from tests.checkout_helpers import checkout_path, fill_cart, start_checkout
+from tests.checkout_helpers import buy, checkout_path, fill_cart, start_checkout
 from tests.conftest import Browser
 from tests.factories import variant_with_stock
 
@@ -156,3 +156,25 @@ def test_the_countdown_speaks_through_one_live_region_outside_the_swapped_part(b
     fragment = browser.get(f"{path}/countdown", headers={"HX-Request": "true"})
     assert "aria-live" not in fragment.get_data(as_text=True)
     assert "countdown-live" not in fragment.get_data(as_text=True)
+
+
+def test_a_line_shows_its_colours_photo_on_every_page_to_the_order(browser, db):
+    """The owner tied the sand photo to Sand: a Sand tee's line shows it, in the cart, the
+    checkout, the review and on the order page after payment; the first photo otherwise."""
+    sand = variant_with_stock(db, 5, product__name="Harbor Tee", colour="Sand")
+    whole = ProductImage(product_id=sand.product_id, data=b"<svg/>", alt="Harbor Tee", position=0)
+    sand_photo = ProductImage(
+        product_id=sand.product_id, data=b"<svg/>", alt="In sand", position=1, colour="sand"
+    )
+    db.add_all([whole, sand_photo])
+    db.commit()
+    fill_cart(browser, (sand, 1))
+    cart = browser.get("/cart").get_data(as_text=True)
+    start = browser.get("/checkout").get_data(as_text=True)
+    for html in (cart, start):
+        assert 'alt="In sand"' in _thumb(html, sand_photo.id)
+    browser.client.delete_cookie("hf_cart")
+    order_url = buy(browser, sand)
+    order = browser.get(order_url).get_data(as_text=True)
+    assert 'alt="In sand"' in _thumb(order, sand_photo.id)
+    assert f"/media/images/{whole.id}?size=card" not in order

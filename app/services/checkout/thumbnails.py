@@ -1,5 +1,6 @@
-"""The small product picture beside a cart, checkout or review line: the product's first image
-(by position, then id), served at card size by ``/media/images/<id>?size=card``."""
+"""The small product picture beside a cart, checkout, review or order line: the photo of the
+variant's colour when the owner tied one to it, else the product's first image (by position,
+then id), served at card size by ``/media/images/<id>?size=card``."""
 
 from __future__ import annotations
 
@@ -23,18 +24,25 @@ class Thumbnail:
 
 
 def for_variants(session: Session, variant_ids: list[int]) -> dict[int, Thumbnail]:
-    """Each variant's product's first image, in one query (image bytes are not loaded).
-    Variants whose product has no image are left out."""
+    """Each variant's picture (its colour's photo, else its product's first), in one query
+    (image bytes are not loaded). Variants whose product has no image are left out."""
     if not variant_ids:
         return {}
     rows = session.execute(
-        select(Variant.id, ProductImage.id, ProductImage.alt, Product.name)
+        select(
+            Variant.id, Variant.colour, ProductImage.id, ProductImage.alt, ProductImage.colour,
+            Product.name,
+        )
         .join(Product, Product.id == Variant.product_id)
         .join(ProductImage, ProductImage.product_id == Product.id)
         .where(Variant.id.in_(set(variant_ids)))
         .order_by(Variant.id, ProductImage.position, ProductImage.id)
     ).all()
-    found: dict[int, Thumbnail] = {}
-    for variant_id, image_id, alt, product_name in rows:
-        found.setdefault(variant_id, Thumbnail(image_id, alt or product_name))
-    return found
+    first: dict[int, Thumbnail] = {}
+    coloured: dict[int, Thumbnail] = {}
+    for variant_id, colour, image_id, alt, image_colour, product_name in rows:
+        thumb = Thumbnail(image_id, alt or product_name)
+        first.setdefault(variant_id, thumb)
+        if colour and image_colour and colour.casefold() == image_colour.casefold():
+            coloured.setdefault(variant_id, thumb)
+    return first | coloured
