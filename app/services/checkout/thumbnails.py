@@ -30,7 +30,11 @@ def for_variants(session: Session, variant_ids: list[int]) -> dict[int, Thumbnai
         return {}
     rows = session.execute(
         select(
-            Variant.id, Variant.colour, ProductImage.id, ProductImage.alt, ProductImage.colour,
+            Variant.id,
+            Variant.colour,
+            ProductImage.id,
+            ProductImage.alt,
+            ProductImage.colour,
             Product.name,
         )
         .join(Product, Product.id == Variant.product_id)
