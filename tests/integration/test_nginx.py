@@ -39,10 +39,8 @@ PLACEHOLDER = re.compile(r"__[A-Z_]+__")
 if not Path(NGINX).exists():
     if IN_CI:
         raise RuntimeError("nginx is missing: scripts/ensure_tools.sh installs it")
-    pytest.skip(
-        reason="nginx is not installed outside CI (scripts/ensure_tools.sh)",
-        allow_module_level=True,
-    )
+    NO_NGINX = "nginx is not installed outside CI (scripts/ensure_tools.sh)"
+    pytest.skip(reason=NO_NGINX, allow_module_level=True)
 
 
 @dataclass
