@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from app.db import Database
 from app.models import Checkout, CheckoutState
 from app.services.discounts import codes, rules, uses
+from tests.race_helpers import OncePerProcess
 
 TTL = timedelta(minutes=15)
 
@@ -78,25 +79,10 @@ def race_threads(app, act: Callable[[object, int, object], tuple[str, str]], sho
     return results
 
 
-class _Once:
-    """One thread per process meets the other processes at the shared barrier."""
-
-    def __init__(self, barrier) -> None:
-        self.barrier = barrier
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-
-    def wait(self, timeout: float) -> None:
-        with self.lock:
-            if not self.done.is_set():
-                self.barrier.wait(timeout)
-                self.done.set()
-
-
 def _process_shoppers(url, code, process, threads, barrier, queue) -> None:  # spawned process
     database = Database(url)
     inner = threading.Barrier(threads)
-    once = _Once(barrier)
+    once = OncePerProcess(barrier)
     results = []
 
     def run(n: int) -> None:

@@ -31,7 +31,8 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
@@ -209,3 +210,18 @@ def install(session_factory) -> None:
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session: Session) -> None:
         session.info[_COMMITTING] = False
+
+
+@contextmanager
+def owned_transaction(session: Session, commit: bool) -> Iterator[None]:
+    """Commit on success when the service owns the transaction; roll back on any error so a
+    refusal releases its locks (on SQLite, the database's write lock). Stock and discount
+    services share it."""
+    try:
+        yield
+        if commit:
+            session.commit()
+    except BaseException:
+        if commit:
+            session.rollback()
+        raise

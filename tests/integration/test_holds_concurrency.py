@@ -16,6 +16,7 @@ from app.models import HoldState, Reservation
 from app.services.checks import invariants as verify
 from app.services.stock import holds, ledger
 from tests.factories import variant_with_stock
+from tests.race_helpers import OncePerProcess
 
 BUYERS = 50
 
@@ -61,7 +62,7 @@ def _process_buyer(url, lines, threads, barrier, queue) -> None:  # runs in a sp
 
     def run() -> None:
         inner.wait(timeout=60)  # this process's threads are ready ...
-        results.append(_buy(database.session_factory, lines, _Once(barrier)))
+        results.append(_buy(database.session_factory, lines, OncePerProcess(barrier)))
 
     pool = [threading.Thread(target=run) for _ in range(threads)]
     for t in pool:
@@ -75,21 +76,6 @@ def _process_buyer(url, lines, threads, barrier, queue) -> None:  # runs in a sp
             for kind, detail in results
         ]
     )
-
-
-class _Once:
-    """... then one thread per process meets the other processes at the shared barrier."""
-
-    def __init__(self, barrier) -> None:
-        self.barrier = barrier
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-
-    def wait(self, timeout: float) -> None:
-        with self.lock:
-            if not self.done.is_set():
-                self.barrier.wait(timeout)
-                self.done.set()
 
 
 def race_processes(url, lines, processes: int = 5, threads: int = 10) -> list[tuple[str, object]]:

@@ -21,8 +21,7 @@ Services take ``now`` (read after the locks when not given), commit unless given
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,7 +33,7 @@ from app.models import DiscountCode, DiscountHold, DiscountHoldState
 from app.services import audit, locks
 from app.services.discounts import rules
 from app.services.errors import Conflict, NotFound
-from app.services.transactions import unit_of_work
+from app.services.transactions import owned_transaction, unit_of_work
 
 
 class DiscountHoldNotFound(rules.DiscountError, NotFound):
@@ -70,19 +69,6 @@ def _view(code: DiscountCode, hold: DiscountHold, now: datetime) -> DiscountUse:
     return DiscountUse(
         hold.id, code.id, code.code, hold.checkout_id, hold.shopper_key, state, hold.expires_at
     )
-
-
-@contextmanager
-def _owned(session: Session, commit: bool) -> Iterator[None]:
-    """Commit on success when the service owns the transaction; roll back on any error."""
-    try:
-        yield
-        if commit:
-            session.commit()
-    except BaseException:
-        if commit:
-            session.rollback()
-        raise
 
 
 def _record(
@@ -140,7 +126,7 @@ def hold_use(
     ``subtotal_cents``, the minimum spend is checked too. Raises a ``DiscountError`` saying
     why not (:class:`~rules.CodeUsedUp` when every use is taken)."""
     code_id = rules.find_code(session, code).id
-    with _owned(session, commit):
+    with owned_transaction(session, commit):
         row = locks.lock_discount_code(session, code_id)
         now = clock.now(now)
         if expires_at <= now:
@@ -203,7 +189,7 @@ def commit_use(
     commits only if a use is still free and, for a once-per-shopper code, the shopper has no
     other use or live hold; else :class:`CodeNoLongerAvailable`. Dates and minimum spend are
     not asked again: the shopper was shown the discount while the code was valid."""
-    with _owned(session, commit):
+    with owned_transaction(session, commit):
         code, hold = _lock(session, hold_id)
         now = clock.now(now)
         if hold.state is DiscountHoldState.COMMITTED:
@@ -244,7 +230,7 @@ def release(
     """Give the hold's use back (``reason``: cancelled, failed, expired, ...). Safe to repeat:
     a released hold is returned unchanged. A committed hold was paid for and cannot be
     released (:class:`~app.services.errors.Conflict`)."""
-    with _owned(session, commit):
+    with owned_transaction(session, commit):
         code, hold = _lock(session, hold_id)
         now = clock.now(now)
         if hold.state is DiscountHoldState.RELEASED:

@@ -26,10 +26,9 @@ from app.services.stock.ledger import (
     UnknownVariant,
     claims_of,
     lock_variants,
-    owned_transaction,
     record_movement,
 )
-from app.services.transactions import unit_of_work
+from app.services.transactions import owned_transaction, unit_of_work
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,10 @@ from app.services.stock.ledger import (
     core,
     lock_stock_rows,
     lock_variants,
-    owned_transaction,
     record_movement,
     statements,
 )
-from app.services.transactions import unit_of_work
+from app.services.transactions import owned_transaction, unit_of_work
 
 # ---------------------------------------------------------------- availability
 

@@ -18,16 +18,14 @@ Promises:
 - Variant rows are locked in id order (``FOR NO KEY UPDATE`` on Postgres, ``BEGIN IMMEDIATE``
   on SQLite), through :mod:`app.services.locks`, so two writers never deadlock.
 
-The helper every stock service shares lives here too: :func:`owned_transaction` (commit on
-success when the service owns the transaction, roll back on a refusal). ``now`` must be
+Every stock service commits through ``transactions.owned_transaction``. ``now`` must be
 timezone-aware UTC (``app.clock``) and is read after the locks when not given.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -93,20 +91,6 @@ class StockHeldError(StockError, Conflict):
 
 
 # ---------------------------------------------------------------- clock and transactions
-
-
-@contextmanager
-def owned_transaction(session: Session, commit: bool) -> Iterator[None]:
-    """Commit on success when the service owns the transaction; roll back on any error so a
-    refusal releases its locks (on SQLite, the database's write lock)."""
-    try:
-        yield
-        if commit:
-            session.commit()
-    except BaseException:
-        if commit:
-            session.rollback()
-        raise
 
 
 # ---------------------------------------------------------------- claims
