@@ -37,6 +37,7 @@ from .payments import (
     WebhookState,
 )
 from .settings import ShopSetting
+from .shipping import RateKind, ShippingPlace, ShippingRate, ShippingZone, TaxRate
 from .users import (
     EmailConfirmation,
     LoginThrottle,
@@ -47,6 +48,11 @@ from .users import (
 )
 
 __all__ = [
+    "RateKind",
+    "ShippingPlace",
+    "ShippingRate",
+    "ShippingZone",
+    "TaxRate",
     "Alert",
     "SavedAddress",
     "AlertKind",

@@ -7,7 +7,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData, String, TypeDecorator
+from sqlalchemy import Boolean, DateTime, Enum, Integer, MetaData, String, TypeDecorator, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app import clock
@@ -83,3 +83,38 @@ class ShippingAddress:
     address_line2: Mapped[str] = mapped_column(String(200), default="", server_default="")
     region: Mapped[str] = mapped_column(String(120), default="", server_default="")
     phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
+
+
+class PriceBreakdown:
+    """How a checkout's (and the order made from it) total is made up, as priced by
+    ``services.pricing`` when the shopper last confirmed it: ``total_cents`` = subtotal −
+    discount + shipping, plus ``tax_cents`` when the shop's prices exclude tax. Rows from
+    before migration 0014 read 0 tax, shipping and discount (their total was the subtotal)."""
+
+    subtotal_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    discount_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shipping_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shipping_tax_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the lines' tax plus the shipping's
+    tax_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    prices_include_tax: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    shipping_name: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    discount_code: Mapped[str] = mapped_column(String(40), default="", server_default="")
+
+
+class LinePricing:
+    """A checkout or order line's share of the discount and its tax (``tax_percent``: the rate
+    as text such as "20" or "8.875", "" when no rate applied)."""
+
+    discount_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tax_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tax_percent: Mapped[str] = mapped_column(String(12), default="", server_default="")
+
+    @property
+    def gross_cents(self) -> int:
+        return self.unit_price_cents * self.quantity
+
+    @property
+    def net_cents(self) -> int:
+        """The line after its discount, as entered (tax included when prices include it)."""
+        return self.gross_cents - self.discount_cents

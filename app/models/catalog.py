@@ -82,6 +82,8 @@ class Variant(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     # The owner is told when what is available falls to this (the dashboard lists it too).
     low_stock_threshold: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    # Per unit, for weight-band shipping rates (digital products weigh nothing).
+    weight_grams: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     product: Mapped[Product] = relationship(back_populates="variants")
 

@@ -12,10 +12,20 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, ShippingAddress, str_enum, utcnow
+from .base import Base, LinePricing, PriceBreakdown, ShippingAddress, str_enum, utcnow
 
 
 class CheckoutState(enum.StrEnum):
@@ -37,7 +47,7 @@ class CheckoutState(enum.StrEnum):
 ACTIVE_STATES = (CheckoutState.RESERVED, CheckoutState.AWAITING_PAYMENT, CheckoutState.COMPLETING)
 
 
-class Checkout(ShippingAddress, Base):
+class Checkout(ShippingAddress, PriceBreakdown, Base):
     __tablename__ = "checkouts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,7 +61,13 @@ class Checkout(ShippingAddress, Base):
     state: Mapped[CheckoutState] = mapped_column(str_enum(CheckoutState))
     phase: Mapped[str] = mapped_column(String(40))
     currency: Mapped[str] = mapped_column(String(3))
-    total_cents: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(Integer)  # what the provider is asked to charge
+    # The rate the shopper chose (its name and price are kept in the breakdown's columns).
+    shipping_rate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shipping_rates.id", ondelete="SET NULL"), default=None
+    )
+    # False when every line is digital: no address beyond the email, no shipping.
+    needs_shipping: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     hold_ref: Mapped[str | None] = mapped_column(String(40), index=True)
     hold_started_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
@@ -72,7 +88,7 @@ class Checkout(ShippingAddress, Base):
         return self.state in ACTIVE_STATES
 
 
-class CheckoutLine(Base):
+class CheckoutLine(LinePricing, Base):
     """A cart line frozen at checkout start: what, how many, at what unit price."""
 
     __tablename__ = "checkout_lines"
@@ -90,6 +106,8 @@ class CheckoutLine(Base):
     name: Mapped[str] = mapped_column(String(300))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(Integer)
+    weight_grams: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # per unit
+    is_digital: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     checkout: Mapped[Checkout] = relationship(back_populates="lines")
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, ShippingAddress, str_enum, utcnow
+from .base import Base, LinePricing, PriceBreakdown, ShippingAddress, str_enum, utcnow
 from .catalog import Variant
 
 
@@ -55,7 +55,7 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
-class Order(ShippingAddress, Base):
+class Order(ShippingAddress, PriceBreakdown, Base):
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,7 +82,7 @@ class Order(ShippingAddress, Base):
     )
 
 
-class OrderLine(Base):
+class OrderLine(LinePricing, Base):
     __tablename__ = "order_lines"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),

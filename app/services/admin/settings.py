@@ -30,6 +30,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
         "database, memory) and when it is back to normal",
     ),
     "abandoned_reminders": (False, "Remind shoppers whose checkout expired or failed"),
+    "prices_include_tax": (
+        False,
+        "Prices I enter include tax (as in the EU or UK: tax is taken out of them at "
+        "checkout); off, tax is added on top at checkout (as in the US)",
+    ),
 }
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import begin_write
-from app.models import Cart, CartLine, Product, Variant, utcnow
+from app.models import Cart, CartLine, Product, ProductKind, Variant, utcnow
 from app.services import locks
 from app.services.checkout.thumbnails import Thumbnail
 from app.services.checkout.thumbnails import for_variants as thumbnails_for
@@ -90,6 +90,11 @@ class CartView:
     @property
     def subtotal_cents(self) -> int:
         return sum(line.total_cents for line in self.lines)
+
+    @property
+    def needs_shipping(self) -> bool:
+        """False for a cart of digital goods only: no address beyond the email."""
+        return any(line.product.kind is not ProductKind.DIGITAL for line in self.lines)
 
     @property
     def has_problems(self) -> bool:

@@ -35,10 +35,12 @@ from app.models import (
     Checkout,
     CheckoutLine,
     CheckoutState,
+    ProductKind,
     Reservation,
     Variant,
 )
 from app.services import locks
+from app.services.checkout import totals
 from app.services.checkout.states import Phase, lock_checkout, record_event, transition, undo_hold
 from app.services.errors import DomainError, NotFound
 from app.services.stock import holds, inventory, ledger
@@ -235,14 +237,23 @@ def _hold_stock(
 
 
 def _lock_prices(session: Session, checkout: Checkout) -> None:
-    """Phase price_lock: the line snapshot's prices and total are the ones the shopper pays."""
+    """Phase price_lock: the lines, the cheapest shipping rate to the destination and its tax
+    are priced (``checkout.totals``); the snapshot's total is the one the shopper pays."""
     checkout.phase = Phase.PRICE_LOCK.value
+    try:
+        totals.snapshot(session, checkout)
+    except totals.ShippingUnavailable as exc:
+        raise CheckoutError(Phase.PRICE_LOCK, exc.message, status_code=409) from exc
     record_event(
         session,
         checkout,
         "phase",
         "prices snapshotted",
         phase=Phase.PRICE_LOCK,
+        subtotal_cents=checkout.subtotal_cents,
+        shipping_cents=checkout.shipping_cents,
+        shipping=checkout.shipping_name,
+        tax_cents=checkout.tax_cents,
         total_cents=checkout.total_cents,
         currency=checkout.currency,
     )
@@ -269,6 +280,7 @@ def _new_checkout(
         **address.columns(),
         currency=lines[0].variant.currency,
         total_cents=sum(line.variant.price_cents * line.quantity for line in lines),
+        needs_shipping=any(line.variant.product.kind is not ProductKind.DIGITAL for line in lines),
         hold_started_at=now,
         expires_at=now + timedelta(minutes=settings.ttl_minutes),
         created_at=now,
@@ -281,6 +293,8 @@ def _new_checkout(
             name=_line_name(line.variant),
             quantity=line.quantity,
             unit_price_cents=line.variant.price_cents,
+            weight_grams=line.variant.weight_grams,
+            is_digital=line.variant.product.kind is ProductKind.DIGITAL,
         )
         for line in lines
     ]

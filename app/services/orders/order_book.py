@@ -63,6 +63,19 @@ ADDRESS_COLUMNS = (
 )
 
 
+# The checkout's price snapshot, copied onto its order (models/base.py ``PriceBreakdown``).
+BREAKDOWN_COLUMNS = (
+    "subtotal_cents",
+    "discount_cents",
+    "shipping_cents",
+    "shipping_tax_cents",
+    "tax_cents",
+    "prices_include_tax",
+    "shipping_name",
+    "discount_code",
+)
+
+
 def create_order_from_checkout(session: Session, checkout: Checkout, now: datetime) -> Order:
     """An order awaiting its payment's capture, copying the checkout's snapshot."""
     order = Order(
@@ -73,6 +86,7 @@ def create_order_from_checkout(session: Session, checkout: Checkout, now: dateti
         **{name: getattr(checkout, name) for name in ADDRESS_COLUMNS},
         currency=checkout.currency,
         total_cents=checkout.total_cents,
+        **{name: getattr(checkout, name) for name in BREAKDOWN_COLUMNS},
         created_at=now,
     )
     order.lines = [
@@ -82,6 +96,9 @@ def create_order_from_checkout(session: Session, checkout: Checkout, now: dateti
             name=line.name,
             quantity=line.quantity,
             unit_price_cents=line.unit_price_cents,
+            discount_cents=line.discount_cents,
+            tax_cents=line.tax_cents,
+            tax_percent=line.tax_percent,
         )
         for line in checkout.lines
     ]
