@@ -191,12 +191,35 @@ class CheckoutForm(FlaskForm):
     save_address = BooleanField("Save this address to my account", default=True)
 
 
+class DigitalCheckoutForm(FlaskForm):
+    """A cart of digital goods only: delivered by email, so no address; the country is asked
+    for the tax (it starts on the shop's own)."""
+
+    email = CheckoutForm.email
+    full_name = StringField("Name (optional)", validators=[Optional(), Length(max=120)])
+    country = SelectField(
+        "Country (for tax)",
+        choices=countries.choices,
+        validate_choice=False,
+        validators=[Optional(), a_country],
+        filters=[_country_code],
+    )
+
+
 class PayForm(FlaskForm):
     payment_provider = StringField("Pay with", validators=[DataRequired("Choose how to pay.")])
 
 
 class ConfirmPricesForm(FlaskForm):
     seen_total_cents = IntegerField(validators=[InputRequired(), NumberRange(min=0, max=MAX_ID)])
+
+
+class ShippingChoiceForm(FlaskForm):
+    rate_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)])
+
+
+class DiscountCodeForm(FlaskForm):
+    code = StringField("Discount code", validators=[Length(max=40)])
 
 
 class ActionForm(FlaskForm):

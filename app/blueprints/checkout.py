@@ -15,16 +15,26 @@ from flask import (
 from flask_login import current_user
 
 from app.db import get_session
-from app.forms import ActionForm, CheckoutForm, ConfirmPricesForm, PayForm
+from app.forms import (
+    ActionForm,
+    CheckoutForm,
+    ConfirmPricesForm,
+    DigitalCheckoutForm,
+    DiscountCodeForm,
+    PayForm,
+    ShippingChoiceForm,
+)
 from app.models import CheckoutState
 from app.providers import InvalidSignature, ProviderError, get_provider, provider_label
 from app.services.accounts import addresses
+from app.services.checkout import adjust, countries, thumbnails, totals
 from app.services.checkout import cart as cart_service
-from app.services.checkout import countries, thumbnails
 from app.services.checkout import pipeline as checkout_service
 from app.services.checkout import review as review_service
 from app.services.checkout.pipeline import Address, CheckoutError, Settings
 from app.services.checkout.states import Phase
+from app.services.discounts.rules import DiscountError
+from app.services.errors import Conflict
 from app.services.orders import completion, outcomes
 from app.services.orders import order_book as orders
 from app.services.payments.authorize import PriceDriftError, Urls, authorize_payment
@@ -85,27 +95,48 @@ def _prefill(form: CheckoutForm, chosen: int | None) -> None:
         form.email.data, form.full_name.data = current_user.email, current_user.name
         filled = addresses.prefill(get_session(), current_user.id, chosen)
         for name, value in (filled or {}).items():
-            getattr(form, name).data = value
-    else:
+            if hasattr(form, name):
+                getattr(form, name).data = value
+    elif hasattr(form, "save_address"):
         form.save_address.data = False
     if not form.country.data:
         form.country.data = countries.default_country(current_app.config.get("SHOP_COUNTRY"))
 
 
-@bp.get("")
-def start_form():
-    cart = cart_service.cart_view(
+def _cart():
+    return cart_service.cart_view(
         get_session(), current_cart_id(), current_app.config["SHOP_CURRENCY"]
     )
+
+
+def _form_for(cart):
+    return CheckoutForm() if cart.needs_shipping else DigitalCheckoutForm()
+
+
+@bp.get("")
+def start_form():
+    cart = _cart()
     if not cart.lines:  # the cart page says so itself, with a way back to the catalogue
         return redirect(url_for("cart.show"), code=303)
-    form = CheckoutForm()
+    form = _form_for(cart)
     chosen = request.args.get("address", type=int)
     _prefill(form, chosen)
     return _render_form(form, chosen=chosen)
 
 
-def _address(form: CheckoutForm) -> Address:
+def _address(form) -> Address:
+    if isinstance(form, DigitalCheckoutForm):
+        country = form.country.data or countries.default_country(
+            current_app.config.get("SHOP_COUNTRY")
+        )
+        return Address(
+            form.email.data.strip().lower(),
+            (form.full_name.data or "").strip(),
+            "",
+            "",
+            "",
+            country,
+        )
     return Address(
         form.email.data.strip().lower(),
         form.full_name.data.strip(),
@@ -121,7 +152,7 @@ def _address(form: CheckoutForm) -> Address:
 
 @bp.post("")
 def start():
-    form = CheckoutForm()
+    form = _form_for(_cart())
     session = get_session()
     if not form.validate():
         return _render_form(form, status=422)
@@ -139,17 +170,12 @@ def start():
         settings=settings(),
         max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
     )
-    if user_id is not None and form.save_address.data:
+    if user_id is not None and checkout.needs_shipping and form.save_address.data:
         addresses.save_address(session, user_id, address)
     return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
 
 
-@bp.get("/<public_id>")
-def review(public_id: str):
-    checkout = _checkout(public_id)
-    if checkout.state is CheckoutState.COMPLETED:
-        order = orders.order_for_checkout(get_session(), checkout.id)
-        return redirect(url_for("orders.show", number=order.number), code=303)
+def _render_review(checkout, status: int = 200, **errors):
     drift = review_service.price_drift(get_session(), checkout)
     variant_ids = [line.variant_id for line in checkout.lines]
     return render_page(
@@ -158,10 +184,58 @@ def review(public_id: str):
         thumbs=thumbnails.for_variants(get_session(), variant_ids),
         drift=drift,
         needs_confirmation=drift.needs_confirmation(settings().drift_tolerance_percent),
+        rate_options=totals.rate_options(get_session(), checkout),
         providers=_providers(),
         form=ActionForm(),
         max_extensions=1,
+        status=status,
+        **errors,
     )
+
+
+@bp.get("/<public_id>")
+def review(public_id: str):
+    checkout = _checkout(public_id)
+    if checkout.state is CheckoutState.COMPLETED:
+        order = orders.order_for_checkout(get_session(), checkout.id)
+        return redirect(url_for("orders.show", number=order.number), code=303)
+    return _render_review(checkout)
+
+
+@bp.post("/<public_id>/shipping")
+def shipping(public_id: str):
+    form = ShippingChoiceForm()
+    checkout = _checkout(public_id)
+    if not form.validate():
+        return _render_review(checkout, 422, shipping_error="Choose one of the shipping options.")
+    try:
+        adjust.choose_shipping(get_session(), checkout.id, form.rate_id.data)
+    except adjust.AdjustError as exc:
+        return _render_review(_checkout(public_id), exc.status_code, shipping_error=exc.message)
+    return redirect(url_for("checkout.review", public_id=public_id), code=303)
+
+
+@bp.post("/<public_id>/discount")
+def apply_discount(public_id: str):
+    form = DiscountCodeForm()
+    checkout = _checkout(public_id)
+    text = (form.code.data or "").strip()
+    try:
+        if not form.validate():
+            raise adjust.AdjustError("Enter a discount code of at most 40 characters.")
+        adjust.apply_code(get_session(), checkout.id, text)
+    except (adjust.AdjustError, DiscountError) as exc:
+        status = 409 if isinstance(exc, Conflict) else 422
+        return _render_review(_checkout(public_id), status, code_error=exc.message, code_text=text)
+    return redirect(url_for("checkout.review", public_id=public_id), code=303)
+
+
+@bp.post("/<public_id>/discount/remove")
+def remove_discount(public_id: str):
+    ActionForm().validate()
+    checkout = _checkout(public_id)
+    adjust.remove_code(get_session(), checkout.id)
+    return redirect(url_for("checkout.review", public_id=public_id), code=303)
 
 
 @bp.get("/<public_id>/countdown")

@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.models import Checkout, CheckoutState, Variant
+from app.services.checkout import totals
 from app.services.checkout.pipeline import CheckoutError, Settings, expire_if_due
 from app.services.checkout.states import Phase, lock_checkout, record_event
+from app.services.discounts import uses as discount_uses
 from app.services.stock import holds
 from app.services.transactions import unit_of_work
 
@@ -66,6 +68,7 @@ def extend_checkout(
             raise CheckoutError(Phase.INVENTORY_RESERVATION, exc.message) from exc
         checkout.extensions += 1
         checkout.expires_at = hold.expires_at
+        discount_uses.extend_for_checkout(session, checkout.id, hold.expires_at, now)
         record_event(
             session,
             checkout,
@@ -88,7 +91,9 @@ def extend_checkout(
 class PriceDrift:
     snapshot_total_cents: int
     current_total_cents: int
-    changed: tuple[tuple[str, int, int], ...]  # (name, snapshot unit price, current unit price)
+    # What moved: (what, as snapshotted, as of now): each line's unit price, the shipping,
+    # the tax.
+    changed: tuple[tuple[str, int, int], ...]
 
     @property
     def percent(self) -> float:
@@ -101,24 +106,36 @@ class PriceDrift:
         return bool(self.changed) and self.percent > tolerance_percent
 
 
+def _current_prices(session: Session, checkout: Checkout) -> dict[int, int]:
+    rows = session.execute(
+        select(Variant.id, Variant.price_cents).where(
+            Variant.id.in_([line.variant_id for line in checkout.lines])
+        )
+    )
+    return {variant_id: value for variant_id, value in rows}
+
+
 def price_drift(session: Session, checkout: Checkout) -> PriceDrift:
-    prices = dict(
-        session.execute(
-            select(Variant.id, Variant.price_cents).where(
-                Variant.id.in_([line.variant_id for line in checkout.lines])
-            )
-        ).all()
-    )
-    current = sum(
-        prices.get(line.variant_id, line.unit_price_cents) * line.quantity
-        for line in checkout.lines
-    )
-    changed = tuple(
+    """The checkout priced as of now (today's prices, shipping rate and tax rates) against
+    its snapshot. A shipping rate that can no longer serve the cart reads as a change of the
+    whole total (the shopper must choose again)."""
+    prices = _current_prices(session, checkout)
+    changed = [
         (line.name, line.unit_price_cents, prices[line.variant_id])
         for line in checkout.lines
         if line.variant_id in prices and prices[line.variant_id] != line.unit_price_cents
-    )
-    return PriceDrift(checkout.total_cents, current, changed)
+    ]
+    try:
+        quote, _rate = totals.current_quote(session, checkout, prices)
+    except totals.ShippingUnavailable:
+        return PriceDrift(checkout.total_cents, 0, (*changed, ("Shipping", 0, 0)))
+    if quote.shipping_cents != checkout.shipping_cents:
+        changed.append(("Shipping", checkout.shipping_cents, quote.shipping_cents))
+    if quote.tax_cents != checkout.tax_cents:
+        changed.append(("Tax", checkout.tax_cents, quote.tax_cents))
+    if not changed and quote.grand_total_cents != checkout.total_cents:
+        changed.append(("Total", checkout.total_cents, quote.grand_total_cents))
+    return PriceDrift(checkout.total_cents, quote.grand_total_cents, tuple(changed))
 
 
 @unit_of_work
@@ -133,25 +150,20 @@ def confirm_new_prices(
     if drift.current_total_cents != seen_total_cents:
         session.rollback()
         raise CheckoutError(Phase.PRICE_LOCK, "Prices changed again; please review the new total.")
-    prices = dict(
-        session.execute(
-            select(Variant.id, Variant.price_cents).where(
-                Variant.id.in_([line.variant_id for line in checkout.lines])
-            )
-        ).all()
-    )
-    for line in checkout.lines:
-        line.unit_price_cents = prices.get(line.variant_id, line.unit_price_cents)
+    try:
+        totals.snapshot(session, checkout, unit_prices=_current_prices(session, checkout))
+    except totals.ShippingUnavailable as exc:
+        session.rollback()
+        raise CheckoutError(Phase.PRICE_LOCK, exc.message) from exc
     record_event(
         session,
         checkout,
         "price_drift",
         "shopper confirmed new prices",
         phase=Phase.PRICE_LOCK,
-        old_total_cents=checkout.total_cents,
-        new_total_cents=drift.current_total_cents,
+        old_total_cents=drift.snapshot_total_cents,
+        new_total_cents=checkout.total_cents,
     )
-    checkout.total_cents = drift.current_total_cents
     checkout.updated_at = now
     session.commit()
     return checkout

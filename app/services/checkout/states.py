@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from app import clock, metrics
 from app.models import ACTIVE_STATES, Checkout, CheckoutEvent, CheckoutState
 from app.services import locks
+from app.services.discounts import uses as discount_uses
 from app.services.errors import DomainError
 from app.services.stock import holds
 from app.services.transactions import unit_of_work
@@ -180,15 +181,19 @@ def note_event(session: Session, checkout_id: int, kind: str, message: str, phas
 
 
 def undo_hold(session: Session, checkout: Checkout, now: datetime) -> str:
-    """Undo inventory_reservation: release the checkout's hold, if it has one. Returns what
-    became of the hold (recorded as the rollback step's message)."""
+    """Undo inventory_reservation: release the checkout's stock hold, if it has one, then its
+    discount code's held use (locks in the one order: hold rows, then the code). Returns what
+    became of them (the rollback step's message)."""
     if not checkout.hold_ref:
-        return "no hold"
-    try:
-        hold = holds.release_hold(session, checkout.hold_ref, now=now, commit=False)
-    except holds.HoldError as exc:
-        return f"hold left as it was: {exc.message}"
-    return f"hold {hold.state.value}"
+        outcome = "no hold"
+    else:
+        try:
+            hold = holds.release_hold(session, checkout.hold_ref, now=now, commit=False)
+            outcome = f"hold {hold.state.value}"
+        except holds.HoldError as exc:
+            outcome = f"hold left as it was: {exc.message}"
+    codes = discount_uses.release_for_checkout(session, checkout.id, "checkout ended", now)
+    return outcome + (f"; {codes} discount use given back" if codes else "")
 
 
 # Undo steps of the phases that run in the shop's own transaction. The payment phases' undo

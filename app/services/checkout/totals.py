@@ -146,10 +146,11 @@ def pricing_discount(code: DiscountCode) -> pricing_discounts.Discount:
 # ---------------------------------------------------------------- pricing a checkout
 
 
-def _product_ids(session: Session, checkout: Checkout) -> dict[int, int]:
+def product_ids_of(session: Session, checkout: Checkout) -> dict[int, int]:
+    """Variant id → product id, for the checkout's lines."""
     ids = [line.variant_id for line in checkout.lines]
     rows = session.execute(select(Variant.id, Variant.product_id).where(Variant.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {variant_id: value for variant_id, value in rows}
 
 
 def destination(checkout: Checkout) -> pricing_tax.Destination:
@@ -163,7 +164,7 @@ def _request(
     unit_prices: Mapping[int, int] | None,
     code: DiscountCode | None,
 ) -> pricing_quote.PriceRequest:
-    products = _product_ids(session, checkout)
+    products = product_ids_of(session, checkout)
     prices = unit_prices or {}
     lines = tuple(
         pricing_quote.CartLine(

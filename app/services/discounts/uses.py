@@ -258,3 +258,63 @@ def holds_of_checkout(session: Session, checkout_id: int) -> list[DiscountHold]:
             .order_by(DiscountHold.id)
         )
     )
+
+
+# ---------------------------------------------------------------- a checkout's holds
+
+
+def _held_of_checkout(session: Session, checkout_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(DiscountHold.id)
+            .where(
+                DiscountHold.checkout_id == checkout_id,
+                DiscountHold.state == DiscountHoldState.HELD,
+            )
+            .order_by(DiscountHold.id)
+        )
+    )
+
+
+def extend_for_checkout(
+    session: Session, checkout_id: int, expires_at: datetime, now: datetime
+) -> int:
+    """Move the checkout's live discount holds to its new deadline (the shopper extended the
+    stock hold). In the caller's transaction, which holds the checkout's lock. Returns how many
+    moved; an expired hold stays expired (it is taken again at payment if a use is free)."""
+    moved = 0
+    for hold_id in _held_of_checkout(session, checkout_id):
+        code, hold = _lock(session, hold_id)
+        if hold.state is DiscountHoldState.HELD and now < hold.expires_at < expires_at:
+            hold.expires_at, hold.updated_at = expires_at, now
+            _record(session, "discount.extended", code, hold, "shopper", expires_at=str(expires_at))
+            moved += 1
+    return moved
+
+
+def release_for_checkout(session: Session, checkout_id: int, reason: str, now: datetime) -> int:
+    """Give back the checkout's held uses (cancel, failure, expiry, a code removed), in the
+    caller's transaction. Returns how many were released."""
+    held = _held_of_checkout(session, checkout_id)
+    for hold_id in held:
+        release(session, hold_id, reason, now, commit=False)
+    return len(held)
+
+
+def commit_for_checkout(session: Session, checkout_id: int, code: str, now: datetime) -> int:
+    """Count the use of ``code`` (the code the checkout was priced with; "" for none) at
+    payment, in the caller's transaction: its newest hold for the checkout commits, late if it
+    had ended or been released (then only if a use is still free). Returns how many uses were
+    counted (0 when none is due or it already was). Raises :class:`CodeNoLongerAvailable`."""
+    if not code:
+        return 0
+    rows = session.execute(
+        select(DiscountHold.id, DiscountHold.state)
+        .join(DiscountCode, DiscountCode.id == DiscountHold.code_id)
+        .where(DiscountHold.checkout_id == checkout_id, DiscountCode.code == code)
+        .order_by(DiscountHold.id.desc())
+    ).all()
+    if not rows or any(state is DiscountHoldState.COMMITTED for _, state in rows):
+        return 0
+    commit_use(session, rows[0][0], now, commit=False)
+    return 1

@@ -48,6 +48,7 @@ from app.services.checkout.states import (
     record_event,
     transition,
 )
+from app.services.discounts import uses as discount_uses
 from app.services.errors import NotFound
 from app.services.orders import aborts, fulfilment
 from app.services.orders import order_book as orders
@@ -278,7 +279,7 @@ def _complete(
             now,
         )
     result = _commit_stock(session, payment_id, captured, now, links)
-    if isinstance(result, ledger.InsufficientStock):
+    if isinstance(result, (ledger.InsufficientStock, discount_uses.CodeNoLongerAvailable)):
         return aborts.abort(
             session,
             provider,
@@ -388,7 +389,7 @@ def _commit_stock(
     captured: PaymentState,
     now: datetime,
     links: orders.OrderLinks,
-) -> Completion | ledger.InsufficientStock:
+) -> Completion | ledger.InsufficientStock | discount_uses.CodeNoLongerAvailable:
     """Phase stock_commit: the hold becomes a sale, the order is paid (or awaits stock), the
     checkout completes and the cart empties, in one transaction. A late payment whose items
     sold out meanwhile changes nothing and returns the refusal (the caller refunds it).
@@ -398,7 +399,8 @@ def _commit_stock(
     checkout, order, payment = _lock_for_stock_commit(session, payment_id)
     try:
         hold = _sell_hold(session, checkout, now)
-    except ledger.InsufficientStock as exc:
+        discount_uses.commit_for_checkout(session, checkout.id, checkout.discount_code, now)
+    except (ledger.InsufficientStock, discount_uses.CodeNoLongerAvailable) as exc:
         session.rollback()
         return exc
     backordered = sum(line.backorder_quantity for line in hold.lines)
