@@ -33,8 +33,9 @@ from app.models import (
     Variant,
 )
 from app.providers import get_provider
-from app.services.checkout import cart, review
+from app.services.checkout import adjust, cart, review
 from app.services.checkout import pipeline as checkout
+from app.services.discounts import codes
 from app.services.orders import aftersales, completion, fulfilment, refunds
 from app.services.orders import order_book as orders
 from app.services.payments import authorize as payments
@@ -44,6 +45,7 @@ ADDRESS = checkout.Address(
     "race@example.com", "Race Tester", "1 Lock Lane", "Deadlock", "12345", "US"
 )
 FAR_FUTURE = timedelta(minutes=20)
+RACE_CODE = "RACE5"  # limited, so each use is held under the code's row lock
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def make_world(session) -> World:
     session.commit()
     for vid, units in zip(ids[:2], (100_000, 100_000), strict=True):
         inventory.receive_stock(session, vid, units, reference="race")
+    codes.create_code(session, RACE_CODE, value=500, usage_limit=1_000_000)
     d_sku = session.get(Variant, ids[3]).sku
     keys.import_keys(session, d_sku, [f"KEY-{secrets.token_hex(6)}" for _ in range(200)])
     return World(*ids)
@@ -125,7 +128,10 @@ def _cart_with(session, lines: list[tuple[int, int]]) -> int:
 
 
 def _start(session, cart_id: int) -> Checkout:
-    return checkout.start_checkout(session, cart_id, ADDRESS, owner_key="c:race")
+    """A checkout with the world's limited code applied, as a shopper does on the review page
+    (so every path that ends, pays or sweeps a checkout also takes the code's locks)."""
+    started = checkout.start_checkout(session, cart_id, ADDRESS, owner_key="c:race")
+    return adjust.apply_code(session, started.id, RACE_CODE)
 
 
 def _lines(world: World, digital: bool = False) -> list[tuple[int, int]]:
@@ -236,6 +242,12 @@ def run_extend(ctx, session, world, checkout_id):
     review.extend_checkout(session, checkout_id, settings=ctx.settings())
 
 
+def run_code_swap(ctx, session, world, checkout_id):
+    """The shopper removes the code and applies it again."""
+    adjust.remove_code(session, checkout_id)
+    adjust.apply_code(session, checkout_id, RACE_CODE)
+
+
 def run_pay(ctx, session, world, checkout_id):
     urls = payments.Urls("http://shop.test/return", "http://shop.test/cancel")
     payments.authorize_payment(
@@ -328,6 +340,7 @@ PATHS: dict[str, LockPath] = {
         LockPath("checkout_start", build_checkout_start, run_checkout_start, 6),
         LockPath("extend", build_reserved, run_extend, 6),
         LockPath("pay", build_reserved, run_pay, 6),
+        LockPath("code_swap", build_reserved, run_code_swap, 6),
         LockPath("completion", build_approved, run_completion, 6),
         LockPath("late_payment", build_approved, run_late_payment, 6),
         LockPath("cancel", build_paid, run_cancel, 6),

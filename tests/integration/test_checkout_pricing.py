@@ -3,10 +3,11 @@ is what the shopper is charged, on SQLite and Postgres."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.models import Checkout, DiscountCode, DiscountHold, DiscountHoldState, Order, Product
 from app.models import ProductKind as Kind
+from app.services.checks import invariants as verify
 from app.services.stock.inventory import availability_of
 from tests.checkout_helpers import (
     approval_ref,
@@ -167,6 +168,19 @@ def test_a_discount_code_takes_its_share_and_its_one_use_is_held_then_counted(ap
     db.refresh(code)
     assert code.uses == 1
     assert db.scalar(select(Order)).discount_code == "FIRST1"
+    assert verify.check_all(db) == []
+    # An order priced with a code whose use was never counted is named by verify.
+    db.execute(
+        update(DiscountHold).values(
+            state=DiscountHoldState.RELEASED, committed_at=None, released_at=func.now()
+        )
+    )
+    db.execute(update(DiscountCode).values(uses=0))
+    number = db.scalar(select(Order.number))
+    assert (
+        f"[discount_uses_match_orders] order {number} was priced with FIRST1 but no use of "
+        "it is committed" in verify.check_all(db)
+    )
 
 
 def test_removing_a_code_or_changing_the_cart_gives_its_use_back(browser, db):

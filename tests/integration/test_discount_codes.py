@@ -24,6 +24,15 @@ LATER = NOW + timedelta(minutes=15)
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
+def _problems(db, now=None) -> list[str]:
+    """``flask holdfast verify``'s findings, but the one matching uses to orders: these tests
+    commit uses through the service alone, with no order (tests/integration/
+    test_checkout_pricing.py and test_charged_as_shown.py pay real orders with codes)."""
+    return [
+        v for v in verify.check_all(db, now=now) if not v.startswith("[discount_uses_match_orders]")
+    ]
+
+
 def _session(app):
     return app.extensions["holdfast.db"].session_factory()
 
@@ -158,7 +167,7 @@ def test_a_held_use_is_committed_at_payment_once_however_often_asked(app, db):
         "discount.extended",
         "discount.committed",
     ]
-    assert verify.check_all(db) == []
+    assert _problems(db) == []
 
 
 def test_an_expired_hold_frees_its_use_without_any_sweep(app, db):
@@ -178,7 +187,7 @@ def test_an_expired_hold_frees_its_use_without_any_sweep(app, db):
     )
     assert _code_row(db, "LAST").uses == 1
     assert db.get(DiscountHold, ann.hold_id).state is DiscountHoldState.HELD  # unchanged
-    assert verify.check_all(db, now=after) == []
+    assert _problems(db, now=after) == []
 
 
 def test_a_payment_after_the_deadline_still_counts_when_a_use_is_free(app, db):
@@ -212,7 +221,7 @@ def test_release_gives_the_use_back_at_once_and_only_once(app, db):
         db.scalar(select(AuditLog.details).where(AuditLog.action == "discount.released"))["reason"]
         == "cancelled"
     )
-    assert verify.check_all(db) == []
+    assert _problems(db) == []
 
 
 def test_a_minimum_spend_is_checked_again_when_the_use_is_held(app, db):
@@ -268,10 +277,10 @@ def test_verify_names_live_holds_beyond_a_limit_and_forgets_them_once_expired(ap
     uses.commit_use(session, held.hold_id, NOW)
     session.close()
     db.execute(update(DiscountCode).values(usage_limit=2))  # the owner lowered it by hand
-    assert verify.check_all(db, now=NOW) == [
+    assert _problems(db, now=NOW) == [
         "[discount_holds_within_limit] code SHRUNK: 1 uses and 2 live holds exceed its limit of 2"
     ]
-    assert verify.check_all(db, now=LATER) == []
+    assert _problems(db, now=LATER) == []
 
 
 def test_the_database_refuses_uses_beyond_the_limit(db):

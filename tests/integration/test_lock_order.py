@@ -1,7 +1,8 @@
 """No deadlock by construction: every pair of lock-taking paths, raced in two processes on
 Postgres, meets no deadlock and leaves every invariant holding.
 
-The paths (``tests/lock_paths.py``) are the shop's own: checkout start and re-submit, extend,
+The paths (``tests/lock_paths.py``) are the shop's own: checkout start and re-submit (each
+checkout with a limited discount code applied), extend, a code removed and applied again,
 pay, completion, late payment, cancel, refund with restock, returns, stock adjust with
 ``--force``, key import and back-order filling, the sweep, and a cart change. Two worker
 processes, each with its own engine, start at the same instant on items that share rows.

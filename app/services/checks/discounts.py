@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import DiscountCode, DiscountHold, DiscountHoldState
+from app.models import DiscountCode, DiscountHold, DiscountHoldState, Order
 
 
 def _count(state_filter):
@@ -55,4 +55,41 @@ def discount_holds_within_limit(session: Session, now: datetime) -> list[str]:
     ]
 
 
-CHECKS = [discount_uses_match_committed_holds, discount_holds_within_limit]
+def discount_uses_match_orders(session: Session, now: datetime) -> list[str]:
+    """Every committed use belongs to the order of its checkout, priced with that code; every
+    paid order priced with a code has that code's use committed for its checkout (the use is
+    committed in the transaction that marks the order paid)."""
+    committed = session.execute(
+        select(DiscountCode.code, DiscountHold.checkout_id, Order.number, Order.discount_code)
+        .join(DiscountHold, DiscountHold.code_id == DiscountCode.id)
+        .outerjoin(Order, Order.checkout_id == DiscountHold.checkout_id)
+        .where(
+            DiscountHold.state == DiscountHoldState.COMMITTED,
+            DiscountHold.checkout_id.is_not(None),  # none: taken by a service outside checkout
+        )
+    ).all()
+    problems = [
+        f"code {code}: a use is committed for checkout {checkout_id} "
+        + (f"but order {number} was priced with {used or 'no code'}" if number else "with no order")
+        for code, checkout_id, number, used in committed
+        if number is None or used != code
+    ]
+    counted = {(checkout_id, code) for code, checkout_id, _n, _u in committed}
+    orders = session.execute(
+        select(Order.number, Order.checkout_id, Order.discount_code).where(
+            Order.discount_code != "", Order.paid_at.is_not(None)
+        )
+    ).all()
+    problems += [
+        f"order {number} was priced with {code} but no use of it is committed"
+        for number, checkout_id, code in orders
+        if (checkout_id, code) not in counted
+    ]
+    return problems
+
+
+CHECKS = [
+    discount_uses_match_committed_holds,
+    discount_holds_within_limit,
+    discount_uses_match_orders,
+]
