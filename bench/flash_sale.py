@@ -3,6 +3,12 @@
     .venv/bin/python bench/flash_sale.py                       # 1,000 buyers, 100 units
     .venv/bin/python bench/flash_sale.py --buyers 200 --stock 20 --workers 4 --threads 4
     .venv/bin/python bench/flash_sale.py --database sqlite --no-redis
+    .venv/bin/python bench/flash_sale.py --stock 300 --code FIRST100 --code-uses 100
+
+With ``--code``, a limited discount code (10 % off, ``--code-uses`` uses) is made first and
+every buyer applies it on the review page before paying; a buyer told it is used up pays full
+price. The report adds how often it was applied and refused, its ``uses`` and the orders priced
+with it: a "first 100 buyers" code must be used exactly 100 times.
 
 It starts the stack (``bench/stack.py``: gunicorn with production settings, Postgres, Redis and
 an RQ worker), sets the variant to S units, and sends every buyer at once through the flow a
@@ -59,10 +65,14 @@ class Tally:
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     server_errors: list[str] = field(default_factory=list)
     refusals: Counter = field(default_factory=Counter)
+    code: Counter = field(default_factory=Counter)  # applied / used_up
 
 
 class Buyer:
-    def __init__(self, base: str, variant_id: int, n: int, tally: Tally, timeout: float) -> None:
+    def __init__(
+        self, base: str, variant_id: int, n: int, tally: Tally, timeout: float, code: str = ""
+    ) -> None:
+        self.code = code
         self.base = base
         self.variant_id = variant_id
         self.n = n
@@ -150,6 +160,10 @@ class Buyer:
         status, body, _ = await self.follow(http, "review_page", response)
         if status != 200:
             return self._refused("review_page", status, body)
+        if self.code:
+            status, body = await self._apply_code(http, body)
+            if status not in (200, 409):
+                return self._refused("discount", status, body)
         pay_url = re.search(r'action="([^"]+/pay)"', body)
         if pay_url is None:
             return self._refused("review_page", status, body)
@@ -173,6 +187,26 @@ class Buyer:
             return self._refused("approve", status, body)
         status, body, response = await self.follow(http, "return", response)
         return await self._settle(http, status, body, response)
+
+    async def _apply_code(self, http, review: str) -> tuple[int, str]:
+        """Apply the sale's code on the review page: the page again with the discount, or
+        with "used up" (409) and the full price."""
+        action = re.search(r'action="([^"]+/discount)"', review)
+        if action is None:
+            return 0, review
+        status, body, response = await self.request(
+            http,
+            "discount",
+            "POST",
+            action.group(1),
+            data={"csrf_token": _token(review), "code": self.code},
+        )
+        if status == 303:
+            self.tally.code["applied"] += 1
+            status, body, _ = await self.follow(http, "review_page", response)
+        elif status == 409 and "used up" in body:
+            self.tally.code["used_up"] += 1
+        return status, body
 
     async def _settle(self, http, status: int, body: str, response) -> str:
         """Follow the return like a browser: to the order page, or poll the settling page."""
@@ -199,12 +233,14 @@ class Buyer:
 
 
 async def race(
-    base_url: str | list[str], variant_id: int, buyers: int, timeout: float = 120
+    base_url: str | list[str], variant_id: int, buyers: int, timeout: float = 120, code: str = ""
 ) -> Tally:
     """Every buyer at once; with several base URLs (app servers), buyers take turns."""
     tally = Tally()
     bases = [base_url] if isinstance(base_url, str) else base_url
-    crowd = [Buyer(bases[n % len(bases)], variant_id, n, tally, timeout) for n in range(buyers)]
+    crowd = [
+        Buyer(bases[n % len(bases)], variant_id, n, tally, timeout, code) for n in range(buyers)
+    ]
     results = await asyncio.gather(*(buyer.run() for buyer in crowd))
     tally.outcomes.update(results)
     return tally
@@ -327,12 +363,40 @@ def _cpu_seconds(stack: Stack) -> dict[str, float]:
     return usage
 
 
-def run_flash_sale(stack: Stack, *, buyers: int, stock: int, timeout: float = 120) -> dict:
+def _make_code(session, code: str, uses: int) -> None:
+    from app.services.discounts import codes
+
+    codes.create_code(session, code, value=1000, usage_limit=uses, actor="bench")
+
+
+def _code_facts(session, code: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from app.models import DiscountCode, Order
+
+    row = session.scalar(select(DiscountCode).where(DiscountCode.code == code))
+    priced = session.scalar(
+        select(func.count(Order.id)).where(Order.discount_code == code, Order.paid_at.is_not(None))
+    )
+    return {"code": code, "limit": row.usage_limit, "uses": row.uses, "paid_orders": int(priced)}
+
+
+def run_flash_sale(
+    stack: Stack,
+    *,
+    buyers: int,
+    stock: int,
+    timeout: float = 120,
+    code: str = "",
+    code_uses: int = 100,
+) -> dict:
     """Set the variant to ``stock`` units, race ``buyers`` at it, and report (stack started)."""
     variant_id = stack.run_in_app(set_stock, SKU, stock)
+    if code:
+        stack.run_in_app(_make_code, code, code_uses)
     cpu_before = _cpu_seconds(stack)
     started = time.perf_counter()
-    tally = asyncio.run(race(stack.base_url, variant_id, buyers, timeout))
+    tally = asyncio.run(race(stack.base_url, variant_id, buyers, timeout, code))
     seconds = time.perf_counter() - started
     stack.wait_for_queue()
     cpu_after = _cpu_seconds(stack)
@@ -344,6 +408,8 @@ def run_flash_sale(stack: Stack, *, buyers: int, stock: int, timeout: float = 12
     result["cpu_seconds"] = {
         k: round(v - cpu_before.get(k, 0.0), 2) for k, v in sorted(cpu_after.items())
     }
+    if code:
+        result["discount"] = {**stack.run_in_app(_code_facts, code), **tally.code}
     return result
 
 
@@ -364,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-redis", action="store_true", help="no Redis, no RQ worker")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
+    parser.add_argument("--code", default="", help="a limited discount code every buyer applies")
+    parser.add_argument("--code-uses", type=int, default=100, help="the code's usage limit")
     args = parser.parse_args(argv)
 
     stack = Stack(
@@ -375,7 +443,13 @@ def main(argv: list[str] | None = None) -> int:
         keep=args.keep,
     )
     with stack:
-        result = run_flash_sale(stack, buyers=args.buyers, stock=args.stock)
+        result = run_flash_sale(
+            stack,
+            buyers=args.buyers,
+            stock=args.stock,
+            code=args.code.upper(),
+            code_uses=args.code_uses,
+        )
         result["stack"] = {
             "database": args.database,
             "workers": args.workers,
@@ -392,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
         and result["paid_without_order"] == 0
         and result["verify"]["exit_code"] == 0
     )
+    if "discount" in result:
+        used = result["discount"]
+        ok = ok and used["uses"] == used["paid_orders"] <= used["limit"]
     return 0 if ok else 1
 
 
