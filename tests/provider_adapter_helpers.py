@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from app.providers import PaymentProvider, PaymentRequest, PaymentStatus
+from app.providers import ChargeBreakdown, PaymentProvider, PaymentRequest, PaymentStatus
 from tests.fakes import FakePayPal, FakeProvider, FakeRazorpay, FakeStripe
 
 FAKES: dict[str, type[FakeProvider]] = {
@@ -22,9 +22,13 @@ MONEY_TAKEN = {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, Payment
 
 
 def payment_request(
-    amount_cents: int = AMOUNT, currency: str = "USD", hold: timedelta = timedelta(minutes=15)
+    amount_cents: int = AMOUNT,
+    currency: str = "USD",
+    hold: timedelta = timedelta(minutes=15),
+    breakdown: ChargeBreakdown | None = None,
 ) -> PaymentRequest:
     return PaymentRequest(
+        breakdown=breakdown,
         checkout_ref=f"CHK-{uuid.uuid4().hex[:8]}",
         amount_cents=amount_cents,
         currency=currency,

@@ -18,7 +18,7 @@ from app.forms import OrderActionForm, OrderLinkForm, ReturnForm
 from app.providers import get_provider
 from app.services.checkout import thumbnails
 from app.services.errors import DomainError
-from app.services.orders import aftersales, shopper_words
+from app.services.orders import aftersales, price_view, shopper_words
 from app.services.orders import order_book as orders
 from app.services.stock import keys
 from app.web import render_page, shopper_key
@@ -73,6 +73,7 @@ def _page(access: orders.Access, token: str | None, status: int = 200, error: st
         shown_email=orders.masked_email(order.email) if access.by_link else order.email,
         error=error,
         words=shopper_words.describe(order, by_link=access.by_link),
+        prices=price_view.for_order(order),
         delivered=keys.keys_for_lines(session, [line.id for line in order.lines]),
         thumbs=thumbnails.for_variants(session, [line.variant_id for line in order.lines]),
         can_cancel=aftersales.can_cancel(session, order),

@@ -77,6 +77,9 @@ class Refund(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     amount_cents: Mapped[int] = mapped_column(Integer)
+    # The tax returned within amount_cents (services/orders/refund_tax.py), set when the
+    # refund succeeds; 0 for refunds without an order and those from before migration 0015.
+    tax_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(Text, default="")
     restock: Mapped[bool] = mapped_column(default=False)

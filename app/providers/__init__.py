@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import (
+    ChargeBreakdown,
     CreatedPayment,
     InvalidSignature,
     MalformedWebhook,
@@ -59,6 +60,7 @@ def get_provider(name: str, settings: Mapping[str, Any]) -> PaymentProvider:
 
 __all__ = [
     "PROVIDERS",
+    "ChargeBreakdown",
     "CreatedPayment",
     "InvalidSignature",
     "MalformedWebhook",

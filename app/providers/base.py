@@ -55,8 +55,40 @@ class MalformedWebhook(InvalidSignature):
 
 
 @dataclass(frozen=True)
+class ChargeBreakdown:
+    """How a charge's amount is made up, as the shopper confirmed it (the checkout's price
+    snapshot): ``amount = items − discount + shipping``, plus ``tax`` when prices exclude it.
+    ``items``: the lines at their prices as entered; ``shipping``: as entered (tax included
+    when prices include it); ``tax``: lines' and shipping's tax, included in items and
+    shipping when ``tax_included``, added on top otherwise."""
+
+    items_cents: int
+    discount_cents: int = 0
+    shipping_cents: int = 0
+    tax_cents: int = 0
+    tax_included: bool = False
+
+    @property
+    def total_cents(self) -> int:
+        total = self.items_cents - self.discount_cents + self.shipping_cents
+        return total if self.tax_included else total + self.tax_cents
+
+    def as_metadata(self) -> dict[str, str]:
+        """The breakdown as a provider's metadata or notes (strings, minor units)."""
+        return {
+            "subtotal_cents": str(self.items_cents),
+            "discount_cents": str(self.discount_cents),
+            "shipping_cents": str(self.shipping_cents),
+            "tax_cents": str(self.tax_cents),
+            "tax_included": "true" if self.tax_included else "false",
+        }
+
+
+@dataclass(frozen=True)
 class PaymentRequest:
-    """What we ask a provider to collect for one checkout."""
+    """What we ask a provider to collect for one checkout. ``breakdown`` (optional) is how the
+    amount is made up; adapters pass it on where the provider takes one, and only when it
+    sums exactly to ``amount_cents`` (:meth:`exact_breakdown`)."""
 
     checkout_ref: str  # our public checkout reference, sent to the provider as metadata
     amount_cents: int
@@ -67,6 +99,17 @@ class PaymentRequest:
     expires_at: datetime  # the stock hold's deadline: the provider should not accept payment after
     idempotency_key: str
     customer_email: str | None = None
+    breakdown: ChargeBreakdown | None = None
+
+    def exact_breakdown(self) -> ChargeBreakdown | None:
+        """The breakdown when it makes exactly the amount (else None: a provider that checks
+        the sum would refuse the payment, and the amount is what counts)."""
+        parts = self.breakdown
+        if parts is None or parts.total_cents != self.amount_cents:
+            return None
+        if min(parts.items_cents, parts.discount_cents, parts.shipping_cents, parts.tax_cents) < 0:
+            return None
+        return parts
 
 
 @dataclass(frozen=True)

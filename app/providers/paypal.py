@@ -8,6 +8,14 @@ Promises:
 - A webhook is accepted only when PayPal's ``verify-webhook-signature`` answers ``SUCCESS``.
 - Results are the provider-neutral dataclasses; ``raw`` holds PayPal's JSON as plain dicts.
 
+The purchase unit's amount carries its breakdown (``PaymentRequest.breakdown``) when it adds up
+exactly, as PayPal requires: item_total + tax_total + shipping − discount = value. Prices that
+exclude tax send the tax as tax_total. Prices that include it send item_total and shipping as
+the shopper saw them, tax included, and tax_total 0: every figure PayPal shows is then one the
+shopper confirmed on our review page and the sum is exact. (Taking the tax out of item_total
+instead would need the discount, which is taken off tax-inclusive prices, re-split net of tax,
+and those rounded parts need not add up to the total charged.)
+
 The SDK client, the OAuth token (cached for the process) and the turning of SDK calls into
 PayPal's JSON or a :class:`ProviderError` live in ``app/providers/paypal_http.py``.
 """
@@ -21,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 import requests
+from paypalserversdk.models.amount_breakdown import AmountBreakdown
 from paypalserversdk.models.amount_with_breakdown import AmountWithBreakdown
 from paypalserversdk.models.checkout_payment_intent import CheckoutPaymentIntent
 from paypalserversdk.models.money import Money
@@ -36,6 +45,7 @@ from paypalserversdk.models.refund_request import RefundRequest
 from app.money import ZERO_DECIMAL
 
 from .base import (
+    ChargeBreakdown,
     CreatedPayment,
     InvalidSignature,
     PaymentRequest,
@@ -105,9 +115,7 @@ class PayPalProvider:
     def create(self, request: PaymentRequest) -> CreatedPayment:
         currency = request.currency.upper()
         unit = PurchaseUnitRequest(
-            amount=AmountWithBreakdown(
-                currency_code=currency, value=_to_value(request.amount_cents, currency)
-            ),
+            amount=_amount(request, currency),
             reference_id=request.checkout_ref[:256],
             custom_id=request.checkout_ref[:127],
             description=(request.description or request.checkout_ref)[:127],
@@ -305,6 +313,30 @@ def _to_cents(value: Any, currency: str) -> int:
     if value in (None, ""):
         return 0
     return int(Decimal(str(value)).scaleb(_exponent(currency)))
+
+
+def _amount(request: PaymentRequest, currency: str) -> AmountWithBreakdown:
+    """The purchase unit's amount, with its breakdown when the request has one that adds up
+    (see the module: with tax-inclusive prices the tax is inside item_total and shipping)."""
+    value = _to_value(request.amount_cents, currency)
+    parts = request.exact_breakdown()
+    if parts is None:
+        return AmountWithBreakdown(currency_code=currency, value=value)
+    return AmountWithBreakdown(
+        currency_code=currency, value=value, breakdown=_breakdown(parts, currency)
+    )
+
+
+def _breakdown(parts: ChargeBreakdown, currency: str) -> AmountBreakdown:
+    def money(cents: int) -> Money:
+        return Money(currency_code=currency, value=_to_value(cents, currency))
+
+    return AmountBreakdown(
+        item_total=money(parts.items_cents),
+        shipping=money(parts.shipping_cents),
+        tax_total=money(0 if parts.tax_included else parts.tax_cents),
+        discount=money(parts.discount_cents),
+    )
 
 
 def _link(resource: Mapping[str, Any], rel: str) -> str | None:

@@ -13,6 +13,8 @@ Promises:
   key is stored in ``notes`` and looked up before creating).
 - Every SDK failure leaves as :class:`ProviderError` (retryable for network errors, 408, 429
   and 5xx). ``import razorpay`` here is the PyPI package (imports are absolute).
+- The order's ``amount`` is the total the shopper confirmed; how it is made up (subtotal,
+  discount, shipping, tax in minor units, whether prices include tax) goes in its ``notes``.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class RazorpayProvider:
                     "checkout_ref": request.checkout_ref[:256],
                     "idempotency_key": request.idempotency_key[:256],
                     "description": request.description[:256],
+                    **_breakdown_notes(request),
                 },
             }
             order = self._call("create order", lambda: self._client.order.create(data))
@@ -320,3 +323,9 @@ def _webhook_event(event: Mapping[str, Any], event_id: str) -> WebhookEvent:
         raw_type=event_type,
         payload=dict(event),
     )
+
+
+def _breakdown_notes(request: PaymentRequest) -> dict[str, str]:
+    """How the amount is made up, as order notes (Razorpay takes up to 15), when it adds up."""
+    parts = request.exact_breakdown()
+    return parts.as_metadata() if parts is not None else {}

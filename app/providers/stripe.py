@@ -10,6 +10,10 @@ Promises:
 - Every SDK failure leaves as :class:`ProviderError` (retryable for network errors, 408, 429
   and 5xx); webhooks are accepted only with a valid ``Stripe-Signature`` under 300 s old.
 - Results are the provider-neutral dataclasses; ``raw`` holds Stripe's JSON as plain dicts.
+- The session has one line item, the whole amount the shopper confirmed (Stripe re-pricing
+  shipping, tax or a coupon could charge another amount); how it is made up (subtotal,
+  discount, shipping, tax in minor units, and whether prices include tax) goes in the
+  session's and the PaymentIntent's metadata, for the owner reading Stripe's dashboard.
 
 ``import stripe`` here is the PyPI package: imports are absolute, this module is
 ``app.providers.stripe``.
@@ -90,6 +94,9 @@ class StripeProvider:
 
     def create(self, request: PaymentRequest) -> CreatedPayment:
         metadata = {"checkout_ref": request.checkout_ref}
+        parts = request.exact_breakdown()
+        if parts is not None:  # how the one line's amount is made up, for the dashboard
+            metadata.update(parts.as_metadata())
         params: dict[str, Any] = {
             "mode": "payment",
             "line_items": [

@@ -101,6 +101,8 @@ class FakePayPal(FakeProvider):
     def _create(self, body: dict[str, Any]) -> Answer:
         order_id = new_id("5O").upper()[:17]
         unit = body["purchase_units"][0]
+        if not _breakdown_adds_up(unit["amount"]):
+            return self.error(422, "The amounts in the breakdown do not add up", "AMOUNT_MISMATCH")
         has_context = bool((body.get("payment_source") or {}).get("paypal"))
         rel = "payer-action" if has_context else "approve"
         self.orders[order_id] = {
@@ -224,3 +226,18 @@ class FakePayPal(FakeProvider):
             "PAYPAL-AUTH-ALGO": "SHA256withRSA",
         }
         return headers, json.dumps(event).encode()
+
+
+def _breakdown_adds_up(amount: dict[str, Any]) -> bool:
+    """PayPal's rule: item_total + tax_total + shipping + handling + insurance
+    - shipping_discount - discount == value (when a breakdown is given)."""
+    parts = amount.get("breakdown")
+    if not parts:
+        return True
+
+    def part(name: str) -> Decimal:
+        return Decimal(str((parts.get(name) or {}).get("value") or "0"))
+
+    added = sum(part(n) for n in ("item_total", "tax_total", "shipping", "handling", "insurance"))
+    taken = part("shipping_discount") + part("discount")
+    return added - taken == Decimal(str(amount["value"]))

@@ -26,6 +26,7 @@ from app.models import Order as OrderRow
 from app.providers import PaymentStatus
 from app.services.checks import invariants as verify
 from tests import factories
+from tests.breakdown_helpers import uk_shop
 from tests.checkout_helpers import checkout_path, fill_cart, pay, start_checkout
 from tests.conftest import Browser, make_test_app
 from tests.factories import variant_with_stock
@@ -394,3 +395,36 @@ def test_two_shops_on_one_provider_account_each_capture_their_own_payment(
     finally:
         factories.bind(db)
         second.extensions["holdfast.db"].dispose()
+
+
+def test_the_provider_is_told_how_the_confirmed_total_is_made_up(browser, db, fake, name):
+    uk_shop(db, inclusive=False)  # $4.00 shipping to GB, 20 % VAT added on goods and shipping
+    fill_cart(browser, (variant_with_stock(db, 5, price_cents=PRICE), 1))
+    path = checkout_path(start_checkout(browser))
+    response = pay(browser, path, provider=name)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    ref = _payment(db, name).provider_ref
+
+    checkout = _checkout(db, path)
+    assert (checkout.subtotal_cents, checkout.shipping_cents, checkout.tax_cents) == (
+        PRICE,
+        400,
+        2080,
+    )
+    assert asked_cents(fake, name, ref) == checkout.total_cents == PRICE + 400 + 2080
+    if name == "paypal":
+        amount = fake.orders[ref]["purchase_units"][0]["amount"]
+        parts = {k: Decimal(v["value"]) for k, v in amount["breakdown"].items()}
+        assert parts == {
+            "item_total": Decimal("100.00"),
+            "shipping": Decimal("4.00"),
+            "tax_total": Decimal("20.80"),
+            "discount": Decimal("0.00"),
+        }
+    else:
+        kept = fake.sessions[ref]["metadata"] if name == "stripe" else fake.orders[ref]["notes"]
+        assert (kept["subtotal_cents"], kept["shipping_cents"], kept["tax_cents"]) == (
+            str(PRICE),
+            "400",
+            "2080",
+        )

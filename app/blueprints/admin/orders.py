@@ -15,7 +15,7 @@ from app.money import parse_money
 from app.providers import get_provider
 from app.services.admin import order_desk
 from app.services.errors import DomainError, NotFound
-from app.services.orders import aftersales, refunds
+from app.services.orders import aftersales, price_view, refunds
 from app.services.orders.order_book import OrderLinks
 from app.web import render_page
 
@@ -70,6 +70,8 @@ def order(number: str):
         "admin/order.html",
         order=found,
         payments=order_desk.payments_of(session, found),
+        refunds=order_desk.refunds_of(session, found),
+        prices=price_view.for_order(found),
         timeline=order_desk.timeline(session, found),
         can_refund=may("refund"),
         actions=order_desk.actions_for(session, found),

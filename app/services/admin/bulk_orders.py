@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Order, OrderLine, Payment, Return, ReturnState
+from app.models import Order, OrderLine, Payment, Refund, RefundStatus, Return, ReturnState
 from app.money import plain_decimal
 from app.services.admin.order_desk import OrderFilter, filter_clauses
 from app.services.errors import DomainError
@@ -32,7 +32,16 @@ ORDER_COLUMNS = (
     "total",
     "refunded",
     "lines",
+    # the breakdown (migration 0014; older orders read their total as subtotal, zeros else)
+    "subtotal",
+    "discount",
+    "discount_code",
+    "shipping",
+    "tax",
+    "prices_include_tax",
+    "refunded_tax",
 )
+MONEY = ("subtotal", "discount", "shipping", "tax", "refunded_tax")
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,19 @@ class OrderRow:
     total_cents: int
     refunded_cents: int
     lines: int
+    subtotal_cents: int = 0
+    discount_cents: int = 0
+    discount_code: str = ""
+    shipping_cents: int = 0
+    tax_cents: int = 0
+    prices_include_tax: bool = False
+    refunded_tax_cents: int = 0
+
+    def _money(self) -> tuple[str, ...]:
+        return tuple(plain_decimal(getattr(self, f"{k}_cents"), self.currency) for k in MONEY)
 
     def cells(self) -> tuple:
+        subtotal, discount, shipping, tax, refunded_tax = self._money()
         return (
             self.number,
             _utc(self.placed_at),
@@ -58,6 +78,13 @@ class OrderRow:
             plain_decimal(self.total_cents, self.currency),
             plain_decimal(self.refunded_cents, self.currency),
             self.lines,
+            subtotal,
+            discount,
+            self.discount_code,
+            shipping,
+            tax,
+            "yes" if self.prices_include_tax else "no",
+            refunded_tax,
         )
 
     def as_json(self) -> dict:
@@ -65,6 +92,7 @@ class OrderRow:
         row["placed_at"], row["paid_at"] = _utc(self.placed_at), _utc(self.paid_at)
         row["total"] = plain_decimal(self.total_cents, self.currency)
         row["refunded"] = plain_decimal(self.refunded_cents, self.currency)
+        row.update(zip(MONEY, self._money(), strict=True))
         return row
 
 
@@ -99,8 +127,11 @@ def order_rows(
         .scalar_subquery()
     )
     lines = select(func.count(OrderLine.id)).where(OrderLine.order_id == Order.id)
+    refunded_tax = select(func.coalesce(func.sum(Refund.tax_cents), 0)).where(
+        Refund.order_id == Order.id, Refund.status == RefundStatus.SUCCEEDED
+    )
     query = (
-        select(Order, refunded, lines.scalar_subquery())
+        select(Order, refunded, lines.scalar_subquery(), refunded_tax.scalar_subquery())
         .where(*filter_clauses(filters), *_range(start, end))
         .order_by(Order.id.desc() if newest_first else Order.id)
     )
@@ -110,24 +141,35 @@ def order_rows(
         if last is not None:
             after = query.where(Order.id < last if newest_first else Order.id > last)
         batch = session.execute(after.limit(BATCH)).all()
-        for order, refunded_cents, count in batch:
+        for order, refunded_cents, count, refunded_tax_cents in batch:
             if limit is not None and given >= limit:
                 return
             given += 1
-            yield OrderRow(
-                order.number,
-                order.created_at,
-                order.paid_at,
-                order.email,
-                order.status.value,
-                order.currency,
-                order.total_cents,
-                int(refunded_cents),
-                int(count),
-            )
+            yield _row(order, int(refunded_cents), int(count), int(refunded_tax_cents))
         if len(batch) < BATCH:
             return
         last = batch[-1][0].id
+
+
+def _row(order: Order, refunded_cents: int, lines: int, refunded_tax_cents: int) -> OrderRow:
+    return OrderRow(
+        order.number,
+        order.created_at,
+        order.paid_at,
+        order.email,
+        order.status.value,
+        order.currency,
+        order.total_cents,
+        refunded_cents,
+        lines,
+        subtotal_cents=order.subtotal_cents,
+        discount_cents=order.discount_cents,
+        discount_code=order.discount_code,
+        shipping_cents=order.shipping_cents,
+        tax_cents=order.tax_cents,
+        prices_include_tax=order.prices_include_tax,
+        refunded_tax_cents=refunded_tax_cents,
+    )
 
 
 def orders_csv(

@@ -31,6 +31,7 @@ from app.models import (
     Variant,
     WebhookEvent,
 )
+from app.money import format_money
 from app.services import audit, locks
 from app.services.admin.paging import paged
 from app.services.catalog.browse import Page
@@ -154,11 +155,27 @@ def _money_entries(session: Session, payments: list[Payment]) -> list[Entry]:
     refunds = session.scalars(select(Refund).where(Refund.payment_id.in_([p.id for p in payments])))
     entries += [
         Entry(
-            r.created_at, "refund", f"refund ({r.reason}) by {r.actor}: {r.status}", r.amount_cents
+            r.created_at,
+            "refund",
+            f"refund ({r.reason}) by {r.actor}: {r.status}{_tax(r)}",
+            r.amount_cents,
         )
         for r in refunds
     ]
     return entries
+
+
+def _tax(refund: Refund) -> str:
+    if not refund.tax_cents:
+        return ""
+    return f", of which {format_money(refund.tax_cents, refund.currency)} tax"
+
+
+def refunds_of(session: Session, order: Order) -> list[Refund]:
+    """The order's refunds, oldest first (each with the tax it returned)."""
+    return list(
+        session.scalars(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id))
+    )
 
 
 def _webhook_entries(session: Session, provider_refs: list[str]) -> list[Entry]:

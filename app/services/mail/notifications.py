@@ -29,6 +29,7 @@ from app import clock
 from app.db import begin_write
 from app.models import Order, OutboxMessage, OutboxState
 from app.money import format_money
+from app.services.orders import price_view
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
 
@@ -135,7 +136,10 @@ def _exists(session: Session, dedupe_key: str) -> bool:
 
 
 def order_context(order: Order, link: str) -> dict[str, Any]:
-    """What every order email shows: the number, the items with prices, the total, the link."""
+    """What every order email shows: the number, the items with their prices, discounts and
+    tax, the totals block (``price_view``: subtotal, discount, shipping, tax, total), the
+    link."""
+    prices = price_view.for_order(order)
     return {
         "order_number": order.number,
         "order_link": link,
@@ -143,16 +147,10 @@ def order_context(order: Order, link: str) -> dict[str, Any]:
         "currency": order.currency,
         "total_cents": order.total_cents,
         "total": format_money(order.total_cents, order.currency),
-        "items": [
-            {
-                "name": line.name,
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unit_price": format_money(line.unit_price_cents, order.currency),
-                "line_total": format_money(line.unit_price_cents * line.quantity, order.currency),
-            }
-            for line in order.lines
-        ],
+        "items": [line.as_dict() for line in prices.lines],
+        "totals": prices.as_context()["rows"],
+        "prices_include_tax": order.prices_include_tax,
+        "tax_cents": order.tax_cents,
     }
 
 
@@ -272,8 +270,10 @@ def refunded(
     currency: str,
     reason: str,
     refund_id: int | str,
+    tax_cents: int = 0,
 ) -> OutboxMessage | None:
-    """A refund, full or partial, went through (one email per refund)."""
+    """A refund, full or partial, went through (one email per refund); ``tax_cents``: the
+    tax it returned (said as "of which $X tax")."""
     return _queue_for_order(
         session,
         order,
@@ -284,6 +284,8 @@ def refunded(
         amount_cents=amount_cents,
         amount=format_money(amount_cents, currency),
         refund_currency=currency,
+        refund_tax_cents=tax_cents,
+        refund_tax=format_money(tax_cents, currency) if tax_cents else "",
         reason=reason,
         refund_id=str(refund_id),
     )

@@ -33,7 +33,7 @@ from app.services import audit, locks
 from app.services.errors import DomainError, NotFound
 from app.services.mail import notifications
 from app.services.orders import order_book as orders
-from app.services.orders import refunds
+from app.services.orders import refund_tax, refunds
 from app.services.stock import backorders, holds, inventory, keys
 from app.services.transactions import unit_of_work
 
@@ -309,7 +309,8 @@ def receive_return(
     now: datetime | None = None,
     restock: bool = True,
 ) -> Return:
-    """The goods are back: refund the units' price and put them back in stock; the return is
+    """The goods are back: refund what the units cost (their share of the line after its
+    discount, tax included: ``refund_tax.units_refund``) and put them back in stock; the return is
     marked received (decision ``restocked``) in the transaction that records the refund (safe
     to repeat). With ``restock=False`` (see ``write_off_return``) the units are refunded but
     not restocked (decision ``written_off``)."""
@@ -340,11 +341,13 @@ def receive_return(
             return_id=row.id,
         )
 
+    amount, tax = refund_tax.units_refund(session, ret)
     refunds.refund_order(
         session,
         providers,
         order.number,
-        amount_cents=ret.line.unit_price_cents * ret.quantity,
+        amount_cents=amount,
+        units_tax_cents=tax,
         reason=f"return {ret.id}: {ret.reason}",
         restock={ret.order_line_id: ret.quantity} if restock else None,
         actor=actor,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -33,6 +34,7 @@ from app.services import audit, locks
 from app.services.errors import DomainError, NotFound
 from app.services.mail import notifications
 from app.services.orders import order_book as orders
+from app.services.orders import refund_tax
 from app.services.stock import inventory
 from app.services.transactions import unit_of_work
 
@@ -90,9 +92,11 @@ def refund_order(
     now: datetime | None = None,
     also: Callable[[Session, Order], None] | None = None,
     also_variants: list[int] = (),
+    units_tax_cents: int | None = None,
 ) -> Refund:
     """Refund ``amount_cents`` (default: all that is left) of an order's payment and return
-    ``restock`` units ({order line id: quantity}) to stock.
+    ``restock`` units ({order line id: quantity}) to stock. The refund's tax is the amount's
+    pro-rata share (``refund_tax``), or ``units_tax_cents`` for a return of units.
 
     Idempotent per ``idempotency_key``: a second call with the key (a double click) asks the
     provider with the same key, and the order records the refund, its restock and its email
@@ -107,9 +111,8 @@ def refund_order(
     if existing is not None and existing.status is RefundStatus.SUCCEEDED:
         refund = existing
     else:
-        refund = _refund_what_is_left(
-            session, providers, order, payment, lines, amount_cents, key, reason, actor
-        )
+        asked = _Ask(amount_cents, units_tax_cents, key, reason, actor)
+        refund = _refund_what_is_left(session, providers, order, payment, lines, asked)
     apply_refund(
         session,
         refund.id,
@@ -141,23 +144,29 @@ def _find_order_and_refund(
     return order, existing
 
 
+@dataclass(frozen=True)
+class _Ask:
+    amount_cents: int | None  # None: all that is left
+    units_tax_cents: int | None  # a return's tax; None: the amount's pro-rata share
+    key: str
+    reason: str
+    actor: str
+
+
 def _refund_what_is_left(
     session: Session,
     providers: Callable[[str], PaymentProvider],
     order: Order,
     payment: Payment,
     lines: list[tuple[OrderLine, int]],
-    amount_cents: int | None,
-    key: str,
-    reason: str,
-    actor: str,
+    asked: _Ask,
 ) -> Refund:
-    """Refund ``amount_cents`` (default: all that is left) through the provider; the succeeded
-    refund, or a twin request's with this key when nothing is left for this one."""
+    """Refund the amount asked (default: all that is left) through the provider; the
+    succeeded refund, or a twin request's with this key when nothing is left for this one."""
     left = payment.captured_cents - payment.refunded_cents
-    amount = left if amount_cents is None else amount_cents
+    amount = left if asked.amount_cents is None else asked.amount_cents
     if amount <= 0 or amount > left:
-        return _twin_refund(session, key, payment, left)
+        return _twin_refund(session, asked.key, payment, left)
     state = payment_state(payment)
     refund = refund_through_provider(
         session,
@@ -165,11 +174,12 @@ def _refund_what_is_left(
         payment.id,
         state,
         amount,
-        key,
-        reason,
+        asked.key,
+        asked.reason,
         order_id=order.id,
         restock_lines={str(line.id): q for line, q in lines},
-        actor=actor,
+        actor=asked.actor,
+        units_tax_cents=asked.units_tax_cents,
     )
     if refund.status is RefundStatus.FAILED:
         raise RefundError(f"The provider refused the refund: {refund.error}")
@@ -296,6 +306,8 @@ def _record_refund_on_order(
     if order.status is not OrderStatus.CANCELLED:
         orders.set_status(order, OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED)
     amount = f"{refund.amount_cents / 100:.2f} {refund.currency}"
+    if refund.tax_cents:
+        amount += f" (of which {refund.tax_cents / 100:.2f} tax)"
     orders.add_event(
         order, order.status, f"Refunded {amount}: {refund.reason} [refund {refund.id}]", now
     )
@@ -308,6 +320,7 @@ def _record_refund_on_order(
             currency=refund.currency,
             reason=refund.reason,
             refund_id=refund.id,
+            tax_cents=refund.tax_cents,
         )
     audit.record(
         session,
@@ -317,6 +330,7 @@ def _record_refund_on_order(
         subject_id=order.id,
         refund_id=refund.id,
         amount_cents=refund.amount_cents,
+        tax_cents=refund.tax_cents,
         restocked={str(line.id): q for line, q in lines},
     )
 
@@ -342,6 +356,7 @@ def refund_through_provider(
     order_id: int | None = None,
     restock_lines: dict[str, int] | None = None,
     actor: str = "system",
+    units_tax_cents: int | None = None,
 ) -> Refund:
     """Refund through the provider and record it, once per ``key``.
 
@@ -367,7 +382,8 @@ def refund_through_provider(
             status, error = RefundStatus.FAILED, "the provider reports the refund failed"
     except ProviderError as exc:
         status, error, ref = RefundStatus.FAILED, exc.message, None
-    return _record_refund(session, refund.id, state, order_id, status, error, ref)
+    answer = _Answer(status, error, ref, units_tax_cents)
+    return _record_refund(session, refund.id, state, order_id, answer)
 
 
 @unit_of_work
@@ -432,18 +448,21 @@ def _await_refund(session: Session, refund_id: int) -> Refund:
         time.sleep(0.1)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    status: RefundStatus
+    error: str | None
+    provider_refund_id: str | None
+    units_tax_cents: int | None  # a return's tax, else None (see refund_tax)
+
+
 @unit_of_work
 def _record_refund(
-    session: Session,
-    refund_id: int,
-    state: PaymentState,
-    order_id: int | None,
-    status: RefundStatus,
-    error: str | None,
-    provider_refund_id: str | None,
+    session: Session, refund_id: int, state: PaymentState, order_id: int | None, answer: _Answer
 ) -> Refund:
     """Record the provider's answer under the order's and the payment's locks. The payment
-    counts a refund when its row first becomes ``succeeded``, never twice."""
+    counts a refund when its row first becomes ``succeeded``, never twice, and the refund's
+    tax is fixed then (``refund_tax``: after every refund counted before it)."""
     refund = session.get(Refund, refund_id)
     if order_id is not None:
         locks.lock_order(session, order_id)
@@ -452,11 +471,18 @@ def _record_refund(
     if refund.status is RefundStatus.SUCCEEDED:
         session.commit()
         return refund
-    refund.status, refund.error, refund.provider_refund_id = status, error, provider_refund_id
+    status = answer.status
+    refund.status, refund.error = status, answer.error
+    refund.provider_refund_id = answer.provider_refund_id
     refund.updated_at = clock.utcnow()
     if status is RefundStatus.SUCCEEDED:
         if order_id is None:  # nothing else records it: no order, nothing to restock
             refund.applied_at = refund.updated_at
+        else:
+            order = session.get(Order, order_id)
+            refund.tax_cents = refund_tax.tax_of_refund(
+                session, order, refund, answer.units_tax_cents
+            )
         payment.refunded_cents += refund.amount_cents
         payment.status = (
             PaymentStatus.REFUNDED

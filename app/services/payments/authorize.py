@@ -22,6 +22,7 @@ from app.db import begin_write
 from app.models import Checkout, CheckoutState, Payment, PaymentStatus, WebhookEvent, WebhookState
 from app.providers import provider_label
 from app.providers.base import (
+    ChargeBreakdown,
     CreatedPayment,
     InvalidSignature,
     MalformedWebhook,
@@ -224,6 +225,13 @@ def _payment_request(
         expires_at=checkout.expires_at,
         idempotency_key=f"{checkout.public_id}-{attempt}",
         customer_email=checkout.email,
+        breakdown=ChargeBreakdown(
+            items_cents=checkout.subtotal_cents,
+            discount_cents=checkout.discount_cents,
+            shipping_cents=checkout.shipping_cents,
+            tax_cents=checkout.tax_cents,
+            tax_included=checkout.prices_include_tax,
+        ),
     )
 
 

@@ -15,6 +15,13 @@ series of refunds must all be the same kind):
 
 Each refund returns at least as much money as tax, and asking for more than is left raises
 ``PricingError``.
+
+An order kept in the database has no ``Quote``: ``split_paid`` and ``split_units`` take the
+same rules on plain amounts (``Paid``: the grand total and its tax; ``PaidLine``: one line's
+units, what they cost and their tax). ``split_paid`` can also be told the tax earlier refunds
+actually returned (when some were refunds of units): the tax it returns is then what brings
+the tax returned so far to the pro-rata share of the money refunded so far, never below zero,
+never beyond the tax left, and exactly the tax left when the whole total has been refunded.
 """
 
 from __future__ import annotations
@@ -48,38 +55,82 @@ class RefundSplit:
         return self.amount_cents - self.tax_cents
 
 
+@dataclass(frozen=True)
+class Paid:
+    """What an order charged: its grand total and the tax in it."""
+
+    total_cents: int
+    tax_cents: int
+
+
+@dataclass(frozen=True)
+class PaidLine:
+    """One line as paid: its units, what they cost (tax included) and the tax in it."""
+
+    quantity: int
+    total_cents: int
+    tax_cents: int
+
+
 def _portion(whole: int, part: int, of: int) -> int:
     return half_up(Fraction(whole * part, of)) if of else 0
 
 
-def split_amount(quote: Quote, amount_cents: int, refunded_before_cents: int = 0) -> RefundSplit:
-    """The tax in a refund of ``amount_cents`` after ``refunded_before_cents`` were refunded."""
-    total = quote.grand_total_cents
+def split_paid(
+    paid: Paid,
+    amount_cents: int,
+    refunded_before_cents: int = 0,
+    tax_returned_before_cents: int | None = None,
+) -> RefundSplit:
+    """The tax in a refund of ``amount_cents`` of ``paid`` after ``refunded_before_cents``
+    were refunded, of which ``tax_returned_before_cents`` tax (default: their pro-rata share)."""
+    total = paid.total_cents
     require_whole(amount_cents, "A refund")
     require_whole(refunded_before_cents, "What was refunded before")
     if refunded_before_cents + amount_cents > total:
         left = max(total - refunded_before_cents, 0)
         raise PricingError(f"Only {left} of {total} is left to refund.")
     after = refunded_before_cents + amount_cents
-    tax = _portion(quote.tax_cents, after, total) - _portion(
-        quote.tax_cents, refunded_before_cents, total
-    )
-    return RefundSplit(amount_cents=amount_cents, tax_cents=tax)
+    returned = tax_returned_before_cents
+    if returned is None:
+        returned = _portion(paid.tax_cents, refunded_before_cents, total)
+    tax_left = max(paid.tax_cents - returned, 0)
+    if after == total:
+        tax = tax_left
+    else:
+        tax = min(max(_portion(paid.tax_cents, after, total) - returned, 0), tax_left)
+    return RefundSplit(amount_cents=amount_cents, tax_cents=min(tax, amount_cents))
 
 
-def _line_refund(line: QuoteLine, quantity: int, before: int) -> LineRefund:
+def split_amount(quote: Quote, amount_cents: int, refunded_before_cents: int = 0) -> RefundSplit:
+    """The tax in a refund of ``amount_cents`` after ``refunded_before_cents`` were refunded."""
+    paid = Paid(quote.grand_total_cents, quote.tax_cents)
+    return split_paid(paid, amount_cents, refunded_before_cents)
+
+
+def split_units(line: PaidLine, quantity: int, before: int = 0) -> tuple[int, int]:
+    """(money, tax) back for ``quantity`` units of ``line`` after ``before`` were refunded."""
     require_whole(quantity, "A quantity to refund")
     require_whole(before, "A quantity refunded before")
     if before + quantity > line.quantity:
         left = max(line.quantity - before, 0)
-        raise PricingError(f"Only {left} of variant {line.variant_id} can be refunded.")
+        raise PricingError(f"Only {left} of {line.quantity} can be refunded.")
     net = line.total_cents - line.tax_cents
     after = before + quantity
     net_back = _portion(net, after, line.quantity) - _portion(net, before, line.quantity)
     tax_back = _portion(line.tax_cents, after, line.quantity) - _portion(
         line.tax_cents, before, line.quantity
     )
-    return LineRefund(line.variant_id, quantity, net_back + tax_back, tax_back)
+    return net_back + tax_back, tax_back
+
+
+def _line_refund(line: QuoteLine, quantity: int, before: int) -> LineRefund:
+    if before + quantity > line.quantity:
+        left = max(line.quantity - before, 0)
+        raise PricingError(f"Only {left} of variant {line.variant_id} can be refunded.")
+    paid = PaidLine(line.quantity, line.total_cents, line.tax_cents)
+    amount, tax = split_units(paid, quantity, before)
+    return LineRefund(line.variant_id, quantity, amount, tax)
 
 
 def split_lines(
