@@ -116,3 +116,30 @@ def race_processes(url: str, code: str, processes: int = 4, threads: int = 10):
         p.join(timeout=30)
         assert p.exitcode == 0
     return results
+
+
+def race_crowd(app, code: str, shoppers: int, threads: int = 20) -> list[tuple[str, str]]:
+    """``shoppers`` shoppers for ``code`` through ``threads`` threads started together: each
+    thread serves its share one after another, as a worker pool serves a queue of requests."""
+    per_thread = -(-shoppers // threads)
+
+    def serve(factory, n, barrier):
+        outcomes = []
+        for k in range(n * per_thread, min(shoppers, (n + 1) * per_thread)):
+            outcomes.append(
+                shop(
+                    factory, code, f"crowd{k}@example.com", _NO_WAIT if k % per_thread else barrier
+                )
+            )
+        return outcomes
+
+    batches = race_threads(app, serve, threads)
+    return [outcome for batch in batches for outcome in batch]
+
+
+class _Immediate:
+    def wait(self, timeout=None) -> None:
+        return None
+
+
+_NO_WAIT = _Immediate()

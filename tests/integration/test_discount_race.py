@@ -13,7 +13,14 @@ from sqlalchemy import func, select
 from app.models import DiscountCode, DiscountHold, DiscountHoldState
 from app.services.checks import invariants as verify
 from app.services.discounts import rules, uses
-from tests.discount_helpers import TTL, make_code, race_processes, race_threads, shop
+from tests.discount_helpers import (
+    TTL,
+    make_code,
+    race_crowd,
+    race_processes,
+    race_threads,
+    shop,
+)
 
 USED_UP = "The code FIRST10 has been used up."
 
@@ -38,6 +45,18 @@ def test_forty_shoppers_in_threads_use_a_ten_use_code_exactly_ten_times(app, db)
     assert Counter(kind for kind, _ in results) == {"committed": 10, "refused": 30}
     assert {message for kind, message in results if kind == "refused"} == {USED_UP}
     assert _committed(db) == (10, 10)
+    assert verify.check_all(db) == []
+
+
+def test_a_thousand_shoppers_use_a_first_hundred_code_exactly_a_hundred_times(app, db):
+    make_code(db, "FIRST100", usage_limit=100)
+    results = race_crowd(app, "FIRST100", shoppers=1000, threads=20)
+    assert len(results) == 1000
+    assert Counter(kind for kind, _ in results) == {"committed": 100, "refused": 900}
+    assert {message for kind, message in results if kind == "refused"} == {
+        "The code FIRST100 has been used up."
+    }
+    assert _committed(db, "FIRST100") == (100, 100)
     assert verify.check_all(db) == []
 
 
