@@ -65,9 +65,9 @@ class CatalogueReport:
     created: int
 
 
-def seed_catalogue(session: Session, products: int) -> CatalogueReport:
+def seed_catalogue(session: Session, products: int, country: str = "US") -> CatalogueReport:
     """Seed the demo shop, then add generated products until there are ``products``."""
-    demo.seed(session)
+    demo.seed(session, country)
     count = max(0, products - len(demo.PRODUCTS))
     created = add_generated(session, count)
     specs = [*demo.PRODUCTS, *(generated_spec(n) for n in range(1, count + 1))]
@@ -184,4 +184,5 @@ def _variant_row(v: demo.VariantSpec, product_id: int) -> dict[str, Any]:
         on_hand=v.stock,  # and one "receive" movement of the same units below
         allow_backorder=v.allow_backorder,
         position=v.position,
+        weight_grams=v.weight_grams,
     )

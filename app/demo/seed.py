@@ -12,6 +12,10 @@ and opening stock.
 - the catalogue exercises the shop: featured products, sizes and colours, low-stock and
   sold-out variants, a back-orderable one, and creation dates spread over ten weeks;
 - a product sold in colours has a drawing per colour, tied to it (``ProductImage.colour``);
+- physical variants weigh what such goods weigh (``GRAMS`` by motif; a bigger edition more),
+  digital ones nothing;
+- it sells like a shop (``app.demo.selling``): a domestic and an international shipping zone
+  with rates, one tax rate for the shop's country, and the codes WELCOME10 and FIRST100;
 - it commits once, at the end.
 """
 
@@ -28,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.db import begin_write
+from app.demo import selling
 from app.demo.images import alt_text, product_svg
 from app.models import Category, LicenseKey, Product, ProductImage, ProductKind, Variant
 from app.services.stock import inventory
@@ -36,6 +41,12 @@ REFERENCE = "demo-seed"
 ACTOR = "demo"
 CURRENCY = "USD"
 SIZES = ("S", "M", "L", "XL")
+# What one unit of a physical product weighs, by its drawing's motif (grams, packed).
+GRAMS = {
+    "shirt": 220, "sweater": 520, "hoodie": 700, "cap": 140, "socks": 90, "tote": 560,
+    "beanie": 110, "mug": 420, "candle": 380, "bottle": 400, "blanket": 1500, "board": 950,
+    "bowl": 1700, "notebook": 330, "pen": 70, "card": 160, "print": 260, "tape": 70,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class VariantSpec:
     stock: int
     allow_backorder: bool
     position: int
+    weight_grams: int = 0
 
 
 # fmt: off
@@ -208,8 +220,9 @@ PRODUCTS: tuple[dict[str, Any], ...] = (
 # fmt: on
 
 
-def seed(session: Session) -> SeedReport:
-    """Create whatever part of the demo shop is missing, then commit."""
+def seed(session: Session, country: str = "US") -> SeedReport:
+    """Create whatever part of the demo shop is missing, then commit. ``country`` is the
+    shop's (``SHOP_COUNTRY``): its domestic shipping zone and its tax rate."""
     begin_write(session)
     categories = {
         slug: ensure_category(session, slug, name, desc, position)
@@ -232,6 +245,7 @@ def seed(session: Session) -> SeedReport:
         _ensure_variants(session, product, specs)
         _ensure_image(session, product, spec)
         variants += len(specs)
+    selling.ensure_selling(session, country, CURRENCY)
     session.commit()
     return SeedReport(len(CATEGORIES), len(PRODUCTS), variants, created)
 
@@ -262,9 +276,18 @@ def variant_specs(spec: dict[str, Any]) -> list[VariantSpec]:
             # Digital goods sell beyond their keys: the order waits for the next upload.
             sku in spec.get("backorder", ()) or bool(spec.get("digital")),
             position,
+            _grams(spec, position),
         )
         for position, (sku, name, size, colour, price) in enumerate(rows)
     ]
+
+
+def _grams(spec: dict[str, Any], position: int) -> int:
+    """A unit's weight: nothing for a download; a bigger edition weighs half as much again."""
+    if spec.get("digital"):
+        return 0
+    grams = GRAMS.get(spec["motif"], 250)
+    return grams * (2 + position) // 2 if "editions" in spec else grams
 
 
 def ensure_category(session: Session, slug: str, name: str, desc: str, pos: int) -> Category:
@@ -310,6 +333,7 @@ def _ensure_variants(session: Session, product: Product, specs: list[VariantSpec
             currency=CURRENCY,
             allow_backorder=spec.allow_backorder,
             position=spec.position,
+            weight_grams=spec.weight_grams,
         )
         session.add(variant)
         session.flush()

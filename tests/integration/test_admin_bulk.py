@@ -88,6 +88,7 @@ def test_export_edit_dry_run_then_apply_changes_price_and_stock(owner, mug, db):
             "allow_backorder": "no",
             "low_stock_threshold": "5",
             "on_hand": "10",
+            "weight_grams": "0",
         }
     ]
     rows[0].update(price="14.00", on_hand="7")
@@ -300,3 +301,24 @@ def test_a_file_of_many_rows_is_carried_to_apply_in_pieces(owner, mug, db):
     assert len(form["chunk"]) > 1
     owner.post("/admin/bulk/apply", form, content_type="multipart/form-data")
     assert db.scalar(select(func.count()).select_from(Variant)) == 301
+
+
+def test_a_file_sets_weights_and_one_without_the_weight_column_still_imports(owner, mug, db):
+    rows = export(owner)
+    rows[0].update(weight_grams="420")
+    page = dry_run(owner, to_file(rows))
+    assert "<td>0</td><td>420</td>" in text(page)
+    assert owner.post("/admin/bulk/apply", apply_form(text(page))).status_code == 303
+    db.expire_all()
+    assert db.get(Variant, mug.id).weight_grams == 420
+    older = [{k: v for k, v in row.items() if k != "weight_grams"} for row in export(owner)]
+    older[0].update(price="13.00")
+    page = dry_run(owner, to_file(older))
+    assert page.status_code == 200 and "weight_grams" not in text(page)
+    assert owner.post("/admin/bulk/apply", apply_form(text(page))).status_code == 303
+    db.expire_all()
+    variant = db.get(Variant, mug.id)
+    assert (variant.price_cents, variant.weight_grams) == (1300, 420)
+    rows = export(owner)
+    rows[0].update(weight_grams="-1")
+    assert "row 2, weight_grams: enter a whole number" in text(dry_run(owner, to_file(rows)))

@@ -177,6 +177,10 @@ INT_PATH_ARGS = (
     "message_id",
     "webhook_id",
     "address_id",
+    "zone_id",
+    "rate_id",
+    "tax_id",
+    "code_id",
 )
 
 

@@ -28,11 +28,15 @@ from app.models import (
     Base,
     Category,
     Checkout,
+    DiscountCode,
     Order,
     OutboxMessage,
     ProductImage,
     Return,
     Role,
+    ShippingRate,
+    ShippingZone,
+    TaxRate,
     Variant,
     WebhookEvent,
 )
@@ -206,6 +210,10 @@ def _seed(app, db) -> dict:
         "return_id": db.scalar(select(func.min(Return.id))),
         "webhook_id": db.scalar(select(func.min(WebhookEvent.id))),
         "user_id": staff.id,
+        "zone_id": db.scalar(select(func.min(ShippingZone.id))),
+        "rate_id": db.scalar(select(func.min(ShippingRate.id))),
+        "tax_id": db.scalar(select(func.min(TaxRate.id))),
+        "code_id": db.scalar(select(func.min(DiscountCode.id))),
         "form": _plausible_form(app, tee, order),
     }
     missing = [name for name, value in values.items() if value in (None, "not-a-token")]

@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (imported so their views register on bp)
     catalogue_stock,
     checkouts,
     dashboard,
+    discounts,
     emails,
     health,
     holds,
@@ -15,7 +16,9 @@ from . import (  # noqa: F401  (imported so their views register on bp)
     returns,
     security,
     settings,
+    shipping,
     staff,
+    taxes,
     webhooks,
 )
 from .base import bp

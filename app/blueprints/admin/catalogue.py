@@ -48,6 +48,7 @@ def variant_input(form: VariantForm) -> variants.VariantInput:
         price_cents=price,
         allow_backorder=bool(form.allow_backorder.data),
         low_stock_threshold=form.low_stock_threshold.data,
+        weight_grams=form.weight_grams.data or 0,  # empty: weightless (a download, a gift card)
     )
 
 

@@ -99,6 +99,15 @@ class VariantForm(Keyed):
             NumberRange(0, 100_000, "The low-stock threshold is a number from 0 to 100000."),
         ],
     )
+    weight_grams = WholeNumberField(
+        "Weight (grams)",
+        id="variant-weight_grams",
+        default=0,
+        validators=[
+            Optional(),
+            NumberRange(0, 1_000_000, "The weight is a whole number of grams from 0 to 1000000."),
+        ],
+    )
 
 
 class ImageForm(Keyed):

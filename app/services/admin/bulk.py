@@ -7,7 +7,8 @@ fields, each before → after) or which rows and columns are wrong; it changes n
 stock moves through the ledger (``inventory.adjust_stock``, reason "CSV import"), never by
 writing ``on_hand``; one audit row records the import and its counts. Its ``key`` (drawn when
 the dry run was shown, with the file's digest) is looked up in the audit log, so a double click
-applies once. Products and variants the file leaves out are left as they are.
+applies once. Products and variants the file leaves out are left as they are, and so is a
+column a file may leave out (``bulk_rows.OPTIONAL_COLUMNS``: ``weight_grams``) or leave blank.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def export_catalogue(session: Session) -> str:
                 "yes" if v.allow_backorder else "no",
                 v.low_stock_threshold,
                 v.on_hand,
+                v.weight_grams,
             )
             for v, p, c in variants
         ),
@@ -283,6 +285,8 @@ def _targets(row: Row, variant: Variant) -> dict[str, object]:
         targets["allow_backorder"] = row.allow_backorder
     if row.low_stock_threshold is not None:
         targets["low_stock_threshold"] = row.low_stock_threshold
+    if row.weight_grams is not None:
+        targets["weight_grams"] = row.weight_grams
     return targets
 
 

@@ -28,10 +28,14 @@ COLUMNS = (
     "allow_backorder",
     "low_stock_threshold",
     "on_hand",
+    "weight_grams",
 )
+# Columns a file may leave out (files exported before they existed still import).
+OPTIONAL_COLUMNS = frozenset({"weight_grams"})
 MAX_ROWS = 5000
 MAX_STOCK = 1_000_000
 MAX_THRESHOLD = 100_000
+MAX_GRAMS = 1_000_000
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 YES = {"yes", "y", "true", "1"}
@@ -77,6 +81,7 @@ class Row:
     allow_backorder: bool | None
     low_stock_threshold: int | None
     on_hand: int | None
+    weight_grams: int | None = None  # grams per unit
 
 
 class _Bad(ValueError):
@@ -143,6 +148,7 @@ CHECKS: dict[str, Callable[[str], Any]] = {
     "allow_backorder": _flag,
     "low_stock_threshold": _whole(MAX_THRESHOLD),
     "on_hand": _whole(MAX_STOCK),
+    "weight_grams": _whole(MAX_GRAMS),
 }
 
 
@@ -178,7 +184,7 @@ def read_row(number: int, values: dict[str, str], shop_currency: str) -> Row | l
 
 def _header(reader) -> tuple[list[str], list[RowError]]:
     header = [name.strip().lower() for name in next(reader, [])]
-    missing = [c for c in COLUMNS if c not in header]
+    missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
     unknown = [c for c in header if c not in COLUMNS]
     errors = [RowError(1, c, "this column is missing") for c in missing]
     errors += [

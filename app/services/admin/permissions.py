@@ -1,6 +1,7 @@
 """Who may do what in the admin. Staff run the shop day to day; only the owner moves money
-back out (refunds) and, as those pages land, manages staff and settings. Customers and
-visitors may do nothing here (the admin answers them 404, as if it did not exist)."""
+back out (refunds), manages staff and settings, and sets what the shop charges (shipping, taxes,
+discount codes). Customers and visitors may do nothing here (the admin answers them 404, as if
+it did not exist)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "unlock": STAFF,
     "manage_staff": OWNER,
     "settings": OWNER,
+    # what the shop charges: shipping zones and rates, tax rates, discount codes
+    "shipping": OWNER,
+    "taxes": OWNER,
+    "discounts": OWNER,
 }
 
 

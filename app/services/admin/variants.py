@@ -1,5 +1,6 @@
 """A product's variants in the admin: added and edited (options, price, SKU, back-orders, the
-low-stock threshold). Physical or digital comes from the product's kind.
+low-stock threshold, the shipping weight in grams). Physical or digital comes from the
+product's kind.
 
 A SKU is unique across the shop: a duplicate is a :class:`DomainError` naming it, and nothing
 changes. Prices arrive as integer cents (the view parses the owner's decimal with
@@ -25,6 +26,7 @@ from app.services.errors import DomainError, NotFound
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_PRICE_CENTS = 100_000_000  # a million in the shop's currency
 MAX_THRESHOLD = 100_000
+MAX_WEIGHT_GRAMS = 1_000_000  # a tonne: more is a typo
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class VariantInput:
     price_cents: int
     allow_backorder: bool
     low_stock_threshold: int
+    weight_grams: int = 0  # per unit, for weight-band shipping rates
 
 
 def check(data: VariantInput) -> VariantInput:
@@ -50,11 +53,20 @@ def check(data: VariantInput) -> VariantInput:
         raise DomainError("Enter a price from 0 to 1,000,000.")
     if not 0 <= data.low_stock_threshold <= MAX_THRESHOLD:
         raise DomainError(f"The low-stock threshold is a number from 0 to {MAX_THRESHOLD}.")
+    if not 0 <= data.weight_grams <= MAX_WEIGHT_GRAMS:
+        raise DomainError(f"The weight is a whole number of grams from 0 to {MAX_WEIGHT_GRAMS}.")
     name, size, colour = (" ".join((v or "").split()) for v in (data.name, data.size, data.colour))
     if len(name) > 120 or len(size) > 40 or len(colour) > 40:
         raise DomainError("A variant's name has at most 120 characters, size and colour 40.")
     return VariantInput(
-        sku, name, size, colour, data.price_cents, data.allow_backorder, data.low_stock_threshold
+        sku,
+        name,
+        size,
+        colour,
+        data.price_cents,
+        data.allow_backorder,
+        data.low_stock_threshold,
+        data.weight_grams,
     )
 
 
@@ -75,6 +87,7 @@ def _values(variant: Variant) -> dict:
         "price_cents": variant.price_cents,
         "allow_backorder": variant.allow_backorder,
         "low_stock_threshold": variant.low_stock_threshold,
+        "weight_grams": variant.weight_grams,
     }
 
 
@@ -83,6 +96,7 @@ def _apply(variant: Variant, data: VariantInput) -> None:
     variant.size, variant.colour = data.size or None, data.colour or None
     variant.price_cents, variant.allow_backorder = data.price_cents, data.allow_backorder
     variant.low_stock_threshold = data.low_stock_threshold
+    variant.weight_grams = data.weight_grams
 
 
 def create_variant(

@@ -1,17 +1,28 @@
-"""Creating discount codes (the admin's pages and the demo seed will call this)."""
+"""Creating discount codes and changing their limit, end and active flag (the admin's pages
+and the demo seed call these).
+
+A code is unique: a second code of the same name is refused with "There is already a discount
+code X.", whether the check sees the first one or the unique constraint does (two owners
+saving at once). A code's usage limit never goes below what is already claimed: its ``uses``
+plus its live holds, counted under the code's row lock (``locks.lock_discount_code``), the lock
+``uses.hold_use`` takes, so no shopper takes a use between the count and the change."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.db import begin_write
 from app.models import DiscountCode, DiscountKind, DiscountScope, Product
-from app.services import audit
-from app.services.discounts.rules import DiscountError, normalize_code
+from app.services import audit, locks
+from app.services.discounts.rules import DiscountError, live_holds, normalize_code
+from app.services.errors import NotFound
 from app.services.transactions import unit_of_work
 
 
@@ -78,7 +89,11 @@ def create_code(
         raise DiscountError(f"There is already a discount code {row.code}.")
     row.products = _products(session, product_ids)
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another save made the code between the check and here
+        session.rollback()
+        raise DiscountError(f"There is already a discount code {row.code}.") from None
     audit.record(
         session,
         "discount.created",
@@ -90,3 +105,74 @@ def create_code(
     )
     session.commit()
     return row
+
+
+KEEP: Any = object()  # update_code: leave this setting as it is
+
+
+def _claimed(session: Session, code: DiscountCode, now: datetime) -> tuple[int, int]:
+    return code.uses, live_holds(session, code.id, now)
+
+
+def _refuse_limit(session: Session, code: DiscountCode, limit: int | None, now: datetime):
+    if limit is None or (code.usage_limit is not None and limit >= code.usage_limit):
+        return  # unlimited, or not lower: nothing claimed can be lost
+    uses, held = _claimed(session, code, now)
+    if limit < uses + held:
+        raise DiscountError(
+            f"{code.code} has {uses} use(s) and {held} live hold(s) at checkouts, so its "
+            f"usage limit cannot go below {uses + held}."
+        )
+
+
+def _audited(row: DiscountCode) -> dict[str, Any]:
+    return {
+        "usage_limit": row.usage_limit,
+        "ends_at": row.ends_at.isoformat() if row.ends_at else None,
+        "active": row.active,
+    }
+
+
+@unit_of_work
+def update_code(
+    session: Session,
+    code_id: int,
+    *,
+    usage_limit: int | None = KEEP,
+    ends_at: datetime | None = KEEP,
+    active: bool = KEEP,
+    actor: str = "system",
+    now: datetime | None = None,
+) -> bool:
+    """Change a code's usage limit (None: unlimited), end (None: never) or active flag; each
+    left as it is unless given. Returns whether anything changed. The code's row is locked
+    first; a limit below its uses plus its live holds is refused and nothing changes."""
+    now = clock.now(now)
+    row = locks.lock_discount_code(session, code_id)
+    if row is None:
+        raise NotFound("There is no such discount code.")
+    before = _audited(row)
+    if usage_limit is not KEEP:
+        _refuse_limit(session, row, usage_limit, now)
+        row.usage_limit = usage_limit
+    if ends_at is not KEEP:
+        row.ends_at = ends_at
+    if active is not KEEP:
+        row.active = bool(active)
+    _check(row)
+    after = _audited(row)
+    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if not changes:
+        session.rollback()
+        return False
+    audit.record(
+        session,
+        "discount.updated",
+        actor=actor,
+        subject_type="discount_code",
+        subject_id=row.id,
+        code=row.code,
+        **changes,
+    )
+    session.commit()
+    return True
