@@ -1,7 +1,8 @@
 """Where the shop ships, at what price, and the tax it charges where.
 
 - A ``ShippingZone`` is a set of places (countries, or regions of a country) that share rates;
-  one zone may instead be the shop's "rest of the world" (every place no other zone names).
+  one zone may instead be the shop's "rest of the world" (every place no other zone names;
+  at most one, a partial unique index says so).
   A place belongs to at most one zone (unique country + region), so a destination has at most
   one zone: a zone naming its region wins over one naming its whole country, then the rest of
   the world.
@@ -28,9 +29,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +42,17 @@ from .base import Base, str_enum, utcnow
 
 class ShippingZone(Base):
     __tablename__ = "shipping_zones"
+    __table_args__ = (
+        # At most one rest-of-the-world zone, kept by the database too (two owners saving at
+        # once would otherwise both get one).
+        Index(
+            "uq_shipping_zones_one_rest_of_world",
+            "rest_of_world",
+            unique=True,
+            postgresql_where=text("rest_of_world"),
+            sqlite_where=text("rest_of_world"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)

@@ -194,3 +194,18 @@ def test_the_owner_edits_deactivates_and_deletes_a_rate(owner, db):
     actions = set(db.scalars(select(AuditLog.action).where(AuditLog.action.like("shipping.%"))))
     assert {"shipping.rate_created", "shipping.rate_updated", "shipping.rate_deleted"} <= actions
     assert owner.post(f"/admin/shipping/rates/{rid}", good).status_code == 404
+
+
+def test_the_database_keeps_one_rest_of_the_world_zone_whatever_the_service_checks(db):
+    """Two owners saving at once pass the service's check together; the index refuses one."""
+    from sqlalchemy.exc import IntegrityError
+
+    db.add(ShippingZone(name="World", rest_of_world=True))
+    db.commit()
+    db.add(ShippingZone(name="Also the world", rest_of_world=True))
+    with pytest.raises(IntegrityError):
+        db.commit()
+    db.rollback()
+    db.add_all([ShippingZone(name="Europe"), ShippingZone(name="Asia")])  # any number of others
+    db.commit()
+    assert db.scalar(select(func.count()).select_from(ShippingZone)) == 3
