@@ -78,9 +78,13 @@ DOORS: tuple[Door, ...] = (
             "checkout.status",
             "checkout.extend",
             "checkout.confirm_prices",
+            "checkout.shipping",
+            "checkout.remove_discount",
         },
         misses_only=True,
     ),
+    # Every try of a discount code counts: guessing codes, whatever the answer.
+    _door("discount-code", "RATE_LIMIT_CHECKOUT", {"checkout.apply_discount"}, POST),
     _door(
         "pay",
         "RATE_LIMIT_PAY",

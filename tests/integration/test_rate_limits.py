@@ -77,6 +77,7 @@ KNOCK = {
     ),
     "checkout-start": lambda b, i: b.post("/checkout", ADDRESS),
     "checkout-by-id": lambda b, i: b.get(f"/checkout/co_guess{i}"),
+    "discount-code": lambda b, i: b.post(f"/checkout/co_guess{i}/discount", {"code": "GUESS"}),
     "pay": lambda b, i: b.post(f"/checkout/co_guess{i}/pay", {"payment_provider": "testpay"}),
     "provider-return": lambda b, i: b.get(f"/checkout/co_guess{i}/return"),
     "search": lambda b, i: b.get(f"/search?q=tee{i}"),
