@@ -78,8 +78,13 @@ def add_to_cart(page, quantity: int = 1, option: str | None = None) -> None:
 
 
 def fill_checkout_address(page, address: Address) -> None:
-    """The checkout form's fields filled as a shopper does (not submitted)."""
+    """The checkout form's fields filled as a shopper does (not submitted). A cart of digital
+    goods only asks for the email, a name (optional) and the country, nothing else."""
     page.get_by_label("Email").fill(address.email)
+    if page.get_by_label("Name (optional)").count():
+        page.get_by_label("Name (optional)").fill(address.full_name)
+        page.get_by_label("Country (for tax)").select_option(address.country)
+        return
     page.get_by_label("Full name").fill(address.full_name)
     page.get_by_label("Address", exact=True).fill(address.street)
     page.get_by_label("Address line 2").fill(address.line2)

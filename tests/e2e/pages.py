@@ -8,9 +8,15 @@ from playwright.sync_api import expect
 
 
 def fill_address(page, base: str) -> None:
-    """The checkout form filled as a shopper does, submitted: the review page with its hold."""
+    """The checkout form filled as a shopper does, submitted: the review page with its hold.
+    A cart of digital goods only asks for no address: the email and a name are enough."""
     page.goto(base + "/checkout")
     page.get_by_label("Email").fill("ada@example.com")
+    if page.get_by_label("Name (optional)").count():
+        page.get_by_label("Name (optional)").fill("Ada Lovelace")
+        page.get_by_role("button", name="Reserve my items and review").click()
+        page.wait_for_url(re.compile(r"/checkout/co_"))
+        return
     page.get_by_label("Full name").fill("Ada Lovelace")
     page.get_by_label("Address", exact=True).fill("12 St James's Square")
     page.get_by_label("City").fill("London")
