@@ -176,7 +176,8 @@ def start():
 
 
 def _render_review(checkout, status: int = 200, **errors):
-    drift = review_service.price_drift(get_session(), checkout)
+    rows = totals.load(get_session(), checkout)  # read once for the drift and the rates
+    drift = review_service.price_drift(get_session(), checkout, rows)
     variant_ids = [line.variant_id for line in checkout.lines]
     return render_page(
         "checkout/review.html",
@@ -184,7 +185,7 @@ def _render_review(checkout, status: int = 200, **errors):
         thumbs=thumbnails.for_variants(get_session(), variant_ids),
         drift=drift,
         needs_confirmation=drift.needs_confirmation(settings().drift_tolerance_percent),
-        rate_options=totals.rate_options(get_session(), checkout),
+        rate_options=totals.rate_options(get_session(), checkout, rows),
         providers=_providers(),
         form=ActionForm(),
         max_extensions=1,

@@ -115,7 +115,9 @@ def _current_prices(session: Session, checkout: Checkout) -> dict[int, int]:
     return {variant_id: value for variant_id, value in rows}
 
 
-def price_drift(session: Session, checkout: Checkout) -> PriceDrift:
+def price_drift(
+    session: Session, checkout: Checkout, rows: totals.ShopRows | None = None
+) -> PriceDrift:
     """The checkout priced as of now (today's prices, shipping rate and tax rates) against
     its snapshot. A shipping rate that can no longer serve the cart reads as a change of the
     whole total (the shopper must choose again)."""
@@ -126,7 +128,7 @@ def price_drift(session: Session, checkout: Checkout) -> PriceDrift:
         if line.variant_id in prices and prices[line.variant_id] != line.unit_price_cents
     ]
     try:
-        quote, _rate = totals.current_quote(session, checkout, prices)
+        quote, _rate = totals.current_quote(session, checkout, prices, rows)
     except totals.ShippingUnavailable:
         return PriceDrift(checkout.total_cents, 0, (*changed, ("Shipping", 0, 0)))
     if quote.shipping_cents != checkout.shipping_cents:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import (
@@ -157,19 +157,60 @@ def destination(checkout: Checkout) -> pricing_tax.Destination:
     return pricing_tax.Destination(checkout.country, checkout.region or None)
 
 
+@dataclass(frozen=True)
+class ShopRows:
+    """Everything a checkout is priced from, read once (a page that prices a checkout several
+    ways, such as the review page's drift check and its rate options, reads them once)."""
+
+    products: dict[int, int]  # variant id → product id
+    tax_mode: pricing_quote.TaxMode
+    tax_rates: tuple[pricing_tax.TaxRate, ...]
+    code: DiscountCode | None
+    shipping_set_up: bool  # the shop has at least one zone
+    rates: tuple[ShippingRate, ...]  # the destination zone's active rates in this currency
+
+
+def _zone_rates(session: Session, checkout: Checkout) -> tuple[bool, tuple[ShippingRate, ...]]:
+    if not checkout.needs_shipping:
+        return False, ()
+    zone = zone_for(session, checkout.country, checkout.region)
+    if zone is None:
+        return shipping_configured(session), ()
+    rates = session.scalars(
+        select(ShippingRate)
+        .where(
+            ShippingRate.zone_id == zone.id,
+            ShippingRate.active,
+            func.upper(ShippingRate.currency) == checkout.currency.upper(),
+        )
+        .order_by(ShippingRate.position, ShippingRate.id)
+    )
+    return True, tuple(rates)
+
+
+def load(session: Session, checkout: Checkout) -> ShopRows:
+    set_up, rates = _zone_rates(session, checkout)
+    return ShopRows(
+        products=product_ids_of(session, checkout),
+        tax_mode=tax_mode(session),
+        tax_rates=tax_rates_for(session, checkout.country),
+        code=_code(session, checkout),
+        shipping_set_up=set_up,
+        rates=rates,
+    )
+
+
 def _request(
-    session: Session,
     checkout: Checkout,
+    rows: ShopRows,
     rate: ShippingRate | None,
     unit_prices: Mapping[int, int] | None,
-    code: DiscountCode | None,
 ) -> pricing_quote.PriceRequest:
-    products = product_ids_of(session, checkout)
     prices = unit_prices or {}
     lines = tuple(
         pricing_quote.CartLine(
             variant_id=line.variant_id,
-            product_id=products.get(line.variant_id, 0),
+            product_id=rows.products.get(line.variant_id, 0),
             unit_price_cents=prices.get(line.variant_id, line.unit_price_cents),
             quantity=line.quantity,
             weight_grams=line.weight_grams,
@@ -180,23 +221,23 @@ def _request(
     return pricing_quote.PriceRequest(
         currency=checkout.currency,
         lines=lines,
-        tax_mode=tax_mode(session),
+        tax_mode=rows.tax_mode,
         destination=destination(checkout),
-        tax_rates=tax_rates_for(session, checkout.country),
+        tax_rates=rows.tax_rates,
         shipping_rate=pricing_rate(rate) if rate is not None else None,
-        discount=pricing_discount(code) if code is not None else None,
+        discount=pricing_discount(rows.code) if rows.code is not None else None,
     )
 
 
-def rate_options(session: Session, checkout: Checkout) -> list[RateOption]:
+def rate_options(
+    session: Session, checkout: Checkout, rows: ShopRows | None = None
+) -> list[RateOption]:
     """The active rates of the destination's zone in the checkout's currency, each priced for
     this cart (the goods' subtotal after the discount and the physical lines' weight)."""
-    if not checkout.needs_shipping:
+    rows = rows or load(session, checkout)
+    if not rows.rates:
         return []
-    zone = zone_for(session, checkout.country, checkout.region)
-    if zone is None:
-        return []
-    plain = pricing_quote.quote(_request(session, checkout, None, None, _code(session, checkout)))
+    plain = pricing_quote.quote(_request(checkout, rows, None, None))
     goods = plain.lines_subtotal_cents - plain.discount_cents
     return [
         RateOption(
@@ -206,8 +247,7 @@ def rate_options(session: Session, checkout: Checkout) -> list[RateOption]:
             row.currency,
             row.free_above_cents,
         )
-        for row in zone.rates
-        if row.active and row.currency.upper() == checkout.currency.upper()
+        for row in rows.rates
     ]
 
 
@@ -225,13 +265,16 @@ def _where(checkout: Checkout) -> str:
     return f"{checkout.country}{f' ({checkout.region})' if checkout.region else ''}"
 
 
-def choose_rate(session: Session, checkout: Checkout, rate_id: int | None) -> ShippingRate | None:
+def choose_rate(
+    session: Session, checkout: Checkout, rate_id: int | None, rows: ShopRows | None = None
+) -> ShippingRate | None:
     """The rate to price the checkout with: ``rate_id`` when it is one of the options that can
     carry the cart, else the cheapest that can. None when the cart needs no shipping or the
     shop has set up none. Raises :class:`ShippingUnavailable` when it cannot be shipped."""
-    if not checkout.needs_shipping or not shipping_configured(session):
+    rows = rows or load(session, checkout)
+    if not rows.shipping_set_up:
         return None
-    options = [o for o in rate_options(session, checkout) if o.price_cents is not None]
+    options = [o for o in rate_options(session, checkout, rows) if o.price_cents is not None]
     if not options:
         raise ShippingUnavailable(
             f"Sorry, we do not ship this order to {_where(checkout)}. "
@@ -240,19 +283,22 @@ def choose_rate(session: Session, checkout: Checkout, rate_id: int | None) -> Sh
     chosen = next((o for o in options if o.id == rate_id), None)
     if chosen is None:
         chosen = min(options, key=lambda o: (o.price_cents, o.id))
-    return session.get(ShippingRate, chosen.id)
+    return next(row for row in rows.rates if row.id == chosen.id)
 
 
 def current_quote(
-    session: Session, checkout: Checkout, unit_prices: Mapping[int, int] | None = None
+    session: Session,
+    checkout: Checkout,
+    unit_prices: Mapping[int, int] | None = None,
+    rows: ShopRows | None = None,
 ) -> tuple[pricing_quote.Quote, ShippingRate | None]:
     """The checkout priced as of now: the snapshot's lines at ``unit_prices`` (variant id →
     price; the snapshot's own where missing), its chosen rate (or the cheapest when that rate
     is gone), today's tax rates and tax mode, and its discount code."""
-    rate = choose_rate(session, checkout, checkout.shipping_rate_id)
-    request = _request(session, checkout, rate, unit_prices, _code(session, checkout))
+    rows = rows or load(session, checkout)
+    rate = choose_rate(session, checkout, checkout.shipping_rate_id, rows)
     try:
-        return pricing_quote.quote(request), rate
+        return pricing_quote.quote(_request(checkout, rows, rate, unit_prices)), rate
     except PricingError as exc:
         raise ShippingUnavailable(exc.message) from exc
 
@@ -298,10 +344,10 @@ def snapshot(
 ) -> pricing_quote.Quote:
     """Price the checkout with ``rate_id`` (else its chosen rate, else the cheapest) and write
     the snapshot. The caller holds the checkout's lock and commits."""
-    rate = choose_rate(session, checkout, rate_id or checkout.shipping_rate_id)
-    request = _request(session, checkout, rate, unit_prices, _code(session, checkout))
+    rows = load(session, checkout)
+    rate = choose_rate(session, checkout, rate_id or checkout.shipping_rate_id, rows)
     try:
-        quote = pricing_quote.quote(request)
+        quote = pricing_quote.quote(_request(checkout, rows, rate, unit_prices))
     except PricingError as exc:
         raise ShippingUnavailable(exc.message) from exc
     write_snapshot(checkout, quote, rate, unit_prices)
