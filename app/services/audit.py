@@ -34,3 +34,39 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """The fields whose value moved, each as ``[before, after]`` (what an update's audit row
+    keeps)."""
+    return {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+
+
+def commit_changes(
+    session: Session,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    *,
+    actor: str,
+    subject_type: str,
+    subject_id: int,
+    **details: Any,
+) -> bool:
+    """End an owner's edit: when nothing moved, roll back and answer False; else record
+    ``action`` with the changed fields (and ``details``), commit, and answer True."""
+    changes = changed(before, after)
+    if not changes:
+        session.rollback()
+        return False
+    record(
+        session,
+        action,
+        actor=actor,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        **details,
+        **changes,
+    )
+    session.commit()
+    return True

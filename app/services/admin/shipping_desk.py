@@ -237,21 +237,15 @@ def update_zone(session: Session, zone_id: int, data: ZoneInput, *, actor: str) 
     zone.name, zone.rest_of_world = data.name, data.rest_of_world
     _set_places(zone, data.places)
     _flush_zone(session, data, zone_id)
-    after = _zone_values(zone)
-    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
-    if not changes:
-        session.rollback()
-        return False
-    audit.record(
+    return audit.commit_changes(
         session,
         "shipping.zone_updated",
+        before,
+        _zone_values(zone),
         actor=actor,
         subject_type="shipping_zone",
         subject_id=zone_id,
-        **changes,
     )
-    session.commit()
-    return True
 
 
 @unit_of_work
@@ -342,22 +336,16 @@ def create_rate(
 
 
 def _save_rate(session: Session, rate: ShippingRate, before: dict, actor: str) -> bool:
-    after = _rate_values(rate)
-    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
-    if not changes:
-        session.rollback()
-        return False
-    audit.record(
+    return audit.commit_changes(
         session,
         "shipping.rate_updated",
+        before,
+        _rate_values(rate),
         actor=actor,
         subject_type="shipping_rate",
         subject_id=rate.id,
         rate=rate.name,
-        **changes,
     )
-    session.commit()
-    return True
 
 
 @unit_of_work

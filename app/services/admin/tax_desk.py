@@ -152,21 +152,15 @@ def update_rate(session: Session, rate_id: int, data: TaxInput, *, actor: str) -
     before = _values(rate)
     _apply(rate, data)
     _flush(session, data, rate_id)
-    after = _values(rate)
-    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
-    if not changes:
-        session.rollback()
-        return False
-    audit.record(
+    return audit.commit_changes(
         session,
         "tax.rate_updated",
+        before,
+        _values(rate),
         actor=actor,
         subject_type="tax_rate",
         subject_id=rate_id,
-        **changes,
     )
-    session.commit()
-    return True
 
 
 @unit_of_work

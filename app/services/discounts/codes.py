@@ -160,19 +160,13 @@ def update_code(
     if active is not KEEP:
         row.active = bool(active)
     _check(row)
-    after = _audited(row)
-    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
-    if not changes:
-        session.rollback()
-        return False
-    audit.record(
+    return audit.commit_changes(
         session,
         "discount.updated",
+        before,
+        _audited(row),
         actor=actor,
         subject_type="discount_code",
         subject_id=row.id,
         code=row.code,
-        **changes,
     )
-    session.commit()
-    return True
