@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from app.models import Checkout, DiscountCode, DiscountHold, DiscountHoldState, Order, Product
+from app.models import (
+    Checkout,
+    DiscountCode,
+    DiscountHold,
+    DiscountHoldState,
+    Order,
+    Product,
+    Refund,
+)
 from app.models import ProductKind as Kind
 from app.services.checks import invariants as verify
 from app.services.stock.inventory import availability_of
@@ -243,3 +251,42 @@ def test_product_codes_only_discount_their_products(browser, db):
     page = browser.get(path).get_data(as_text=True)
     assert review_totals(page)["discount"] == 500 and review_totals(page)["total"] == 3800
     assert "−$5.00" in page
+
+
+def _expire_everything(db, path: str) -> None:
+    """The clock moved past the checkout's deadline: its stock hold and its code's hold."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import Reservation
+
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    checkout = db.scalar(select(Checkout).where(Checkout.public_id == path.rsplit("/")[-1]))
+    db.execute(
+        update(Reservation).where(Reservation.hold_ref == checkout.hold_ref).values(expires_at=past)
+    )
+    db.execute(update(DiscountHold).values(expires_at=past))
+    db.execute(update(Checkout).where(Checkout.id == checkout.id).values(expires_at=past))
+
+
+def test_a_late_payment_whose_code_was_used_up_meanwhile_is_refunded_and_told(app, browser, db):
+    make_code(db, "LAST1", value=1000, usage_limit=1)
+    tee = _tee(db)
+    fill_cart(browser, (tee, 1))
+    path = checkout_path(start_checkout(browser))
+    browser.post(f"{path}/discount", {"code": "LAST1"})
+    ref = approval_ref(pay(browser, path))
+    approve(browser, ref)
+    _expire_everything(db, path)
+    other = Browser(app.test_client())  # the code's one use goes to another shopper
+    fill_cart(other, (tee, 1))
+    other_path = checkout_path(start_checkout(other, email="grace@example.com"))
+    assert other.post(f"{other_path}/discount", {"code": "LAST1"}).status_code == 303
+
+    late = browser.client.get(f"{path}/return")
+    assert late.status_code == 409
+    page = late.get_data(as_text=True)
+    assert "every use of the code LAST1 had been taken meanwhile" in page
+    assert "refunded it in full" in page
+    assert db.scalar(select(Refund.amount_cents)) == 2520  # $28 − 10 %, no shipping set up
+    assert db.scalar(select(DiscountCode.uses)) == 0  # the other shopper's use is still held
+    assert verify.check_all(db) == []

@@ -42,7 +42,7 @@ from app.services.checkout.states import (
 from app.services.mail import notifications
 from app.services.orders import order_book as orders
 from app.services.orders import refunds
-from app.services.orders.outcomes import LATE_REFUNDED, Completion
+from app.services.orders.outcomes import Completion, late_refund_words
 from app.services.transactions import unit_of_work
 
 
@@ -173,7 +173,7 @@ def abort(
             money = f"void failed: {exc.message}"
     checkout = _abort_record(session, payment_id, captured, phase, reason, now, money, late)
     if late:
-        message = LATE_REFUNDED
+        message = late_refund_words(checkout)
     elif captured is not None:
         message = "We could not complete your order and have refunded your payment in full."
     else:

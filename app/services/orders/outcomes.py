@@ -37,6 +37,18 @@ LATE_REFUNDED = (
 )
 
 
+def late_refund_words(checkout: Checkout) -> str:
+    """Why a late payment was refunded: its items sold out, or its discount code's uses were
+    all taken (``completion`` records which in the checkout's failure reason)."""
+    code = checkout.discount_code
+    if code and f"The code {code} is no longer available" in (checkout.failure_reason or ""):
+        return (
+            f"Your payment arrived after your reservation ended, and every use of the code "
+            f"{code} had been taken meanwhile. We have refunded it in full."
+        )
+    return LATE_REFUNDED
+
+
 def outcome_of(session: Session, checkout_id: int) -> Completion:
     """What the shopper is told of a checkout whose payment was reported, asked again and
     again (the return, the status page's polls, a second report): the same answer as the
@@ -65,7 +77,7 @@ def outcome_of(session: Session, checkout_id: int) -> Completion:
     if checkout.state in (CheckoutState.FAILED, CheckoutState.EXPIRED, CheckoutState.CANCELLED):
         if refunded:
             message = (
-                LATE_REFUNDED
+                late_refund_words(checkout)
                 if checkout.failure_phase == Phase.STOCK_COMMIT.value
                 else "We could not complete your order and have refunded your payment in full."
             )
