@@ -290,3 +290,17 @@ def test_a_late_payment_whose_code_was_used_up_meanwhile_is_refunded_and_told(ap
     assert db.scalar(select(Refund.amount_cents)) == 2520  # $28 − 10 %, no shipping set up
     assert db.scalar(select(DiscountCode.uses)) == 0  # the other shopper's use is still held
     assert verify.check_all(db) == []
+
+
+def test_extending_the_checkout_keeps_the_code_held_as_long_as_the_stock(browser, db):
+    make_code(db, "KEEP", value=1000, usage_limit=5)
+    fill_cart(browser, (_tee(db), 1))
+    path = checkout_path(start_checkout(browser))
+    browser.post(f"{path}/discount", {"code": "KEEP"})
+    browser.get(path)
+    assert browser.post(f"{path}/extend").status_code == 303
+    db.expire_all()
+    checkout = db.scalar(select(Checkout))
+    hold = db.scalar(select(DiscountHold))
+    assert checkout.extensions == 1
+    assert hold.state is DiscountHoldState.HELD and hold.expires_at == checkout.expires_at
