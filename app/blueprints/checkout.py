@@ -329,6 +329,11 @@ def retry(public_id: str):
         settings=settings(),
         max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
     )
+    note = adjust.carry_over(
+        get_session(), checkout.id, rate_id=old.shipping_rate_id, code=old.discount_code
+    )
+    if note:
+        flash(note, "error")
     return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
 
 

@@ -304,3 +304,20 @@ def test_extending_the_checkout_keeps_the_code_held_as_long_as_the_stock(browser
     hold = db.scalar(select(DiscountHold))
     assert checkout.extensions == 1
     assert hold.state is DiscountHoldState.HELD and hold.expires_at == checkout.expires_at
+
+
+def test_trying_again_after_the_hold_ended_keeps_the_shipping_choice_and_the_code(browser, db):
+    _standard, express = _us_shop(db)
+    make_code(db, "AGAIN", value=1000, usage_limit=5)
+    fill_cart(browser, (_tee(db), 1))
+    path = checkout_path(start_checkout(browser, **US))
+    browser.post(f"{path}/shipping", {"rate_id": express.id})
+    browser.post(f"{path}/discount", {"code": "AGAIN"})
+    _expire_everything(db, path)
+    assert "Your hold expired." in browser.get(path).get_data(as_text=True)
+    again = browser.post(f"{path}/retry")
+    new_path = checkout_path(again)
+    assert new_path != path
+    page = browser.get(new_path).get_data(as_text=True)
+    assert review_totals(page)["shipping"] == 1200 and review_totals(page)["discount"] == 280
+    assert "Discount code <strong>AGAIN</strong> applied" in page

@@ -10,6 +10,7 @@ Locks, in the one order: the checkout, then the discount code, then its holds.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -146,3 +147,26 @@ def _note_code(session: Session, checkout: Checkout, message: str, code: str) ->
         discount_cents=checkout.discount_cents,
         total_cents=checkout.total_cents,
     )
+
+
+def carry_over(
+    session: Session,
+    checkout_id: int,
+    *,
+    rate_id: int | None,
+    code: str,
+    now: datetime | None = None,
+) -> str | None:
+    """A new checkout started in place of an ended one (*Try again*) keeps the shopper's
+    shipping choice and code where they still apply. Returns what the shopper should be told
+    when the code could not be applied again (used up meanwhile, say), else None."""
+    if rate_id:  # no longer offered: the cheapest stands, shown on the review page
+        with contextlib.suppress(AdjustError):
+            choose_shipping(session, checkout_id, rate_id, now=now)
+    if not code:
+        return None
+    try:
+        apply_code(session, checkout_id, code, now=now)
+    except (rules.DiscountError, AdjustError) as refused:
+        return f"We could not apply the code {code} again: {refused.message}"
+    return None
