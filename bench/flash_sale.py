@@ -5,7 +5,8 @@
     .venv/bin/python bench/flash_sale.py --database sqlite --no-redis
     .venv/bin/python bench/flash_sale.py --stock 300 --code FIRST100 --code-uses 100
 
-With ``--code``, a limited discount code (10 % off, ``--code-uses`` uses) is made first and
+With ``--code``, a limited discount code (10 % off, ``--code-uses`` uses; a code the demo
+already has, such as FIRST100, is raced as it is) is made first and
 every buyer applies it on the review page before paying; a buyer told it is used up pays full
 price. The report adds how often it was applied and refused, its ``uses`` and the orders priced
 with it: a "first 100 buyers" code must be used exactly 100 times.
@@ -364,9 +365,15 @@ def _cpu_seconds(stack: Stack) -> dict[str, float]:
 
 
 def _make_code(session, code: str, uses: int) -> None:
+    """The sale's code, 10 % off with ``uses`` uses; one the shop already has (the demo's
+    FIRST100) is raced as it is."""
+    from sqlalchemy import select
+
+    from app.models import DiscountCode
     from app.services.discounts import codes
 
-    codes.create_code(session, code, value=1000, usage_limit=uses, actor="bench")
+    if session.scalar(select(DiscountCode.id).where(DiscountCode.code == code)) is None:
+        codes.create_code(session, code, value=1000, usage_limit=uses, actor="bench")
 
 
 def _code_facts(session, code: str) -> dict[str, int]:
