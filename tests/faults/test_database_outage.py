@@ -31,6 +31,10 @@ SAMPLE = {
     "message_id": "1",
     "webhook_id": "1",
     "address_id": "1",
+    "zone_id": "1",
+    "rate_id": "1",
+    "tax_id": "1",
+    "code_id": "1",
     "filename": "css/shop.css",
 }
 
