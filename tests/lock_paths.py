@@ -113,7 +113,7 @@ def make_world(session) -> World:
         inventory.receive_stock(session, vid, units, reference="race")
     codes.create_code(session, RACE_CODE, value=500, usage_limit=1_000_000)
     d_sku = session.get(Variant, ids[3]).sku
-    keys.import_keys(session, d_sku, [f"KEY-{secrets.token_hex(6)}" for _ in range(200)])
+    keys.import_keys(session, d_sku, [f"KEY-{secrets.token_hex(6)}" for _ in range(20)])
     return World(*ids)
 
 
@@ -336,20 +336,20 @@ class LockPath:
 PATHS: dict[str, LockPath] = {
     p.name: p
     for p in [
-        LockPath("cart_change", build_cart_change, run_cart_change, 6),
-        LockPath("checkout_start", build_checkout_start, run_checkout_start, 6),
-        LockPath("extend", build_reserved, run_extend, 6),
-        LockPath("pay", build_reserved, run_pay, 6),
-        LockPath("code_swap", build_reserved, run_code_swap, 6),
-        LockPath("completion", build_approved, run_completion, 6),
-        LockPath("late_payment", build_approved, run_late_payment, 6),
-        LockPath("cancel", build_paid, run_cancel, 6),
-        LockPath("refund", build_paid, run_refund, 6),
-        LockPath("returns", build_shipped_with_return, run_returns, 4),
-        LockPath("stock_adjust", build_count, run_stock_adjust, 6),
-        LockPath("key_import", build_waiting, run_key_import, 4),
-        LockPath("backorder_fill", build_waiting, run_backorder_fill, 6),
-        LockPath("sweep", build_expired_holds, run_sweep, 12),
+        LockPath("cart_change", build_cart_change, run_cart_change, 4),
+        LockPath("checkout_start", build_checkout_start, run_checkout_start, 4),
+        LockPath("extend", build_reserved, run_extend, 4),
+        LockPath("pay", build_reserved, run_pay, 4),
+        LockPath("code_swap", build_reserved, run_code_swap, 4),
+        LockPath("completion", build_approved, run_completion, 4),
+        LockPath("late_payment", build_approved, run_late_payment, 4),
+        LockPath("cancel", build_paid, run_cancel, 4),
+        LockPath("refund", build_paid, run_refund, 4),
+        LockPath("returns", build_shipped_with_return, run_returns, 3),
+        LockPath("stock_adjust", build_count, run_stock_adjust, 4),
+        LockPath("key_import", build_waiting, run_key_import, 3),
+        LockPath("backorder_fill", build_waiting, run_backorder_fill, 4),
+        LockPath("sweep", build_expired_holds, run_sweep, 8),
     ]
 }
 

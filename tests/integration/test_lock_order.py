@@ -112,7 +112,7 @@ def _deadlocks(url: str) -> int:
 def _race(workers, url: str, tasks: list[tuple[str, object, list]]) -> list[dict]:
     """Send each worker its task at one start instant; assert neither failed nor deadlocked."""
     deadlocks_before = _deadlocks(url)
-    start_at = time.time() + 0.3
+    start_at = time.time() + 0.15
     for conn, (name, world, items) in zip(workers, tasks, strict=True):
         conn.send((name, world, items, start_at))
     results = []
@@ -128,54 +128,65 @@ def _race(workers, url: str, tasks: list[tuple[str, object, list]]) -> list[dict
     return results
 
 
-@pytest.mark.parametrize("first,second", PAIRS, ids=[f"{a}-vs-{b}" for a, b in PAIRS])
-def test_two_paths_racing_on_the_same_rows_never_deadlock(
-    first, second, workers, pg_migrated, request
-):
-    request.getfixturevalue("_truncated_pg")
+@pytest.fixture(scope="module")
+def shop_app(pg_migrated):
+    """One app for the module's builders (its engine is closed before each race)."""
     app = make_test_app(pg_migrated)
-    database = app.extensions["holdfast.db"]
-    ctx = Context(database.session_factory, dict(app.config))
+    yield app
+    app.extensions["holdfast.db"].dispose()
+
+
+def _build(shop_app, build) -> tuple[object, object]:
+    """A fresh world and the items ``build(ctx, session, world)`` makes on it; no connection
+    is left open for the race."""
+    database = shop_app.extensions["holdfast.db"]
+    ctx = Context(database.session_factory, dict(shop_app.config))
     session = database.session_factory()
     try:
         world = make_world(session)
-        items = [
-            PATHS[name].build(ctx, session, world, PATHS[name].items) for name in (first, second)
-        ]
+        return world, build(ctx, session, world)
     finally:
         session.close()
-    database.engine.dispose()
-    _race(workers, pg_migrated, [(first, world, items[0]), (second, world, items[1])])
-    session = database.session_factory()
+        database.engine.dispose()
+
+
+def _verified(shop_app, check=None, items=None) -> None:
+    session = shop_app.extensions["holdfast.db"].session_factory()
     try:
+        if check is not None:
+            check(session, items)
         assert verify.check_all(session) == []
     finally:
         session.close()
-        database.dispose()
+        shop_app.extensions["holdfast.db"].engine.dispose()
+
+
+@pytest.mark.parametrize("first,second", PAIRS, ids=[f"{a}-vs-{b}" for a, b in PAIRS])
+def test_two_paths_racing_on_the_same_rows_never_deadlock(
+    first, second, workers, shop_app, pg_migrated, request
+):
+    request.getfixturevalue("_truncated_pg")
+    world, items = _build(
+        shop_app,
+        lambda ctx, session, world: [
+            PATHS[name].build(ctx, session, world, PATHS[name].items) for name in (first, second)
+        ],
+    )
+    _race(workers, pg_migrated, [(first, world, items[0]), (second, world, items[1])])
+    _verified(shop_app)
 
 
 @pytest.mark.parametrize("name", list(DOUBLE_CLICKS))
-def test_a_double_click_raced_in_two_processes_is_one_action(name, workers, pg_migrated, request):
+def test_a_double_click_raced_in_two_processes_is_one_action(
+    name, workers, shop_app, pg_migrated, request
+):
     """Both processes act on the same items at the same instant, as a double-clicked button
     does: one cancellation, one payment, one refund each, and both clicks succeed."""
     request.getfixturevalue("_truncated_pg")
     click = DOUBLE_CLICKS[name]
-    app = make_test_app(pg_migrated)
-    database = app.extensions["holdfast.db"]
-    ctx = Context(database.session_factory, dict(app.config))
-    session = database.session_factory()
-    try:
-        world = make_world(session)
-        items = click.build(ctx, session, world, click.items)
-    finally:
-        session.close()
-    database.engine.dispose()
+    world, items = _build(
+        shop_app, lambda ctx, session, world: click.build(ctx, session, world, click.items)
+    )
     results = _race(workers, pg_migrated, [(name, world, items), (name, world, items)])
     assert [r["done"] for r in results] == [click.items, click.items], results
-    session = database.session_factory()
-    try:
-        click.check(session, items)
-        assert verify.check_all(session) == []
-    finally:
-        session.close()
-        database.dispose()
+    _verified(shop_app, click.check, items)
