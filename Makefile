@@ -49,7 +49,7 @@ test: setup tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/code_shape.py
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/run_tests.py $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
