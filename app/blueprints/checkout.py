@@ -161,6 +161,7 @@ def start():
         raise CheckoutError(Phase.CART_VALIDATION, "Your cart is empty.", status_code=400)
     address = _address(form)
     user_id = current_user.id if current_user.is_authenticated else None
+    rate_id, code = checkout_service.choices_of_active(session, cart_id)
     checkout = checkout_service.start_checkout(
         session,
         cart_id,
@@ -172,7 +173,15 @@ def start():
     )
     if user_id is not None and checkout.needs_shipping and form.save_address.data:
         addresses.save_address(session, user_id, address)
+    _carry_over(checkout, rate_id, code)
     return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
+
+
+def _carry_over(checkout, rate_id: int | None, code: str) -> None:
+    """The new checkout keeps the shipping choice and code of the one it replaced."""
+    note = adjust.carry_over(get_session(), checkout.id, rate_id=rate_id, code=code)
+    if note:
+        flash(note, "error")
 
 
 def _render_review(checkout, status: int = 200, **errors):
@@ -329,11 +338,7 @@ def retry(public_id: str):
         settings=settings(),
         max_per_line=current_app.config["CART_MAX_QUANTITY_PER_LINE"],
     )
-    note = adjust.carry_over(
-        get_session(), checkout.id, rate_id=old.shipping_rate_id, code=old.discount_code
-    )
-    if note:
-        flash(note, "error")
+    _carry_over(checkout, old.shipping_rate_id, old.discount_code)
     return redirect(url_for("checkout.review", public_id=checkout.public_id), code=303)
 
 

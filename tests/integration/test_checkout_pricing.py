@@ -321,3 +321,19 @@ def test_trying_again_after_the_hold_ended_keeps_the_shipping_choice_and_the_cod
     page = browser.get(new_path).get_data(as_text=True)
     assert review_totals(page)["shipping"] == 1200 and review_totals(page)["discount"] == 280
     assert "Discount code <strong>AGAIN</strong> applied" in page
+
+
+def test_sending_the_checkout_form_again_keeps_the_shipping_choice_and_the_code(browser, db):
+    _standard, express = _us_shop(db)
+    make_code(db, "STAYS", value=1000, once_per_shopper=True)
+    fill_cart(browser, (_tee(db), 1))
+    path = checkout_path(start_checkout(browser, **US))
+    browser.post(f"{path}/shipping", {"rate_id": express.id})
+    browser.post(f"{path}/discount", {"code": "STAYS"})
+    new_path = checkout_path(start_checkout(browser, **US, phone="+1 555 0100"))
+    assert new_path != path
+    page = browser.get(new_path).get_data(as_text=True)
+    assert review_totals(page)["shipping"] == 1200 and review_totals(page)["discount"] == 280
+    # The old checkout's hold on the once-per-shopper code was given back first.
+    states = sorted(s.value for s in db.scalars(select(DiscountHold.state)))
+    assert states == ["held", "released"]

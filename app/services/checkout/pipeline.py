@@ -198,6 +198,18 @@ def start_checkout(
     return checkout
 
 
+def choices_of_active(session: Session, cart_id: int) -> tuple[int | None, str]:
+    """The shipping rate and discount code the cart's active checkout was priced with, if it
+    has one (a re-submitted checkout form keeps them: ``adjust.carry_over``). Reads only."""
+    row = session.execute(
+        select(Checkout.shipping_rate_id, Checkout.discount_code).where(
+            Checkout.active_cart_id == cart_id
+        )
+    ).first()
+    session.rollback()  # a read: the write transaction that follows starts afresh
+    return (row[0], row[1]) if row is not None else (None, "")
+
+
 def _hold_stock(
     session: Session,
     checkout: Checkout,
